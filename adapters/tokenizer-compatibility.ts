@@ -1,0 +1,36 @@
+import type { TextTokenizer } from '../models/text-tokenizer.js';
+
+/**
+ * Logit fusion adds row i of one model to row i of another, so it is only meaningful when id i is the same
+ * token in both. Checks the token-to-id maps on the ids both tokenizers define, and the special tokens.
+ * Returns null when compatible, else the reason (the first differences).
+ */
+export function tokenizerMismatch(base: TextTokenizer, module: TextTokenizer): string | null {
+  const baseById = byId(base.vocab);
+  const moduleById = byId(module.vocab);
+  const differences: string[] = [];
+  let count = 0;
+  for (const [id, token] of baseById) {
+    const other = moduleById.get(id);
+    if (other !== undefined && other !== token) {
+      count++;
+      if (differences.length < 3) differences.push(`id ${id} is ${JSON.stringify(token)} in the base and ${JSON.stringify(other)} in the module`);
+    }
+  }
+  if (count > 0) {
+    return `tokenizers differ on ${count} shared token id${count > 1 ? 's' : ''} (${differences.join('; ')}): the module must be trained with the base's tokenizer`;
+  }
+  const specials = (t: TextTokenizer) => [...t.specialIds].sort((a, b) => a - b).join(',');
+  if (specials(base) !== specials(module)) {
+    return `special tokens differ: base has ids [${specials(base)}], the module [${specials(module)}]`;
+  }
+  const eos = (t: TextTokenizer) => [...t.eosTokenIds].sort((a, b) => a - b).join(',');
+  if (eos(base) !== eos(module)) return `EOS token ids differ: base [${eos(base)}], module [${eos(module)}]`;
+  return null;
+}
+
+function byId(vocab: ReadonlyMap<string, number>): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const [token, id] of vocab) out.set(id, token);
+  return out;
+}

@@ -1,0 +1,139 @@
+import type { MessagePort, Worker } from 'node:worker_threads';
+import { deserializeError, UnirError } from '../common/errors.js';
+import type { EngineStats } from './engine-stats.js';
+import { EventStream } from './event-stream.js';
+import type { GenerationRequest, SequenceEvent } from './generation-request.js';
+import type { ModelSummary } from './model-summary.js';
+import type { EngineOptions, FromEngine, ToEngine } from './protocol.js';
+import { spawnWorker } from './spawn-worker.js';
+
+export interface EngineClientOptions extends EngineOptions {
+  /** Requests that may wait for a batch slot; beyond it submit() refuses with queue_full. */
+  maxQueue: number;
+}
+
+/**
+ * The main thread's handle on the engine worker. submit() returns the sequence's events as an async
+ * iterable; aborting the signal cancels the sequence, which leaves the batch within one step.
+ */
+export class EngineClient {
+  private nextSeqId = 1;
+  private nextStatsId = 1;
+  private readonly streams = new Map<number, EventStream<SequenceEvent>>();
+  private readonly statsWaiters = new Map<number, (s: EngineStats) => void>();
+  private fatal: UnirError | null = null;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly base: ModelSummary,
+    private readonly options: EngineClientOptions,
+  ) {
+    worker.on('message', (msg: FromEngine) => this.onMessage(msg));
+    worker.on('error', (err) => this.die(new UnirError('internal_error', `engine worker crashed: ${err.message}`)));
+    worker.on('exit', (code) => this.die(new UnirError('internal_error', `engine worker exited (code ${code})`)));
+  }
+
+  static async start(options: EngineClientOptions): Promise<EngineClient> {
+    const worker = spawnWorker('./engine-worker', import.meta.url, { workerData: options });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Worker.on takes any listener
+    const listeners: { event: string; fn: (...args: any[]) => void }[] = [];
+    const on = (event: string, fn: (...args: any[]) => void) => {
+      listeners.push({ event, fn });
+      worker.on(event, fn);
+    };
+    const base = await new Promise<ModelSummary>((resolve, reject) => {
+      on('message', (msg: FromEngine) => {
+        if (msg.type === 'ready') resolve(msg.base);
+        else if (msg.type === 'fatal') reject(deserializeError(msg.error));
+      });
+      on('error', reject);
+      on('exit', (code: number) => reject(new UnirError('internal_error', `engine worker exited during start (code ${code})`)));
+    }).catch(async (err) => {
+      await worker.terminate();
+      throw err;
+    });
+    for (const l of listeners) worker.off(l.event, l.fn);
+    return new EngineClient(worker, base, options);
+  }
+
+  /** Sequences submitted and not yet done (running, prefilling or waiting). */
+  get inFlight(): number {
+    return this.streams.size;
+  }
+
+  /** Throws queue_full unless `count` more sequences fit the batch plus the queue. */
+  reserve(count: number): void {
+    if (this.fatal) throw this.fatal;
+    if (this.streams.size + count > this.options.maxBatch + this.options.maxQueue) {
+      throw new UnirError('queue_full', `the server is at capacity (${this.options.maxBatch} running, ${this.options.maxQueue} waiting): retry later`);
+    }
+  }
+
+  submit(request: GenerationRequest, signal?: AbortSignal): AsyncIterable<SequenceEvent> {
+    if (this.fatal) throw this.fatal;
+    const seqId = this.nextSeqId++;
+    const stream = new EventStream<SequenceEvent>();
+    this.streams.set(seqId, stream);
+    if (signal) {
+      if (signal.aborted) queueMicrotask(() => this.cancel(seqId));
+      else signal.addEventListener('abort', () => this.cancel(seqId), { once: true });
+    }
+    this.post({ type: 'submit', seqId, request });
+    return stream;
+  }
+
+  cancel(seqId: number): void {
+    if (this.streams.has(seqId)) this.post({ type: 'cancel', seqId });
+  }
+
+  attachModule(versionId: number, port: MessagePort, summary: ModelSummary): void {
+    this.worker.postMessage({ type: 'attach-module', versionId, port, summary } satisfies ToEngine, [port]);
+  }
+
+  detachModule(versionId: number): void {
+    this.post({ type: 'detach-module', versionId });
+  }
+
+  stats(): Promise<EngineStats> {
+    const requestId = this.nextStatsId++;
+    return new Promise((resolve) => {
+      this.statsWaiters.set(requestId, resolve);
+      this.post({ type: 'stats', requestId });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.post({ type: 'shutdown' });
+    this.die(new UnirError('shutting_down', 'the engine is shutting down'));
+    await this.worker.terminate();
+  }
+
+  private post(msg: ToEngine): void {
+    this.worker.postMessage(msg);
+  }
+
+  private onMessage(msg: FromEngine): void {
+    if (msg.type === 'events') {
+      for (const e of msg.events) {
+        const stream = this.streams.get(e.seqId);
+        if (!stream) continue;
+        stream.push(e);
+        if (e.kind === 'done') {
+          this.streams.delete(e.seqId);
+          stream.end();
+        }
+      }
+    } else if (msg.type === 'stats') {
+      this.statsWaiters.get(msg.requestId)?.(msg.stats);
+      this.statsWaiters.delete(msg.requestId);
+    } else if (msg.type === 'fatal') {
+      this.die(deserializeError(msg.error));
+    }
+  }
+
+  private die(err: UnirError): void {
+    this.fatal ??= err;
+    for (const s of this.streams.values()) s.fail(err);
+    this.streams.clear();
+  }
+}

@@ -1,0 +1,29 @@
+/** Counters of the step loop, cumulative since start, for metrics and the benchmarks' step breakdown. */
+export interface EngineStats {
+  running: number;
+  prefilling: number;
+  waiting: number;
+  steps: number;
+  /** Time in the base's ONNX Runtime runs (the engine thread waits on it). */
+  baseOrtMs: number;
+  /** Building feeds and re-laying out the base's KV cache. */
+  baseLayoutMs: number;
+  /** Waiting for module workers after the base finished (their runs overlap the base's). */
+  moduleWaitMs: number;
+  /** Fusion, logit processors, sampling, detokenization and stop checks. */
+  sampleMs: number;
+  /** Whole steps, wall time. */
+  stepMs: number;
+  /** Times the base's cache was laid out again because the batch changed, and the time it took. */
+  relayouts: number;
+  relayoutMs: number;
+  generatedTokens: number;
+  promptTokens: number;
+}
+
+export function emptyStats(): EngineStats {
+  return {
+    running: 0, prefilling: 0, waiting: 0, steps: 0, baseOrtMs: 0, baseLayoutMs: 0, moduleWaitMs: 0, sampleMs: 0,
+    stepMs: 0, relayouts: 0, relayoutMs: 0, generatedTokens: 0, promptTokens: 0,
+  };
+}

@@ -1,0 +1,59 @@
+import type { SerializedError } from '../common/errors.js';
+import type { SamplingParams } from '../kernels/sampling-params.js';
+
+/** A reasoning module version taking part in a sequence, with its fusion weight. */
+export interface ReasonerUse {
+  versionId: number;
+  weight: number;
+}
+
+/** One sequence to generate, in native types: what a route hands the engine after validation. */
+export interface GenerationRequest {
+  promptIds: Int32Array;
+  maxTokens: number;
+  /** EOS and stop token ids are suppressed until this many tokens exist. */
+  minTokens: number;
+  sampling: SamplingParams;
+  /** Null draws a random seed. Sequence i of an n>1 request gets seed + i. */
+  seed: bigint | null;
+  stop: readonly string[];
+  stopTokenIds: readonly number[];
+  ignoreEos: boolean;
+  /** Null: no logprobs. A number: the sampled token's logprob and that many alternatives (0..20). */
+  logprobs: number | null;
+  reasoners: readonly ReasonerUse[];
+}
+
+export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';
+
+export interface TopLogprob {
+  id: number;
+  logprob: number;
+}
+
+export interface TokenEvent {
+  kind: 'token';
+  seqId: number;
+  tokenId: number;
+  /** The text this token completes; '' while a character or a possible stop string is held back. */
+  text: string;
+  logprob?: number;
+  topLogprobs?: TopLogprob[];
+}
+
+export interface DoneEvent {
+  kind: 'done';
+  seqId: number;
+  finishReason: FinishReason;
+  /** Text held back until the end (an incomplete stop-string prefix that did not become one). */
+  text: string;
+  /** The stop string or stop token id that ended the sequence, as vLLM's stop_reason. */
+  stopReason: string | number | null;
+  promptTokens: number;
+  completionTokens: number;
+  /** Milliseconds the sequence waited for a batch slot. */
+  queueMs: number;
+  error?: SerializedError;
+}
+
+export type SequenceEvent = TokenEvent | DoneEvent;

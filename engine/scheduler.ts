@@ -1,0 +1,286 @@
+import { serializeError, UnirError } from '../common/errors.js';
+import type { WeightedRow } from '../kernels/fuse-logits.js';
+import type { RunLogits, RunRow } from '../models/decoder-runner.js';
+import type { TextTokenizer } from '../models/text-tokenizer.js';
+import { emptyStats, type EngineStats } from './engine-stats.js';
+import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
+import type { LocalModelRunner, ModelRunner } from './model-runner.js';
+import { Sequence } from './sequence.js';
+import { planPrefill, type PrefillWork } from './prefill-plan.js';
+
+export const BASE_KEY = 0;
+
+export interface SchedulerOptions {
+  maxBatch: number;
+  prefillChunk: number;
+  maxContext: number;
+  vocab: number;
+}
+
+/** Rows of one model in one step, and where each sequence's logits row lands. */
+interface ModelStep {
+  key: number;
+  runner: ModelRunner;
+  decode: RunRow[];
+  prefill: RunRow[];
+}
+
+interface ModelStepResult {
+  key: number;
+  decode: RunLogits | null;
+  prefill: RunLogits | null;
+  error: UnirError | null;
+}
+
+/**
+ * Continuous batching. Sequences join and leave at step boundaries. Each step runs the base once over all
+ * running sequences and each module once over the sequences that use it (plus, at most, one prefill run per
+ * model for newly admitted prompts, chunked so running streams keep their pace), then fuses, samples and emits.
+ */
+export class Scheduler {
+  private readonly waiting: Sequence[] = [];
+  private readonly prefilling: Sequence[] = [];
+  private running: Sequence[] = [];
+  private readonly byId = new Map<number, Sequence>();
+  private readonly modules = new Map<number, ModelRunner>();
+  private wake: (() => void) | null = null;
+  private stopped = false;
+  readonly stats: EngineStats = emptyStats();
+
+  constructor(
+    private readonly base: LocalModelRunner,
+    private readonly tokenizer: TextTokenizer,
+    private readonly options: SchedulerOptions,
+    private readonly emit: (events: SequenceEvent[]) => void,
+  ) {}
+
+  submit(seqId: number, request: GenerationRequest): void {
+    const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
+    const seq = new Sequence(seqId, request, this.tokenizer, this.options.vocab, this.options.maxContext);
+    if (missing) {
+      this.emit([this.doneEvent(seq, 'error', null, new UnirError('reasoner_not_found', `reasoning module version ${missing.versionId} is not attached`))]);
+      return;
+    }
+    this.byId.set(seqId, seq);
+    this.waiting.push(seq);
+    this.wake?.();
+  }
+
+  cancel(seqId: number): void {
+    const seq = this.byId.get(seqId);
+    if (!seq) return;
+    seq.cancelled = true;
+    const i = this.waiting.indexOf(seq);
+    if (i !== -1) {
+      // Not started: leave at once, no cache to release.
+      this.waiting.splice(i, 1);
+      this.finish([seq], 'cancelled', null);
+    }
+    this.wake?.();
+  }
+
+  attachModule(versionId: number, runner: ModelRunner): void {
+    this.modules.set(versionId, runner);
+  }
+
+  detachModule(versionId: number): ModelRunner | undefined {
+    const runner = this.modules.get(versionId);
+    this.modules.delete(versionId);
+    const users = [...this.byId.values()].filter((s) => s.modelKeys.includes(versionId));
+    if (users.length > 0) this.fail(users, new UnirError('reasoner_not_found', `reasoning module version ${versionId} was unloaded`));
+    return runner;
+  }
+
+  snapshot(): EngineStats {
+    const t = this.base.totals;
+    return {
+      ...this.stats,
+      running: this.running.length,
+      prefilling: this.prefilling.length,
+      waiting: this.waiting.length,
+      baseOrtMs: t.ortMs,
+      baseLayoutMs: t.layoutMs,
+      relayouts: t.relayouts,
+      relayoutMs: t.relayoutMs,
+    };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (this.waiting.length + this.prefilling.length + this.running.length === 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+        continue;
+      }
+      await this.step();
+    }
+  }
+
+  /** One step: drop cancelled, admit, run every model, then fuse, sample and emit per sequence. */
+  async step(): Promise<void> {
+    const t0 = performance.now();
+    this.dropCancelled();
+    this.admit();
+    const decoding = this.running;
+    const prefill = planPrefill(this.prefilling, this.options.prefillChunk);
+    if (decoding.length === 0 && prefill.length === 0) return;
+
+    const results = await this.runModels(this.modelSteps(decoding, prefill));
+    const t1 = performance.now();
+    const failed = new Map<Sequence, UnirError>();
+    for (const r of results) {
+      if (!r.error) continue;
+      for (const seq of [...decoding, ...prefill.map((p) => p.seq)]) {
+        if (seq.modelKeys.includes(r.key) && !failed.has(seq)) failed.set(seq, r.error);
+      }
+    }
+    for (const [seq, err] of failed) this.fail([seq], err);
+
+    const events: SequenceEvent[] = [];
+    const byKey = new Map(results.map((r) => [r.key, r]));
+    const finished: { seq: Sequence; reason: FinishReason; stopReason: string | number | null }[] = [];
+    const sampleFrom = (seq: Sequence, which: 'decode' | 'prefill', rowOf: (key: number) => number) => {
+      const row = (key: number): Float32Array => {
+        const logits = byKey.get(key)![which]!;
+        const r = rowOf(key);
+        return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
+      };
+      const terms: WeightedRow[] = seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
+      const sampled = seq.sample(row(BASE_KEY), terms);
+      const { event, finish } = seq.append(sampled.tokenId, sampled);
+      events.push(event);
+      this.stats.generatedTokens++;
+      if (finish) finished.push({ seq, ...finish });
+    };
+
+    const decodeIndex = this.rowIndex(decoding);
+    for (const seq of decoding) {
+      if (seq.phase === 'finished' || seq.cancelled) continue;
+      sampleFrom(seq, 'decode', (key) => decodeIndex.get(key)!.get(seq.id)!);
+    }
+    const prefillIndex = this.rowIndex(prefill.map((p) => p.seq));
+    for (const { seq, tokens } of prefill) {
+      if (seq.phase === 'finished') continue;
+      seq.prefilled += tokens.length;
+      this.stats.promptTokens += tokens.length;
+      if (seq.prefilled < seq.promptLength || seq.cancelled) continue;
+      // The last chunk's logits give the first token; the sequence decodes with the batch from the next step.
+      this.prefilling.splice(this.prefilling.indexOf(seq), 1);
+      seq.phase = 'running';
+      this.running.push(seq);
+      sampleFrom(seq, 'prefill', (key) => prefillIndex.get(key)!.get(seq.id)!);
+    }
+    if (events.length > 0) this.emit(events);
+    for (const f of finished) this.finish([f.seq], f.reason, f.stopReason);
+    this.stats.steps++;
+    this.stats.sampleMs += performance.now() - t1;
+    this.stats.stepMs += performance.now() - t0;
+  }
+
+  private admit(): void {
+    while (this.waiting.length > 0 && this.running.length + this.prefilling.length < this.options.maxBatch) {
+      const seq = this.waiting.shift()!;
+      seq.phase = 'prefilling';
+      seq.admittedAt = performance.now();
+      this.prefilling.push(seq);
+    }
+  }
+
+  private modelSteps(decoding: Sequence[], prefill: PrefillWork[]): ModelStep[] {
+    const steps = new Map<number, ModelStep>();
+    const stepOf = (key: number): ModelStep => {
+      let s = steps.get(key);
+      if (!s) {
+        s = { key, runner: key === BASE_KEY ? this.base : this.modules.get(key)!, decode: [], prefill: [] };
+        steps.set(key, s);
+      }
+      return s;
+    };
+    for (const seq of decoding) {
+      for (const key of seq.modelKeys) stepOf(key).decode.push({ seqId: seq.id, tokens: Int32Array.of(seq.lastToken) });
+    }
+    for (const { seq, tokens } of prefill) {
+      for (const key of seq.modelKeys) stepOf(key).prefill.push({ seqId: seq.id, tokens });
+    }
+    return [...steps.values()];
+  }
+
+  /** Starts the modules' runs first (they run in their own threads), then runs the base here. */
+  private async runModels(steps: ModelStep[]): Promise<ModelStepResult[]> {
+    const runStep = async (s: ModelStep): Promise<ModelStepResult> => {
+      const result: ModelStepResult = { key: s.key, decode: null, prefill: null, error: null };
+      try {
+        if (s.decode.length > 0) result.decode = await s.runner.run(s.decode);
+        if (s.prefill.length > 0) result.prefill = await s.runner.run(s.prefill);
+      } catch (err) {
+        result.error = err instanceof UnirError ? err : new UnirError('model_failed', String(err));
+      }
+      return result;
+    };
+    const modules = steps.filter((s) => s.key !== BASE_KEY).map(runStep);
+    const baseStep = steps.find((s) => s.key === BASE_KEY);
+    const baseResult = baseStep ? await runStep(baseStep) : null;
+    const tWait = performance.now();
+    const moduleResults = await Promise.all(modules);
+    this.stats.moduleWaitMs += performance.now() - tWait;
+    return baseResult ? [baseResult, ...moduleResults] : moduleResults;
+  }
+
+  private rowIndex(seqs: Sequence[]): Map<number, Map<number, number>> {
+    const index = new Map<number, Map<number, number>>();
+    for (const seq of seqs) {
+      for (const key of seq.modelKeys) {
+        let m = index.get(key);
+        if (!m) index.set(key, (m = new Map()));
+        m.set(seq.id, m.size);
+      }
+    }
+    return index;
+  }
+
+  private dropCancelled(): void {
+    const cancelled = [...this.prefilling, ...this.running].filter((s) => s.cancelled);
+    if (cancelled.length > 0) this.finish(cancelled, 'cancelled', null);
+  }
+
+  private fail(seqs: Sequence[], err: UnirError): void {
+    this.finish(seqs, 'error', null, err);
+  }
+
+  /** Ends sequences: out of every queue, caches released in every model, one done event each. */
+  private finish(seqs: Sequence[], reason: FinishReason, stopReason: string | number | null, err?: UnirError): void {
+    const events: DoneEvent[] = [];
+    const releases = new Map<number, number[]>();
+    for (const seq of seqs) {
+      if (seq.phase === 'finished') continue;
+      const started = seq.phase !== 'waiting';
+      seq.phase = 'finished';
+      this.byId.delete(seq.id);
+      if (started) for (const key of seq.modelKeys) (releases.get(key) ?? releases.set(key, []).get(key)!).push(seq.id);
+      events.push(this.doneEvent(seq, reason, stopReason, err));
+    }
+    this.running = this.running.filter((s) => s.phase !== 'finished');
+    for (let i = this.prefilling.length - 1; i >= 0; i--) if (this.prefilling[i].phase === 'finished') this.prefilling.splice(i, 1);
+    for (const [key, ids] of releases) (key === BASE_KEY ? this.base : this.modules.get(key))?.release(ids);
+    if (events.length > 0) this.emit(events);
+  }
+
+  private doneEvent(seq: Sequence, reason: FinishReason, stopReason: string | number | null, err?: UnirError): DoneEvent {
+    return {
+      kind: 'done',
+      seqId: seq.id,
+      finishReason: reason,
+      text: reason === 'stop' || reason === 'length' ? seq.tail : '',
+      stopReason,
+      promptTokens: seq.promptLength,
+      completionTokens: seq.generated.length,
+      queueMs: (seq.admittedAt ?? performance.now()) - seq.submittedAt,
+      ...(err ? { error: serializeError(err) } : {}),
+    };
+  }
+}

@@ -1,0 +1,115 @@
+import { commitToken, createPenaltyState, processLogits, type SequencePenaltyState } from '../kernels/logits-pipeline.js';
+import { logSoftmaxStats, tokenLogprob, topLogprobs } from '../kernels/logprobs.js';
+import { randomSeed, SeededRandom } from '../kernels/seeded-random.js';
+import { createSamplerScratch, sampleToken } from '../kernels/token-sampler.js';
+import { fuseLogits, type WeightedRow } from '../kernels/fuse-logits.js';
+import { IncrementalDetokenizer } from '../models/incremental-detokenizer.js';
+import type { TextTokenizer } from '../models/text-tokenizer.js';
+import type { FinishReason, GenerationRequest, TokenEvent } from './generation-request.js';
+import { StopMatcher } from './stop-matcher.js';
+
+/** One per thread: the step loop samples sequences one after another. */
+const samplerScratch = createSamplerScratch();
+
+export type SequencePhase = 'waiting' | 'prefilling' | 'running' | 'finished';
+
+/** What happened when a token was appended: the event to emit, and whether the sequence ended. */
+export interface AppendResult {
+  event: TokenEvent;
+  finish: { reason: FinishReason; stopReason: string | number | null } | null;
+}
+
+/**
+ * One sequence's state across steps: prompt progress, generated tokens, its sampler state (seeded generator,
+ * penalty counts), streaming text with stop strings, and the fused-logits scratch row.
+ */
+export class Sequence {
+  phase: SequencePhase = 'waiting';
+  /** Prompt tokens already in every model's cache. */
+  prefilled = 0;
+  readonly generated: number[] = [];
+  cancelled = false;
+  readonly submittedAt = performance.now();
+  admittedAt: number | null = null;
+  /** Text held back by the stop matcher at the end, emitted with the done event. */
+  tail = '';
+  private readonly rng: SeededRandom;
+  private readonly penalties: SequencePenaltyState;
+  private readonly detokenizer: IncrementalDetokenizer;
+  private readonly stopMatcher: StopMatcher;
+  private readonly fused: Float32Array;
+  private readonly endIds: ReadonlySet<number>;
+  private readonly suppressUntilMin: number[];
+  /** Model keys this sequence runs on: 0 is the base, others are module version ids, sorted. */
+  readonly modelKeys: number[];
+
+  constructor(
+    readonly id: number,
+    readonly request: GenerationRequest,
+    tokenizer: TextTokenizer,
+    vocab: number,
+    private readonly maxContext: number,
+  ) {
+    this.rng = new SeededRandom(request.seed ?? randomSeed());
+    this.penalties = createPenaltyState(request.promptIds);
+    this.detokenizer = new IncrementalDetokenizer(tokenizer, request.promptIds);
+    this.stopMatcher = new StopMatcher(request.stop);
+    this.fused = new Float32Array(vocab);
+    const eos = request.ignoreEos ? [] : tokenizer.eosTokenIds;
+    this.endIds = new Set([...eos, ...request.stopTokenIds]);
+    this.suppressUntilMin = [...new Set([...tokenizer.eosTokenIds, ...request.stopTokenIds])];
+    // Sorted so the fusion sum runs in one order whatever order the request named the modules in.
+    this.modelKeys = [0, ...request.reasoners.map((r) => r.versionId).sort((a, b) => a - b)];
+  }
+
+  get promptLength(): number {
+    return this.request.promptIds.length;
+  }
+
+  get lastToken(): number {
+    return this.generated[this.generated.length - 1];
+  }
+
+  weightOf(versionId: number): number {
+    return this.request.reasoners.find((r) => r.versionId === versionId)!.weight;
+  }
+
+  /** Fuses the models' rows, applies the request's processors and samples the next token. */
+  sample(baseRow: Float32Array, terms: readonly WeightedRow[]): { tokenId: number; logprob?: number; topLogprobs?: TokenEvent['topLogprobs'] } {
+    const z = fuseLogits(this.fused, baseRow, terms);
+    let stats: ReturnType<typeof logSoftmaxStats> | null = null;
+    let top: TokenEvent['topLogprobs'];
+    if (this.request.logprobs !== null) {
+      // Logprobs describe the fused distribution itself, before penalties, temperature and filters.
+      stats = logSoftmaxStats(z);
+      if (this.request.logprobs > 0) top = topLogprobs(z, stats, this.request.logprobs);
+    }
+    const raw = stats ? z.slice() : null;
+    const suppress = this.generated.length < this.request.minTokens ? this.suppressUntilMin : null;
+    processLogits(z, this.request.sampling, this.penalties, suppress);
+    const tokenId = sampleToken(z, this.request.sampling, this.rng, samplerScratch);
+    if (!stats || !raw) return { tokenId };
+    return { tokenId, logprob: tokenLogprob(raw, stats, tokenId), topLogprobs: top };
+  }
+
+  /** Appends a sampled token: penalties, text, and the stop conditions in vLLM's order. */
+  append(tokenId: number, extra: { logprob?: number; topLogprobs?: TokenEvent['topLogprobs'] }): AppendResult {
+    this.generated.push(tokenId);
+    commitToken(this.penalties, tokenId);
+    const event: TokenEvent = { kind: 'token', seqId: this.id, tokenId, text: '', ...extra };
+    if (this.endIds.has(tokenId) && this.generated.length >= this.request.minTokens) {
+      // EOS and stop tokens end the text without appearing in it.
+      const stopReason = this.request.stopTokenIds.includes(tokenId) ? tokenId : null;
+      this.tail = this.stopMatcher.flush() + this.detokenizer.flush();
+      return { event, finish: { reason: 'stop', stopReason } };
+    }
+    const { emit, matched } = this.stopMatcher.push(this.detokenizer.push(tokenId));
+    event.text = emit;
+    if (matched !== null) return { event, finish: { reason: 'stop', stopReason: matched } };
+    if (this.generated.length >= this.request.maxTokens || this.promptLength + this.generated.length >= this.maxContext) {
+      this.tail = this.stopMatcher.push(this.detokenizer.flush()).emit + this.stopMatcher.flush();
+      return { event, finish: { reason: 'length', stopReason: null } };
+    }
+    return { event, finish: null };
+  }
+}

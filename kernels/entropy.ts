@@ -1,0 +1,22 @@
+/**
+ * Shannon entropy of softmax(row) in nats, for metrics and debugging.
+ * H = ln Z - Σ w_i (l_i - max) / Z with w_i = exp(l_i - max) and Z = Σ w_i (float64), which
+ * avoids ln of tiny probabilities. -Infinity/NaN entries have probability 0 and are skipped.
+ * A row with no finite maximum returns NaN.
+ */
+export function entropy(row: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
+  if (!Number.isFinite(max)) return NaN;
+  let normalizer = 0;
+  let weightedShift = 0;
+  for (let i = 0; i < row.length; i++) {
+    const value = row[i];
+    if (!(value > -Infinity)) continue;
+    const shifted = value - max;
+    const weight = Math.exp(shifted);
+    normalizer += weight;
+    weightedShift += weight * shifted;
+  }
+  return Math.log(normalizer) - weightedShift / normalizer;
+}

@@ -1,0 +1,172 @@
+import ort from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { UnirError } from '../common/errors.js';
+import type { DecoderSignature } from './decoder-signature.js';
+import { halfToFloat } from './float16.js';
+import { disposeLayout, emptyKv, gatherKv, type KvLayout, type KvRowSource } from './kv-layout.js';
+
+/** One row of a run: a sequence and the tokens it appends (the whole prompt or a chunk of it, or one token). */
+export interface RunRow {
+  seqId: number;
+  tokens: Int32Array;
+}
+
+/** The last position's logits of each row, row-major: rows × vocab. */
+export interface RunLogits {
+  data: Float32Array;
+  rows: number;
+  vocab: number;
+}
+
+/** Where the time of a run went, for the step breakdown of benchmarks. */
+export interface RunTiming {
+  /** Building the feeds, including any re-layout. */
+  layoutMs: number;
+  /** Re-laying out the cache because the rows changed (0 when the rows kept their layout). */
+  relayoutMs: number;
+  ortMs: number;
+}
+
+/**
+ * Runs a decoder export over batches of sequences and owns their KV caches. A sequence is known by its id
+ * from its first run until `release`; each run continues every row from that row's cache.
+ *
+ * Rows of one run must not leave holes in the right-aligned layout: rows that already have a cache append
+ * the same number of tokens; rows without one may be shorter (they are left-padded).
+ */
+export class DecoderRunner {
+  private readonly seqs = new Map<number, { layout: KvLayout; row: number }>();
+  lastTiming: RunTiming = { layoutMs: 0, relayoutMs: 0, ortMs: 0 };
+
+  constructor(
+    readonly session: InferenceSession,
+    readonly signature: DecoderSignature,
+  ) {}
+
+  get sequenceCount(): number {
+    return this.seqs.size;
+  }
+
+  cachedLength(seqId: number): number {
+    const s = this.seqs.get(seqId);
+    return s ? s.layout.lengths[s.row] : 0;
+  }
+
+  async run(rows: readonly RunRow[]): Promise<RunLogits> {
+    const sig = this.signature;
+    const t0 = performance.now();
+    const states = rows.map((r) => this.seqs.get(r.seqId) ?? null);
+    const pastLengths = states.map((s) => (s ? s.layout.lengths[s.row] : 0));
+    const width = Math.max(...rows.map((r) => r.tokens.length));
+    rows.forEach((r, i) => {
+      if (r.tokens.length === 0) throw new UnirError('internal_error', `run for sequence ${r.seqId} has no tokens`);
+      if (pastLengths[i] > 0 && r.tokens.length !== width) {
+        throw new UnirError('internal_error', 'rows with a cache must append the same number of tokens');
+      }
+    });
+
+    const past = this.pastFor(rows, states, pastLengths);
+    const relayoutMs = past.owned && past.width > 0 ? performance.now() - t0 : 0;
+    const pastWidth = past.width;
+    const total = pastWidth + width;
+    const ids = new BigInt64Array(rows.length * width);
+    const mask = new BigInt64Array(rows.length * total);
+    const positions = new BigInt64Array(rows.length * width);
+    rows.forEach((r, i) => {
+      const pad = width - r.tokens.length;
+      for (let j = 0; j < r.tokens.length; j++) {
+        const k = i * width + pad + j;
+        ids[k] = BigInt(r.tokens[j]);
+        positions[k] = BigInt(pastLengths[i] + j);
+      }
+      const rowMask = mask.subarray(i * total, (i + 1) * total);
+      rowMask.fill(1n, pastWidth - pastLengths[i], pastWidth);
+      rowMask.fill(1n, total - r.tokens.length, total);
+    });
+    const feeds: Record<string, Tensor> = {
+      input_ids:
+        sig.inputIdsType === 'int64'
+          ? new ort.Tensor('int64', ids, [rows.length, width])
+          : new ort.Tensor('int32', Int32Array.from(ids, Number), [rows.length, width]),
+      attention_mask: new ort.Tensor('int64', mask, [rows.length, total]),
+    };
+    if (sig.hasPositionIds) feeds.position_ids = new ort.Tensor('int64', positions, [rows.length, width]);
+    if (sig.logitsToKeepInput) feeds[sig.logitsToKeepInput] = new ort.Tensor('int64', new BigInt64Array([1n]), []);
+    sig.pastKeyNames.forEach((n, i) => (feeds[n] = past.keys[i]));
+    sig.pastValueNames.forEach((n, i) => (feeds[n] = past.values[i]));
+
+    const t1 = performance.now();
+    let out: InferenceSession.ReturnType;
+    try {
+      out = await this.session.run(feeds);
+    } catch (err) {
+      throw new UnirError('model_failed', `ONNX Runtime run failed: ${(err as Error).message.split('\n')[0]}`);
+    } finally {
+      if (past.owned) for (const t of [...past.keys, ...past.values]) t.dispose();
+    }
+    const t2 = performance.now();
+
+    const layout: KvLayout = {
+      seqIds: rows.map((r) => r.seqId),
+      lengths: rows.map((r, i) => pastLengths[i] + r.tokens.length),
+      width: total,
+      keys: sig.presentKeyNames.map((n) => out[n]),
+      values: sig.presentValueNames.map((n) => out[n]),
+      refs: 0,
+    };
+    rows.forEach((r, i) => this.moveTo(r.seqId, layout, i));
+    const logits = lastPositionLogits(out.logits, rows.length);
+    this.lastTiming = { layoutMs: t1 - t0, relayoutMs, ortMs: t2 - t1 };
+    return logits;
+  }
+
+  release(seqId: number): void {
+    const s = this.seqs.get(seqId);
+    if (!s) return;
+    this.seqs.delete(seqId);
+    this.unref(s.layout);
+  }
+
+  releaseAll(): void {
+    for (const id of [...this.seqs.keys()]) this.release(id);
+  }
+
+  /** The past of a run: the rows' own layout when it is exactly these rows, else a new gathered one. */
+  private pastFor(rows: readonly RunRow[], states: ({ layout: KvLayout; row: number } | null)[], pastLengths: number[]) {
+    const first = states[0]?.layout;
+    const sameLayout =
+      first !== undefined &&
+      first.seqIds.length === rows.length &&
+      states.every((s, i) => s !== null && s.layout === first && s.row === i);
+    if (sameLayout) return { keys: first.keys, values: first.values, width: first.width, owned: false };
+    const width = Math.max(...pastLengths);
+    if (width === 0) return { ...emptyKv(this.signature, rows.length), width: 0, owned: true };
+    const sources: KvRowSource[] = states.map((s) => ({ layout: s?.layout ?? null, row: s?.row ?? 0 }));
+    return { ...gatherKv(this.signature, sources, width), width, owned: true };
+  }
+
+  private moveTo(seqId: number, layout: KvLayout, row: number): void {
+    const old = this.seqs.get(seqId);
+    layout.refs++;
+    this.seqs.set(seqId, { layout, row });
+    if (old) this.unref(old.layout);
+  }
+
+  private unref(layout: KvLayout): void {
+    layout.refs--;
+    if (layout.refs === 0) disposeLayout(layout);
+  }
+}
+
+function lastPositionLogits(logits: Tensor, rows: number): RunLogits {
+  const [, positions, vocab] = logits.dims;
+  // Half-precision exports return float16 logits; fusion and sampling work in float32.
+  const data = logits.type === 'float16' ? halfToFloat(logits.data as Uint16Array) : (logits.data as Float32Array);
+  if (positions === 1) return { data, rows, vocab };
+  const last = new Float32Array(rows * vocab);
+  for (let r = 0; r < rows; r++) {
+    const from = (r * positions + positions - 1) * vocab;
+    last.set(data.subarray(from, from + vocab), r * vocab);
+  }
+  return { data: last, rows, vocab };
+}

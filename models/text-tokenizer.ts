@@ -1,0 +1,77 @@
+import { Tokenizer } from '@huggingface/tokenizers';
+import { readJsonObject } from './json-file.js';
+import type { ModelConfig } from './model-config.js';
+import type { ModelFiles } from './model-files.js';
+import { UnirError } from '../common/errors.js';
+
+/** The model's tokenizer (tokenizer.json through @huggingface/tokenizers) and the special tokens around it. */
+export class TextTokenizer {
+  readonly eosTokenIds: readonly number[];
+  readonly specialIds: ReadonlySet<number>;
+  readonly chatTemplate: string | null;
+  readonly bosToken: string | null;
+  readonly eosToken: string | null;
+  readonly vocab: ReadonlyMap<string, number>;
+
+  private constructor(
+    private readonly inner: Tokenizer,
+    tokenizerConfig: Record<string, unknown>,
+    config: ModelConfig,
+  ) {
+    this.vocab = inner.get_vocab(true);
+    this.specialIds = new Set(inner.get_added_tokens_decoder().keys());
+    this.bosToken = tokenString(tokenizerConfig.bos_token);
+    this.eosToken = tokenString(tokenizerConfig.eos_token);
+    const eosFromTokenizer = this.eosToken !== null ? this.vocab.get(this.eosToken) : undefined;
+    this.eosTokenIds = [...new Set([...config.eosTokenIds, ...(eosFromTokenizer !== undefined ? [eosFromTokenizer] : [])])];
+    const template = tokenizerConfig.chat_template;
+    this.chatTemplate = typeof template === 'string' ? template : namedDefaultTemplate(template);
+  }
+
+  static load(files: ModelFiles, config: ModelConfig): TextTokenizer {
+    const json = readJsonObject(files.tokenizer);
+    const tokenizerConfig = files.tokenizerConfig ? readJsonObject(files.tokenizerConfig) : {};
+    let inner: Tokenizer;
+    try {
+      inner = new Tokenizer(json, tokenizerConfig);
+    } catch (err) {
+      throw new UnirError('invalid_model_dir', `${files.tokenizer} could not be read as a tokenizer: ${(err as Error).message}`);
+    }
+    return new TextTokenizer(inner, tokenizerConfig, config);
+  }
+
+  encode(text: string, addSpecialTokens = true): Int32Array {
+    return Int32Array.from(this.inner.encode(text, { add_special_tokens: addSpecialTokens }).ids);
+  }
+
+  decode(ids: ArrayLike<number>, skipSpecialTokens = true): string {
+    if (ids.length === 0) return '';
+    return this.inner.decode(Array.from(ids), {
+      skip_special_tokens: skipSpecialTokens,
+      // Streaming decodes windows of tokens; clean-up would make a window's text differ from the whole's.
+      clean_up_tokenization_spaces: false,
+    });
+  }
+
+  /** The text of one token as logprobs show it (special tokens by their name). */
+  tokenText(id: number): string {
+    return this.decode([id], false);
+  }
+
+  idOf(token: string): number | undefined {
+    return this.vocab.get(token);
+  }
+}
+
+function tokenString(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  return null;
+}
+
+/** tokenizer_config.json may hold a list of named templates; the one named "default" is the chat template. */
+function namedDefaultTemplate(v: unknown): string | null {
+  if (!Array.isArray(v)) return null;
+  const named = v.find((t) => t && typeof t === 'object' && (t as { name?: unknown }).name === 'default');
+  return named && typeof (named as { template?: unknown }).template === 'string' ? (named as { template: string }).template : null;
+}

@@ -1,0 +1,46 @@
+import { deserializeError } from '../common/errors.js';
+import type { DoneEvent, TokenEvent, TopLogprob } from '../engine/generation-request.js';
+import type { ChoiceEvent } from './generation-run.js';
+
+/** One choice gathered from its events: the text, tokens, logprobs and how it ended. */
+export interface CollectedChoice {
+  index: number;
+  text: string;
+  tokenIds: number[];
+  logprobs: number[];
+  topLogprobs: TopLogprob[][];
+  /** Character offset of each token's text in `text` (OpenAI's text_offset). */
+  textOffsets: number[];
+  done: DoneEvent | null;
+}
+
+export function newChoice(index: number): CollectedChoice {
+  return { index, text: '', tokenIds: [], logprobs: [], topLogprobs: [], textOffsets: [], done: null };
+}
+
+/** Adds one event to its choice; the same function serves plain responses and streams, so they agree. */
+export function addEvent(choice: CollectedChoice, event: TokenEvent | DoneEvent): void {
+  if (event.kind === 'token') {
+    choice.textOffsets.push(choice.text.length);
+    choice.tokenIds.push(event.tokenId);
+    if (event.logprob !== undefined) choice.logprobs.push(event.logprob);
+    if (event.topLogprobs) choice.topLogprobs.push(event.topLogprobs);
+    choice.text += event.text;
+  } else {
+    choice.text += event.text;
+    choice.done = event;
+  }
+}
+
+/** Gathers every choice of a run; throws the first choice error (as the coded error it carries). */
+export async function collectChoices(run: AsyncIterable<ChoiceEvent>, n: number): Promise<CollectedChoice[]> {
+  const choices = Array.from({ length: n }, (_, i) => newChoice(i));
+  for await (const { index, event } of run) addEvent(choices[index], event);
+  for (const c of choices) if (c.done?.error) throw deserializeError(c.done.error);
+  return choices;
+}
+
+export function usageOf(promptTokens: number, choices: readonly { done: DoneEvent | null }[]) {
+  const completion = choices.reduce((sum, c) => sum + (c.done?.completionTokens ?? 0), 0);
+  return { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion };
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/** unir-serve --model DIR [options]: see --help, or README's CLI reference. */
+import { UnirError } from '../common/errors.js';
+import { helpText, parseServerOptions } from './options.js';
+import { startServer } from './start.js';
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(helpText());
+    return;
+  }
+  let options;
+  try {
+    options = parseServerOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`unir-serve: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const server = await startServer(options);
+  const log = server.ctx.log;
+  let signals = 0;
+  const shutdown = (signal: string) => {
+    if (++signals > 1) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    log.info({ signal, inFlight: server.ctx.lifecycle.inFlight }, 'draining: /ready is 503, new requests are refused');
+    server.close().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  try {
+    await server.ready;
+  } catch (err) {
+    const message = err instanceof UnirError ? err.message : (err as Error).stack;
+    log.fatal({ model: options.model }, `the model could not be loaded: ${message}`);
+    await server.close();
+    process.exit(1);
+  }
+}
+
+void main();

@@ -1,0 +1,127 @@
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { UnirError } from '../common/errors.js';
+import { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from '../models/execution-provider.js';
+
+/** Every setting of the server: a CLI flag, an environment variable UNIR_<NAME>, a default. */
+export interface ServerOptions {
+  model: string;
+  servedModelName: string | null;
+  host: string;
+  port: number;
+  ep: ExecutionProviderChoice;
+  moduleEp: ExecutionProviderChoice | null;
+  deviceId: number;
+  threads: number;
+  moduleThreads: number;
+  maxBatch: number;
+  maxQueue: number;
+  prefillChunk: number;
+  maxModelLen: number | null;
+  reasoner: string[];
+  reasonersDir: string | null;
+  defaultReasoners: string | null;
+  watch: boolean;
+  adminToken: string | null;
+  chatTemplate: string | null;
+  bodyLimit: number;
+  requestTimeout: number;
+  drainTimeout: number;
+  wsMaxGenerations: number;
+  wsMaxMessageBytes: number;
+  logLevel: string;
+}
+
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'ep';
+
+interface OptionSpec {
+  key: keyof ServerOptions;
+  flag: string;
+  kind: Kind;
+  default: ServerOptions[keyof ServerOptions];
+  help: string;
+}
+
+const cores = availableParallelism();
+
+/** The table README's CLI reference is written from (npm run docs). */
+export const OPTION_SPECS: readonly OptionSpec[] = [
+  { key: 'model', flag: 'model', kind: 'string', default: '', help: 'Base model directory (Hugging Face / Optimum layout). Required.' },
+  { key: 'servedModelName', flag: 'served-model-name', kind: 'string', default: null, help: 'Model id clients send; default: the model directory name.' },
+  { key: 'host', flag: 'host', kind: 'string', default: '127.0.0.1', help: 'Address to listen on.' },
+  { key: 'port', flag: 'port', kind: 'int', default: 8000, help: 'Port to listen on (0 picks a free one).' },
+  { key: 'ep', flag: 'ep', kind: 'ep', default: 'cpu', help: 'Execution provider of the base: cpu, cuda, webgpu, or auto (tries cuda, webgpu, cpu and logs its choice).' },
+  { key: 'moduleEp', flag: 'module-ep', kind: 'ep', default: null, help: 'Execution provider of reasoning modules; default: the same as --ep.' },
+  { key: 'deviceId', flag: 'device-id', kind: 'int', default: 0, help: 'GPU index for cuda and webgpu.' },
+  { key: 'threads', flag: 'threads', kind: 'int', default: cores, help: 'ONNX Runtime intra-op threads of the base session.' },
+  { key: 'moduleThreads', flag: 'module-threads', kind: 'int', default: 1, help: 'Intra-op threads of each module session (modules run beside the base, in their own threads).' },
+  { key: 'maxBatch', flag: 'max-batch', kind: 'int', default: 16, help: 'Sequences decoded together at most (running batch).' },
+  { key: 'maxQueue', flag: 'max-queue', kind: 'int', default: 64, help: 'Sequences that may wait for a batch slot; beyond it requests get 429.' },
+  { key: 'prefillChunk', flag: 'prefill-chunk', kind: 'int', default: 128, help: 'Prompt tokens prefilled per step, so a long prompt does not stall running streams; 0 prefills whole prompts.' },
+  { key: 'maxModelLen', flag: 'max-model-len', kind: 'int', default: null, help: 'Context served (prompt + completion); default: the model\'s max_position_embeddings.' },
+  { key: 'reasoner', flag: 'reasoner', kind: 'list', default: [], help: 'A reasoning module directory to load at start (repeatable).' },
+  { key: 'reasonersDir', flag: 'reasoners-dir', kind: 'string', default: null, help: 'Modules root: each subdirectory holding a unir.json is loaded; admin loads resolve paths inside it.' },
+  { key: 'defaultReasoners', flag: 'default-reasoners', kind: 'string', default: null, help: 'Modules applied when a request names none, e.g. "add,sort:0.5".' },
+  { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones.' },
+  { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only.' },
+  { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
+  { key: 'bodyLimit', flag: 'body-limit', kind: 'int', default: 4 * 1024 * 1024, help: 'Largest request body in bytes (413 beyond).' },
+  { key: 'requestTimeout', flag: 'request-timeout', kind: 'int', default: 600, help: 'Seconds a generation may take before it is cancelled (finish_reason "timeout" is reported as an error); 0 disables.' },
+  { key: 'drainTimeout', flag: 'drain-timeout', kind: 'int', default: 30, help: 'Seconds to let requests in flight finish on SIGTERM/SIGINT before exiting.' },
+  { key: 'wsMaxGenerations', flag: 'ws-max-generations', kind: 'int', default: 8, help: 'Concurrent generations per WebSocket.' },
+  { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', kind: 'int', default: 1024 * 1024, help: 'Largest WebSocket message in bytes.' },
+  { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace, silent.' },
+];
+
+export function envName(flag: string): string {
+  return `UNIR_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** Flags win over environment variables, which win over defaults. */
+export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServerOptions {
+  const spec = Object.fromEntries(
+    OPTION_SPECS.map((o) => [o.flag, { type: o.kind === 'bool' ? ('boolean' as const) : ('string' as const), multiple: o.kind === 'list' }]),
+  );
+  let values: Record<string, unknown>;
+  try {
+    values = parseArgs({ args: [...argv], options: { ...spec, help: { type: 'boolean' } }, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new UnirError('invalid_request', `${(err as Error).message} (see --help)`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const o of OPTION_SPECS) {
+    const raw = values[o.flag] ?? env[envName(o.flag)];
+    out[o.key] = raw === undefined ? o.default : convert(o, raw);
+  }
+  const options = out as unknown as ServerOptions;
+  if (!options.model) throw new UnirError('invalid_request', `--model DIR (or ${envName('model')}) is required`);
+  return options;
+}
+
+function convert(o: OptionSpec, raw: unknown): unknown {
+  const bad = (what: string) => new UnirError('invalid_request', `--${o.flag}: ${what}, got ${JSON.stringify(raw)}`);
+  switch (o.kind) {
+    case 'bool':
+      if (typeof raw === 'boolean') return raw;
+      if (/^(1|true|yes)$/i.test(String(raw))) return true;
+      if (/^(0|false|no|)$/i.test(String(raw))) return false;
+      throw bad('expected true or false');
+    case 'int': {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0) throw bad('expected a non-negative integer');
+      return n;
+    }
+    case 'list':
+      return Array.isArray(raw) ? raw : String(raw).split(',').filter(Boolean);
+    case 'ep':
+      if (!EXECUTION_PROVIDERS.includes(raw as ExecutionProviderChoice)) throw bad(`expected one of ${EXECUTION_PROVIDERS.join(', ')}`);
+      return raw;
+    default:
+      return String(raw);
+  }
+}
+
+export function helpText(): string {
+  const lines = OPTION_SPECS.map((o) => `  --${o.flag.padEnd(22)} ${o.help} [${envName(o.flag)}${o.default !== null && o.default !== '' ? `, default ${JSON.stringify(o.default)}` : ''}]`);
+  return `unir-serve --model DIR [options]\n\n${lines.join('\n')}\n`;
+}

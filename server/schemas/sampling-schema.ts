@@ -1,0 +1,77 @@
+/**
+ * Request fields shared by /v1/completions, /v1/chat/completions and WebSocket generate messages, in
+ * OpenAI's and vLLM's names and ranges. The descriptions and defaults are the endpoint reference
+ * (README and /openapi.json are written from them).
+ */
+export const samplingProperties = {
+  max_tokens: { type: ['integer', 'null'], minimum: 1, description: 'Tokens to generate at most. Completions default to 16; chat defaults to the rest of the context.' },
+  temperature: { type: ['number', 'null'], minimum: 0, maximum: 2, default: 1, description: 'Divides the fused logits; 0 is greedy.' },
+  top_p: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1, default: 1, description: 'Nucleus sampling: the smallest set of tokens whose probability reaches top_p.' },
+  top_k: { type: ['integer', 'null'], minimum: -1, default: -1, description: 'Keep the k most likely tokens; -1 (or 0) keeps all. Extension (vLLM).' },
+  min_p: { type: ['number', 'null'], minimum: 0, maximum: 1, default: 0, description: 'Drop tokens whose probability is below min_p times the top one. Extension (vLLM).' },
+  repetition_penalty: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 10, default: 1, description: 'Divides positive (multiplies negative) logits of tokens in the prompt or output; 1 is off. Extension (vLLM).' },
+  presence_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2, default: 0, description: 'Subtracted once from the logit of every token already generated.' },
+  frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2, default: 0, description: 'Subtracted from a token\'s logit for each time it was generated.' },
+  logit_bias: {
+    type: ['object', 'null'],
+    propertyNames: { pattern: '^[0-9]+$' },
+    additionalProperties: { type: 'number', minimum: -100, maximum: 100 },
+    default: null,
+    description: 'Token id (as a string key) to a bias in [-100, 100] added to its logit.',
+  },
+  seed: { type: ['integer', 'null'], default: null, description: 'Seeds the sampler: the same seed and request give the same text. With n > 1, choice i uses seed + i.' },
+  stop: {
+    anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 4 }, { type: 'null' }],
+    default: null,
+    description: 'Up to 4 strings that end generation; the stop string is not returned.',
+  },
+  stop_token_ids: { type: ['array', 'null'], items: { type: 'integer', minimum: 0 }, maxItems: 64, default: null, description: 'Token ids that end generation (not returned). Extension (vLLM).' },
+  min_tokens: { type: ['integer', 'null'], minimum: 0, default: 0, description: 'EOS and stop tokens are blocked until this many tokens exist. Extension (vLLM).' },
+  ignore_eos: { type: ['boolean', 'null'], default: false, description: 'Keep generating past EOS. Extension (vLLM).' },
+  n: { type: ['integer', 'null'], minimum: 1, maximum: 16, default: 1, description: 'Choices to generate for the prompt.' },
+  stream: { type: ['boolean', 'null'], default: false, description: 'Stream tokens as server-sent events, ending with data: [DONE].' },
+  stream_options: {
+    type: ['object', 'null'],
+    properties: { include_usage: { type: 'boolean' } },
+    default: null,
+    description: 'include_usage: true adds a last chunk with usage (and empty choices).',
+  },
+  reasoners: {
+    type: ['array', 'null'],
+    maxItems: 16,
+    items: {
+      type: 'object',
+      required: ['name'],
+      additionalProperties: false,
+      properties: {
+        name: { type: 'string', minLength: 1 },
+        weight: { type: 'number', minimum: -10, maximum: 10, description: 'Fusion weight; default: the module\'s default_weight.' },
+      },
+    },
+    default: null,
+    description: 'Reasoning modules fused with the base at every step: z = z_base + sum(weight * z_module). Default: the server\'s --default-reasoners. Extension.',
+  },
+  user: { type: ['string', 'null'], description: 'Accepted and ignored (OpenAI compatibility).' },
+} as const;
+
+export interface SamplingBody {
+  max_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  top_k?: number | null;
+  min_p?: number | null;
+  repetition_penalty?: number | null;
+  presence_penalty?: number | null;
+  frequency_penalty?: number | null;
+  logit_bias?: Record<string, number> | null;
+  seed?: number | null;
+  stop?: string | string[] | null;
+  stop_token_ids?: number[] | null;
+  min_tokens?: number | null;
+  ignore_eos?: boolean | null;
+  n?: number | null;
+  stream?: boolean | null;
+  stream_options?: { include_usage?: boolean } | null;
+  reasoners?: { name: string; weight?: number }[] | null;
+  user?: string | null;
+}

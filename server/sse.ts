@@ -1,0 +1,41 @@
+import type { FastifyReply } from 'fastify';
+
+/** Server-sent events on a hijacked reply: `data: <json>\n\n` frames, then `data: [DONE]`. */
+export class SseWriter {
+  private closed = false;
+
+  constructor(private readonly reply: FastifyReply) {
+    reply.hijack();
+    reply.raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      // Proxies such as nginx buffer responses unless told not to.
+      'x-accel-buffering': 'no',
+    });
+    reply.raw.on('close', () => (this.closed = true));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  send(data: unknown): void {
+    if (!this.closed) this.reply.raw.write(`data: ${JSON.stringify(data)}\n\n`);
+  }
+
+  done(): void {
+    if (this.closed) return;
+    this.reply.raw.end('data: [DONE]\n\n');
+    this.closed = true;
+  }
+}
+
+/** An AbortSignal that fires when the client goes away before the response is complete. */
+export function clientGone(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}

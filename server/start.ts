@@ -1,0 +1,119 @@
+import { readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { ReasonerRegistry, type ReasonerSelection } from '../adapters/reasoner-registry.js';
+import { loadReasonersAtStart } from '../adapters/startup-reasoners.js';
+import { UnirError } from '../common/errors.js';
+import { EngineClient } from '../engine/engine-client.js';
+import { ChatTemplate } from '../models/chat-template.js';
+import { readModelConfig } from '../models/model-config.js';
+import { locateModelFiles } from '../models/model-files.js';
+import { TextTokenizer } from '../models/text-tokenizer.js';
+import { AppContext, type ModelRuntime } from './app-context.js';
+import { buildApp } from './app.js';
+import { Lifecycle } from './lifecycle.js';
+import { Metrics } from './metrics.js';
+import type { ServerOptions } from './options.js';
+
+export interface RunningServer {
+  ctx: AppContext;
+  url: string;
+  /** Resolves when the model and the start-up modules are loaded; rejects if the base cannot load. */
+  ready: Promise<void>;
+  /** Drains (bounded by --drain-timeout), then stops HTTP, modules and the engine. */
+  close(): Promise<void>;
+}
+
+/** Listens first (so /health and /ready answer during a long load), then loads the model and the modules. */
+export async function startServer(options: ServerOptions, logger?: Logger): Promise<RunningServer> {
+  const log = logger ?? pino({ level: options.logLevel, base: { service: 'unir-serve' } });
+  const lifecycle = new Lifecycle();
+  const metrics = new Metrics();
+  const modelId = options.servedModelName ?? basename(resolve(options.model));
+  const ctx = new AppContext(options, log, lifecycle, metrics, modelId);
+  const app = await buildApp(ctx);
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  log.info({ url, model: options.model }, 'listening; loading the model');
+
+  const ready = loadRuntime(options, log, metrics).then((runtime) => {
+    ctx.setRuntime(runtime);
+    lifecycle.ready = true;
+    log.info({ model: modelId, ep: runtime.engine.base.ep, reasoners: runtime.registry.names() }, 'ready');
+  });
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      lifecycle.draining = true;
+      const drained = await lifecycle.waitIdle(options.drainTimeout * 1000);
+      if (!drained) log.warn({ inFlight: lifecycle.inFlight }, 'drain timeout: closing with requests in flight');
+      await app.close();
+      const rt = ctx.loaded;
+      if (rt) {
+        await rt.registry.close();
+        await rt.engine.close();
+      }
+    })());
+  return { ctx, url, ready, close };
+}
+
+async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics): Promise<ModelRuntime> {
+  const t0 = performance.now();
+  const files = locateModelFiles(options.model);
+  const config = readModelConfig(files);
+  const tokenizer = TextTokenizer.load(files, config);
+  const chatTemplate = await loadChatTemplate(options, tokenizer);
+  const engine = await EngineClient.start({
+    baseDir: files.dir,
+    session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads },
+    maxBatch: options.maxBatch,
+    maxQueue: options.maxQueue,
+    prefillChunk: options.prefillChunk,
+    maxContext: options.maxModelLen ?? config.maxPositions,
+  });
+  if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
+  metrics.modelLoadSeconds.set((performance.now() - t0) / 1000);
+  const registry = new ReasonerRegistry(
+    engine,
+    files.dir,
+    { ep: options.moduleEp ?? engine.base.ep as ServerOptions['ep'], deviceId: options.deviceId, threads: options.moduleThreads },
+    {
+      onLoad: (name, ok) => metrics.reasonerEvents.inc({ reasoner: name, event: ok ? 'load' : 'load_failed' }),
+      onUnload: (name) => metrics.reasonerEvents.inc({ reasoner: name, event: 'unload' }),
+      onRequest: (name) => metrics.reasonerRequests.inc({ reasoner: name }),
+    },
+  );
+  await loadReasonersAtStart(registry, options, log);
+  const defaultReasoners = parseDefaultReasoners(options.defaultReasoners);
+  for (const d of defaultReasoners) {
+    if (!registry.has(d.name)) log.error({ reasoner: d.name }, '--default-reasoners names a module that is not loaded: requests without "reasoners" will fail until it is');
+  }
+  return {
+    engine,
+    tokenizer,
+    chatTemplate,
+    registry,
+    maxContext: Math.min(options.maxModelLen ?? config.maxPositions, config.maxPositions),
+    defaultReasoners,
+  };
+}
+
+async function loadChatTemplate(options: ServerOptions, tokenizer: TextTokenizer): Promise<ChatTemplate | null> {
+  const source = options.chatTemplate ? await readFile(options.chatTemplate, 'utf8') : tokenizer.chatTemplate;
+  return source ? new ChatTemplate(source, { bos_token: tokenizer.bosToken, eos_token: tokenizer.eosToken }) : null;
+}
+
+/** "add,sort:0.5" → [{name: 'add'}, {name: 'sort', weight: 0.5}] */
+export function parseDefaultReasoners(spec: string | null): ReasonerSelection[] {
+  if (!spec) return [];
+  return spec.split(',').filter(Boolean).map((part) => {
+    const [name, weight] = part.split(':');
+    if (weight === undefined) return { name };
+    const w = Number(weight);
+    if (!Number.isFinite(w)) throw new UnirError('invalid_request', `--default-reasoners: weight of ${name} is not a number (${weight})`);
+    return { name, weight: w };
+  });
+}

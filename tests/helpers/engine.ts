@@ -1,0 +1,51 @@
+import { EngineClient } from '../../engine/engine-client.js';
+import type { GenerationRequest, SequenceEvent } from '../../engine/generation-request.js';
+import { DEFAULT_SAMPLING } from '../../kernels/sampling-params.js';
+
+export async function startEngine(baseDir: string, opts: { maxBatch?: number; prefillChunk?: number; maxQueue?: number } = {}): Promise<EngineClient> {
+  return EngineClient.start({
+    baseDir,
+    session: { ep: 'cpu', deviceId: 0, threads: 1 },
+    maxBatch: opts.maxBatch ?? 8,
+    maxQueue: opts.maxQueue ?? 64,
+    prefillChunk: opts.prefillChunk ?? 0,
+    maxContext: Number.MAX_SAFE_INTEGER,
+  });
+}
+
+export function greedyRequest(promptIds: ArrayLike<number>, maxTokens: number, extra: Partial<GenerationRequest> = {}): GenerationRequest {
+  return {
+    promptIds: Int32Array.from(promptIds),
+    maxTokens,
+    minTokens: 0,
+    sampling: { ...DEFAULT_SAMPLING, temperature: 0 },
+    seed: null,
+    stop: [],
+    stopTokenIds: [],
+    ignoreEos: true,
+    logprobs: null,
+    reasoners: [],
+    ...extra,
+  };
+}
+
+export interface Collected {
+  tokens: number[];
+  text: string;
+  done: Extract<SequenceEvent, { kind: 'done' }>;
+}
+
+export async function collect(events: AsyncIterable<SequenceEvent>): Promise<Collected> {
+  const tokens: number[] = [];
+  let text = '';
+  for await (const e of events) {
+    if (e.kind === 'token') {
+      tokens.push(e.tokenId);
+      text += e.text;
+    } else {
+      text += e.text;
+      return { tokens, text, done: e };
+    }
+  }
+  throw new Error('stream ended without a done event');
+}

@@ -1,0 +1,27 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+export const MHA = join(FIXTURES, 'tiny-mha-f32');
+export const GQA = join(FIXTURES, 'tiny-gqa-f16');
+export const REASONERS = join(FIXTURES, 'reasoners');
+
+export interface PromptReference {
+  prompt: string;
+  prompt_ids: number[];
+  greedy_ids: number[];
+  greedy_text: string;
+  step_logits: number[][];
+}
+
+export interface References {
+  tokenizer: { vocab_size: number; specials: Record<string, number>; samples: { text: string; ids: number[] }[] };
+  models: Record<'tiny-mha-f32' | 'tiny-gqa-f16', PromptReference[]>;
+  fused: Record<string, PromptReference[]>;
+  fused_weights: Record<string, Record<string, number>>;
+  steps: number;
+}
+
+/** PyTorch's outputs for the fixtures, written by training/make_fixtures.py. */
+export const references: References = JSON.parse(readFileSync(join(FIXTURES, 'references.json'), 'utf8'));

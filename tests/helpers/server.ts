@@ -1,0 +1,34 @@
+import pino from 'pino';
+import { parseServerOptions } from '../../server/options.js';
+import { startServer, type RunningServer } from '../../server/start.js';
+import { MHA } from './fixtures.js';
+
+/** The real server on a free loopback port, quiet, with the fixture base unless told otherwise. */
+export async function startTestServer(args: string[] = []): Promise<RunningServer> {
+  const hasModel = args.includes('--model');
+  const options = parseServerOptions([...(hasModel ? [] : ['--model', MHA]), '--port', '0', '--threads', '1', ...args], {});
+  const server = await startServer(options, pino({ level: process.env.UNIR_TEST_LOG ?? 'silent' }));
+  await server.ready;
+  return server;
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON (SSE or text): the raw text
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** Parses an SSE body into its data payloads (JSON objects, and the final '[DONE]'). */
+export function parseSse(text: string): unknown[] {
+  return text
+    .split('\n\n')
+    .map((frame) => frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n'))
+    .filter((d) => d.length > 0)
+    .map((d) => (d === '[DONE]' ? d : JSON.parse(d)));
+}
