@@ -176,7 +176,8 @@ export class ReasonerRegistry {
     this.engine.detachModule(version.versionId);
   }
 
-  private recordFailure(name: string, dir: string, err: unknown): void {
+  /** Shown in GET /v1/reasoners (state failed) until a load of that name succeeds. */
+  recordFailure(name: string, dir: string, err: unknown): void {
     this.failures.set(name, { dir, error: (err as Error).message ?? String(err), at: new Date() });
   }
 }
