@@ -102,6 +102,7 @@ export class Scheduler {
       baseLayoutMs: t.layoutMs,
       relayouts: t.relayouts,
       relayoutMs: t.relayoutMs,
+      cachedSequences: this.base.decoder.sequenceCount,
     };
   }
 

@@ -9,6 +9,7 @@ Models (all share one byte-level BPE tokenizer):
   reasoners/r2   a module for tiny-mha-f32 whose vocabulary is padded by 32 rows
   reasoners-alt/r1   another version of r1 (other weights), for hot replace tests
   incompatible/bad-tokenizer   a module whose tokenizer maps tokens to other ids
+  faulty/r-fails   a module that loads (valid signature) but whose every run fails in ONNX Runtime
 
 references.json holds, per model and prompt, the greedy continuation and the logits of every step, and the
 same for fused combinations (base + w1*r1 + w2*r2). Tests compare the ONNX Runtime engine against them.
@@ -41,6 +42,15 @@ STEPS = 8
 # Greedy references are only meaningful when the top-1 logit clears the runner-up by more than the numeric
 # error of the runtime; the script refuses weights that leave a near-tie.
 MIN_MARGIN = {"float32": 1e-3, "float16": 5e-2}
+
+
+class FailingDecoder(Decoder):
+    """Reshapes the attention mask to the export's dummy shape [2, 7]: the graph exports and loads, and any real
+    run (another shape) fails inside ONNX Runtime, as a module with a broken graph would at serving time."""
+
+    def forward(self, input_ids, attention_mask, position_ids, past, num_logits_to_keep=None):
+        logits, presents = super().forward(input_ids, attention_mask, position_ids, past, num_logits_to_keep)
+        return logits + 0.0 * attention_mask.reshape(2, 7).sum(), presents
 
 
 def make_model(cfg: DecoderConfig, seed: int, logit_scale: float = 4.0) -> Decoder:
@@ -130,6 +140,11 @@ def main() -> None:
     v[a], v[b] = v[b], v[a]
     write_model_dir(r1, os.path.join(ROOT, "incompatible", "bad-tokenizer"), bad, tok_config, gen_config,
                     manifest=manifest("bad-tokenizer", "1.0.0", "tokenizer maps 'a' and 'b' to swapped ids"))
+
+    faulty = FailingDecoder(r1_cfg)
+    faulty.load_state_dict(r1.state_dict())
+    write_model_dir(faulty.eval(), os.path.join(ROOT, "faulty", "r-fails"), tok_json, tok_config, gen_config,
+                    manifest=manifest("r-fails", "1.0.0", "loads, then fails at every run (runtime failure tests)"))
 
     refs = {
         "tokenizer": {"vocab_size": vocab, "specials": tok.specials,

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readModelConfig } from '../../models/model-config.js';
+import { locateModelFiles } from '../../models/model-files.js';
+import { TextTokenizer } from '../../models/text-tokenizer.js';
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 export const MHA = join(FIXTURES, 'tiny-mha-f32');
@@ -25,3 +28,17 @@ export interface References {
 
 /** PyTorch's outputs for the fixtures, written by training/make_fixtures.py. */
 export const references: References = JSON.parse(readFileSync(join(FIXTURES, 'references.json'), 'utf8'));
+
+/** The text the server returns for reference tokens: special tokens are skipped, as in vLLM's default. */
+export function servedText(ids: readonly number[]): string {
+  return fixtureTokenizer().decode(ids);
+}
+
+let tokenizer: TextTokenizer | null = null;
+function fixtureTokenizer(): TextTokenizer {
+  if (!tokenizer) {
+    const files = locateModelFiles(join(FIXTURES, 'tiny-mha-f32'));
+    tokenizer = TextTokenizer.load(files, readModelConfig(files));
+  }
+  return tokenizer;
+}

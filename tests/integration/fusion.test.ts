@@ -1,0 +1,58 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fuseLogits } from '../../kernels/fuse-logits.js';
+import { loadDecoder, type LoadedDecoder } from '../../models/load-decoder.js';
+import { MHA, REASONERS, references } from '../helpers/fixtures.js';
+
+const cpu = { ep: 'cpu' as const, deviceId: 0, threads: 1 };
+
+/** The fusion rule against PyTorch: every model runs with its own KV cache; z = z_base + sum w_i z_i. */
+describe('fused logits against PyTorch', () => {
+  let base: LoadedDecoder;
+  const modules: Record<string, LoadedDecoder> = {};
+  beforeAll(async () => {
+    base = await loadDecoder(MHA, cpu);
+    modules.r1 = await loadDecoder(join(REASONERS, 'r1'), cpu);
+    modules.r2 = await loadDecoder(join(REASONERS, 'r2'), cpu);
+  });
+  afterAll(async () => {
+    for (const m of [base, ...Object.values(modules)]) await m.runner.session.release();
+  });
+
+  it('r2 has a padded vocabulary (32 more logit rows than the base)', () => {
+    expect(modules.r2.signature.vocabSize).toBe(base.signature.vocabSize + 32);
+  });
+
+  for (const combo of ['r1', 'r2', 'r1+r2']) {
+    it(`${combo}: fused logits at every greedy step within 1e-4 and PyTorch's greedy tokens`, async () => {
+      const weights = references.fused_weights[combo];
+      let seqId = 100;
+      for (const ref of references.fused[combo]) {
+        seqId++;
+        let tokens = Int32Array.from(ref.prompt_ids);
+        const out = new Float32Array(base.signature.vocabSize);
+        for (let step = 0; step < ref.greedy_ids.length; step++) {
+          const z = await base.runner.run([{ seqId, tokens }]);
+          const terms = [];
+          for (const [name, weight] of Object.entries(weights)) {
+            const m = await modules[name].runner.run([{ seqId, tokens }]);
+            terms.push({ row: m.data, weight });
+          }
+          fuseLogits(out, z.data, terms);
+          const expected = ref.step_logits[step];
+          let worst = 0;
+          let best = 0;
+          for (let i = 0; i < expected.length; i++) {
+            worst = Math.max(worst, Math.abs(out[i] - expected[i]));
+            if (out[i] > out[best]) best = i;
+          }
+          expect(worst).toBeLessThan(1e-4);
+          expect(best).toBe(ref.greedy_ids[step]);
+          tokens = Int32Array.of(ref.greedy_ids[step]);
+        }
+        base.runner.release(seqId);
+        for (const m of Object.values(modules)) m.runner.release(seqId);
+      }
+    });
+  }
+});
