@@ -68,6 +68,11 @@ export class ReasonerRegistry {
     return [...this.current.keys()].sort();
   }
 
+  /** The directory the current version of `name` was loaded from, or null when none is loaded. */
+  pathOf(name: string): string | null {
+    return this.current.get(name)?.dir ?? null;
+  }
+
   /** Loads the module in `dir`; with `replace`, swaps it in for the version of the same name. */
   async load(dir: string, opts: { name?: string; defaultWeight?: number; replace?: boolean } = {}): Promise<ReasonerInfo> {
     let manifest;
@@ -113,9 +118,8 @@ export class ReasonerRegistry {
   }
 
   list(): ReasonerInfo[] {
-    const failed = [...this.failures.entries()]
-      .filter(([name]) => !this.current.has(name))
-      .map(([name, f]) => failedInfo(name, f.dir, f.error));
+    // A failure beside a current version of the same name is a failed replacement: shown too.
+    const failed = [...this.failures.entries()].map(([name, f]) => failedInfo(name, f.dir, f.error));
     const loading = [...this.loading.values()].filter((v) => !this.current.has(v.name));
     return [...this.current.values(), ...loading, ...this.draining].map(info).concat(failed);
   }
@@ -174,6 +178,11 @@ export class ReasonerRegistry {
     }
     this.draining.delete(version);
     this.engine.detachModule(version.versionId);
+  }
+
+  /** Drops the failure shown for `name` (its directory is gone, or an admin deleted it); true if there was one. */
+  forgetFailure(name: string): boolean {
+    return this.failures.delete(name);
   }
 
   /** Shown in GET /v1/reasoners (state failed) until a load of that name succeeds. */

@@ -22,11 +22,11 @@ export async function loadReasonersAtStart(registry: ReasonerRegistry, options: 
   );
 }
 
-/** Subdirectories of the modules root that hold a manifest. */
+/** Subdirectories of the modules root that hold a manifest; dot-directories are staging areas (see the watcher). */
 export async function moduleDirsUnder(root: string): Promise<string[]> {
   const entries = await readdir(resolve(root), { withFileTypes: true });
   return entries
-    .filter((e) => e.isDirectory() && existsSync(join(resolve(root), e.name, MANIFEST_FILE)))
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && existsSync(join(resolve(root), e.name, MANIFEST_FILE)))
     .map((e) => join(resolve(root), e.name))
     .sort();
 }

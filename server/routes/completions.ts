@@ -7,6 +7,7 @@ import type { AppContext } from '../app-context.js';
 import { collectChoices, usageOf, type CollectedChoice } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
 import { planGeneration } from '../generation-plan.js';
+import { promptIds as toPromptIds } from '../prompt-ids.js';
 import { GenerationRun } from '../generation-run.js';
 import { completionBodySchema, type CompletionBody } from '../schemas/completion-schema.js';
 import { clientGone, SseWriter } from '../sse.js';
@@ -22,12 +23,7 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
     if (body.echo && body.logprobs !== null && body.logprobs !== undefined) {
       throw new UnirError('invalid_request', 'echo with logprobs is not supported: prompt logprobs are not computed', 'echo');
     }
-    const promptIds = typeof body.prompt === 'string' ? ctx.tokenizer.encode(body.prompt) : Int32Array.from(body.prompt);
-    if (typeof body.prompt !== 'string') {
-      const bad = body.prompt.find((id) => id >= ctx.engine.base.vocabSize);
-      if (bad !== undefined) throw new UnirError('invalid_request', `prompt token id ${bad} is outside the vocabulary`, 'prompt');
-    }
-    if (promptIds.length === 0) throw new UnirError('invalid_request', 'the prompt is empty after tokenization', 'prompt');
+    const promptIds = toPromptIds(ctx, body.prompt);
     const logprobs = body.logprobs ?? null;
     const plan = planGeneration(ctx, body, promptIds, { defaultMaxTokens: 16, logprobs, fromMessages: false });
     const run = new GenerationRun(ctx, plan, 'completions', clientGone(reply));

@@ -1,0 +1,182 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { RawData, WebSocket } from 'ws';
+import { deserializeError, UnirError } from '../../common/errors.js';
+import type { DoneEvent } from '../../engine/generation-request.js';
+import type { AppContext } from '../app-context.js';
+import { usageOf } from '../choice-collector.js';
+import { errorBody, toUnirError } from '../error-response.js';
+import { planGeneration } from '../generation-plan.js';
+import { GenerationRun } from '../generation-run.js';
+import type { GenerationId, WsCancelMessage, WsGenerateMessage } from '../schemas/ws-schema.js';
+import { promptIds } from '../prompt-ids.js';
+
+/** A compiled JSON-schema check (fastify's validator compiler: the same ajv settings as HTTP bodies). */
+export type MessageValidator = ((data: unknown) => boolean) & { errors?: unknown[] | null };
+
+export interface MessageValidators {
+  generate: MessageValidator;
+  cancel: MessageValidator;
+}
+
+/**
+ * One WebSocket on /v1/stream: runs the generations its client asks for (several at once, up to
+ * --ws-max-generations), streams their tokens, cancels one on {type: 'cancel'} and all of them when the
+ * socket closes. A bad message gets an error message; the socket stays open.
+ */
+export class StreamSession {
+  private readonly running = new Map<string, AbortController>();
+
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly socket: WebSocket,
+    private readonly validators: MessageValidators,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    socket.on('close', () => {
+      for (const controller of this.running.values()) controller.abort();
+    });
+  }
+
+  /** Generations running on this socket. */
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (isBinary) return this.sendError(null, new UnirError('invalid_request', 'send JSON text messages, not binary ones'));
+    let msg: unknown;
+    try {
+      msg = JSON.parse(rawText(data));
+    } catch (err) {
+      return this.sendError(null, new UnirError('invalid_request', `the message is not valid JSON: ${(err as Error).message}`));
+    }
+    if (!msg || typeof msg !== 'object' || Array.isArray(msg)) {
+      return this.sendError(null, new UnirError('invalid_request', 'a message must be a JSON object with a "type" ("generate" or "cancel")', 'type'));
+    }
+    const m = msg as Record<string, unknown>;
+    const id = isId(m.id) ? m.id : null;
+    if (m.type === 'generate') return this.generate(m, id);
+    if (m.type === 'cancel') return this.cancel(m, id);
+    this.sendError(id, new UnirError('invalid_request', `unknown message type ${JSON.stringify(m.type)}: send "generate" or "cancel"`, 'type'));
+  }
+
+  private generate(msg: Record<string, unknown>, id: GenerationId | null): void {
+    const { generate } = this.validators;
+    if (!generate(msg)) return this.sendError(id, toUnirError(validationError(generate)));
+    const body = msg as unknown as WsGenerateMessage;
+    const key = keyOf(body.id);
+    if (this.running.has(key)) {
+      return this.sendError(body.id, new UnirError('invalid_request', `a generation with id ${JSON.stringify(body.id)} is already running on this socket: use a new id`, 'id'));
+    }
+    const limit = this.ctx.options.wsMaxGenerations;
+    if (limit > 0 && this.running.size >= limit) {
+      return this.sendError(body.id, new UnirError('queue_full', `this socket already runs ${limit} generations (--ws-max-generations): wait for one to end, or open another socket`));
+    }
+    let run: GenerationRun;
+    let n: number;
+    const controller = new AbortController();
+    try {
+      checkUnsupported(body);
+      const ids = promptIds(this.ctx, body.prompt);
+      const logprobs = body.logprobs ?? null;
+      const plan = planGeneration(this.ctx, { ...body, model: body.model ?? this.ctx.modelId }, ids, { defaultMaxTokens: 16, logprobs, fromMessages: false });
+      n = plan.requests.length;
+      // Throws queue_full (engine at capacity) or shutting_down; the plan's modules are released then.
+      run = new GenerationRun(this.ctx, plan, 'websocket', controller.signal);
+    } catch (err) {
+      return this.sendError(body.id, toUnirError(err));
+    }
+    this.running.set(key, controller);
+    void this.stream(body.id, run, n, body.logprobs ?? null).finally(() => this.running.delete(key));
+  }
+
+  private async stream(id: GenerationId, run: GenerationRun, n: number, logprobs: number | null): Promise<void> {
+    const tokenizer = this.ctx.tokenizer;
+    const dones: (DoneEvent | null)[] = new Array(n).fill(null);
+    try {
+      for await (const { index, event } of run) {
+        if (event.kind === 'token') {
+          this.send({
+            type: 'token',
+            id,
+            index,
+            text: event.text,
+            token_id: event.tokenId,
+            ...(logprobs === null
+              ? {}
+              : {
+                  logprob: event.logprob ?? null,
+                  top_logprobs: (event.topLogprobs ?? []).map((t) => ({ token: tokenizer.tokenText(t.id), token_id: t.id, logprob: t.logprob })),
+                }),
+          });
+        } else {
+          dones[index] = event;
+          if (event.error) this.send({ type: 'error', id, index, error: errorBody(deserializeError(event.error)).error });
+        }
+      }
+    } catch (err) {
+      // The engine failed as a whole: the error, then the done (choices not ended say finish_reason "error").
+      this.log.error({ err: (err as Error).message, id }, 'websocket generation failed');
+      this.sendError(id, toUnirError(err));
+    }
+    const choices = dones.map((d, index) => ({ index, text: d?.text ?? '', finish_reason: d?.finishReason ?? 'error', stop_reason: d?.stopReason ?? null }));
+    this.send({
+      type: 'done',
+      id,
+      finish_reason: choices[0].finish_reason,
+      stop_reason: choices[0].stop_reason,
+      text: choices[0].text,
+      ...(n > 1 ? { choices } : {}),
+      usage: usageOf(run.promptTokens, dones.map((done) => ({ done }))),
+    });
+  }
+
+  private cancel(msg: Record<string, unknown>, id: GenerationId | null): void {
+    const { cancel } = this.validators;
+    if (!cancel(msg)) return this.sendError(id, toUnirError(validationError(cancel)));
+    const body = msg as unknown as WsCancelMessage;
+    const controller = this.running.get(keyOf(body.id));
+    if (!controller) {
+      return this.sendError(body.id, new UnirError('not_found', `no generation with id ${JSON.stringify(body.id)} is running on this socket (it may have ended already)`, 'id'));
+    }
+    // The engine drops the sequences within one step; their done message says finish_reason "cancelled".
+    controller.abort();
+  }
+
+  private sendError(id: GenerationId | null, err: UnirError): void {
+    this.send({ type: 'error', ...(id === null ? {} : { id }), error: errorBody(err).error });
+  }
+
+  private send(msg: object): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(msg));
+  }
+}
+
+/** What /v1/completions refuses, refused alike (echo has no meaning on a token stream). */
+function checkUnsupported(body: WsGenerateMessage): void {
+  if (body.suffix !== null && body.suffix !== undefined) throw new UnirError('invalid_request', 'suffix is not supported', 'suffix');
+  if (body.best_of !== null && body.best_of !== undefined && body.best_of !== (body.n ?? 1)) {
+    throw new UnirError('invalid_request', 'best_of must equal n (only n choices are generated)', 'best_of');
+  }
+  if (body.echo) throw new UnirError('invalid_request', 'echo is not supported on /v1/stream: the client has the prompt already', 'echo');
+}
+
+/** The shape toUnirError maps as it maps fastify's body validation errors ('param' must be ...). */
+function validationError(v: MessageValidator): unknown {
+  return { validation: v.errors ?? [], validationContext: 'message' };
+}
+
+function isId(v: unknown): v is GenerationId {
+  return (typeof v === 'string' && v.length > 0 && v.length <= 256) || Number.isSafeInteger(v);
+}
+
+/** 1 and "1" are different ids. */
+function keyOf(id: GenerationId): string {
+  return `${typeof id}:${id}`;
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
+}
