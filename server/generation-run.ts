@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { UnirError } from '../common/errors.js';
 import type { SequenceEvent } from '../engine/generation-request.js';
 import { EventStream } from '../engine/event-stream.js';
@@ -18,6 +19,8 @@ export class GenerationRun implements AsyncIterable<ChoiceEvent> {
   private readonly merged = new EventStream<ChoiceEvent>();
   private readonly controller = new AbortController();
   private timedOut = false;
+  /** Cancelled because the server's drain timed out. */
+  private cut = false;
 
   constructor(
     private readonly ctx: AppContext,
@@ -36,9 +39,14 @@ export class GenerationRun implements AsyncIterable<ChoiceEvent> {
       throw err;
     }
     ctx.lifecycle.begin();
+    // The engine listens once per sequence (n up to 16).
+    setMaxListeners(plan.requests.length + 1, this.controller.signal);
     const abort = () => this.controller.abort();
     if (clientSignal.aborted) abort();
     else clientSignal.addEventListener('abort', abort, { once: true });
+    const cutSignal = ctx.lifecycle.cutSignal;
+    const onCut = () => ((this.cut = true), abort());
+    cutSignal.addEventListener('abort', onCut, { once: true });
     const timeoutMs = ctx.options.requestTimeout * 1000;
     const timer = timeoutMs > 0 ? setTimeout(() => ((this.timedOut = true), abort()), timeoutMs) : null;
     const started = performance.now();
@@ -47,6 +55,7 @@ export class GenerationRun implements AsyncIterable<ChoiceEvent> {
       if (--remaining > 0) return;
       if (timer) clearTimeout(timer);
       clientSignal.removeEventListener('abort', abort);
+      cutSignal.removeEventListener('abort', onCut);
       plan.lease.release();
       ctx.lifecycle.end();
       this.merged.end();
@@ -83,6 +92,9 @@ export class GenerationRun implements AsyncIterable<ChoiceEvent> {
           if (event.finishReason === 'cancelled' && this.timedOut) {
             event.finishReason = 'error';
             event.error = { code: 'request_timeout', message: `the request took longer than --request-timeout (${this.ctx.options.requestTimeout} s)`, param: null };
+          } else if (event.finishReason === 'cancelled' && this.cut) {
+            event.finishReason = 'error';
+            event.error = { code: 'shutting_down', message: `the server shut down before this request finished (--drain-timeout ${this.ctx.options.drainTimeout} s)`, param: null };
           }
           m.requests.inc({ endpoint: this.endpoint, finish_reason: event.finishReason });
         }

@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+
 /**
  * Readiness and draining. /ready is 503 until the model is loaded and from the first shutdown signal on;
  * new generation requests are refused while draining; requests in flight are counted so shutdown can wait.
@@ -7,6 +9,21 @@ export class Lifecycle {
   draining = false;
   private active = 0;
   private idleWaiters: (() => void)[] = [];
+  private readonly cutController = new AbortController();
+
+  constructor() {
+    // Every generation in flight listens to it.
+    setMaxListeners(0, this.cutController.signal);
+  }
+
+  /** Aborts when the drain times out: generations still in flight then end with shutting_down. */
+  get cutSignal(): AbortSignal {
+    return this.cutController.signal;
+  }
+
+  cut(): void {
+    this.cutController.abort();
+  }
 
   begin(): void {
     this.active++;

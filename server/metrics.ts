@@ -18,7 +18,8 @@ export class Metrics {
   readonly modelLoadSeconds = new client.Gauge({ name: 'unir_model_load_seconds', help: 'Time to load the base model.', registers: [this.registry] });
 
   constructor() {
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'unir_process_' });
+    // prom-client's names already start with process_ or nodejs_: unir_process_resident_memory_bytes, unir_nodejs_...
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'unir_' });
   }
 
   private histogram(name: string, help: string): client.Histogram {

@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { UnirError } from '../../common/errors.js';
+import type { DoneEvent } from '../../engine/generation-request.js';
+import type { AppContext } from '../app-context.js';
+import { chatChoiceLogprobs, chatLogprobOfEvent, type ChatLogprob } from '../chat-format.js';
+import { chatMessages, messageText, renderChatPrompt } from '../chat-prompt.js';
+import { collectChoices, usageOf } from '../choice-collector.js';
+import { errorBody, toUnirError } from '../error-response.js';
+import { planGeneration } from '../generation-plan.js';
+import { GenerationRun } from '../generation-run.js';
+import { chatBodySchema, type ChatBody } from '../schemas/chat-schema.js';
+import { clientGone, SseWriter } from '../sse.js';
+
+/** POST /v1/chat/completions: messages through the model's chat template, plain or streamed (SSE). */
+export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  app.post<{ Body: ChatBody }>(
+    '/v1/chat/completions',
+    { schema: { body: chatBodySchema, summary: 'Chat: the messages rendered through the model\'s chat template, then completed; plain or streamed.' } },
+    async (req, reply) => {
+      const body = req.body;
+      const maxTokens = checkChatBody(body);
+      const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;
+      const messages = chatMessages(body.messages);
+      const { ids } = renderChatPrompt(ctx, messages, body.add_generation_prompt ?? true);
+      if (ids.length === 0) throw new UnirError('invalid_request', 'the messages render to an empty prompt', 'messages');
+      const plan = planGeneration(ctx, { ...body, max_tokens: maxTokens }, ids, { defaultMaxTokens: 'rest', logprobs, fromMessages: true });
+      const run = new GenerationRun(ctx, plan, 'chat_completions', clientGone(reply));
+      const last = body.messages[body.messages.length - 1];
+      const echo = body.echo && last.role === 'assistant' ? messageText(last, body.messages.length - 1) : '';
+      const id = `chatcmpl-${randomUUID().replace(/-/g, '')}`;
+      const created = Math.floor(Date.now() / 1000);
+
+      if (!body.stream) {
+        const choices = await collectChoices(run, plan.requests.length);
+        return {
+          id,
+          object: 'chat.completion',
+          created,
+          model: plan.model,
+          choices: choices.map((c) => ({
+            index: c.index,
+            message: { role: 'assistant', content: echo + c.text },
+            logprobs: logprobs === null ? null : chatChoiceLogprobs(ctx.tokenizer, c),
+            finish_reason: c.done!.finishReason,
+            stop_reason: c.done!.stopReason,
+          })),
+          usage: usageOf(ids.length, choices),
+        };
+      }
+      const includeUsage = body.stream_options?.include_usage === true;
+      return streamChat(reply, ctx, run, { head: { id, object: 'chat.completion.chunk', created, model: plan.model }, echo, logprobs, n: plan.requests.length, includeUsage, promptTokens: ids.length });
+    },
+  );
+}
+
+/** Checks what the schema cannot; returns max_tokens (from max_tokens or max_completion_tokens). */
+function checkChatBody(body: ChatBody): number | null {
+  if (body.tools && body.tools.length > 0) throw new UnirError('invalid_request', 'tools are not supported by this server', 'tools');
+  if (body.response_format && body.response_format.type !== 'text') {
+    throw new UnirError('invalid_request', `response_format ${JSON.stringify(body.response_format.type)} is not supported: only "text"`, 'response_format');
+  }
+  const hasTop = body.top_logprobs !== null && body.top_logprobs !== undefined;
+  if (hasTop && !body.logprobs) throw new UnirError('invalid_request', 'top_logprobs needs logprobs: true', 'top_logprobs');
+  if (body.echo && body.logprobs) throw new UnirError('invalid_request', 'echo with logprobs is not supported: prompt logprobs are not computed', 'echo');
+  const a = body.max_tokens ?? null;
+  const b = body.max_completion_tokens ?? null;
+  if (a !== null && b !== null && a !== b) {
+    throw new UnirError('invalid_request', `max_tokens (${a}) and max_completion_tokens (${b}) differ: give one of them`, 'max_completion_tokens');
+  }
+  return a ?? b;
+}
+
+interface StreamOptions {
+  head: object;
+  echo: string;
+  logprobs: number | null;
+  n: number;
+  includeUsage: boolean;
+  promptTokens: number;
+}
+
+/**
+ * OpenAI's chunk sequence per choice: a role delta first, content deltas, then a last delta with the
+ * finish_reason; with include_usage every chunk has usage: null and a last chunk (no choices) has the usage.
+ * A token whose text is held back (an incomplete character or stop-string prefix) sends no chunk: its
+ * logprob rides with the next chunk that has text, so the logprobs of a stream equal the plain response's.
+ */
+async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationRun, o: StreamOptions): Promise<void> {
+  const sse = new SseWriter(reply);
+  const usageField = o.includeUsage ? { usage: null } : {};
+  const chunk = (index: number, delta: object, extra: { logprobs?: ChatLogprob[]; done?: DoneEvent } = {}) =>
+    sse.send({
+      ...o.head,
+      choices: [
+        {
+          index,
+          delta,
+          logprobs: extra.logprobs ? { content: extra.logprobs } : null,
+          finish_reason: extra.done?.finishReason ?? null,
+          ...(extra.done ? { stop_reason: extra.done.stopReason } : {}),
+        },
+      ],
+      ...usageField,
+    });
+  const pending: ChatLogprob[][] = Array.from({ length: o.n }, () => []);
+  const dones: (DoneEvent | null)[] = new Array(o.n).fill(null);
+  const takePending = (index: number) => (o.logprobs === null ? undefined : pending[index].splice(0));
+  for (let i = 0; i < o.n; i++) chunk(i, { role: 'assistant', content: o.echo });
+  try {
+    for await (const { index, event } of run) {
+      if (event.kind === 'token') {
+        if (o.logprobs !== null) pending[index].push(chatLogprobOfEvent(ctx.tokenizer, event));
+        if (event.text === '') continue;
+        chunk(index, { content: event.text }, { logprobs: takePending(index) });
+      } else {
+        dones[index] = event;
+        if (event.error) {
+          sse.send(errorBody(toUnirError(new UnirError(event.error.code, event.error.message, event.error.param))));
+          continue;
+        }
+        const lp = takePending(index);
+        chunk(index, event.text ? { content: event.text } : {}, { logprobs: lp && lp.length > 0 ? lp : undefined, done: event });
+      }
+    }
+    if (o.includeUsage) sse.send({ ...o.head, choices: [], usage: usageOf(o.promptTokens, dones.map((done) => ({ done }))) });
+  } catch (err) {
+    sse.send(errorBody(toUnirError(err)));
+  }
+  sse.done();
+}
