@@ -3,7 +3,18 @@ import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
 import type { DecoderSignature } from './decoder-signature.js';
 import { halfToFloat } from './float16.js';
-import { disposeLayout, emptyKv, gatherKv, type KvLayout, type KvRowSource } from './kv-layout.js';
+import { KvGatherGraph, type GraphPlacement } from './kv-gather-graph.js';
+import {
+  disposeLayout,
+  emptyKv,
+  gatherKv,
+  sourcesOnHost,
+  TensorLedger,
+  type KvLayout,
+  type KvRowSource,
+  type KvTensors,
+  type TensorCounts,
+} from './kv-layout.js';
 
 /** One row of a run: a sequence and the tokens it appends (the whole prompt or a chunk of it, or one token). */
 export interface RunRow {
@@ -28,6 +39,26 @@ export interface RunTiming {
 }
 
 /**
+ * How a batch change lays the cache out again: 'auto' copies host tensors with typed arrays and runs the
+ * gather graph (models/graphs/kv_gather_*.onnx) for tensors held on a device; 'graph' runs the graph for
+ * host tensors too (tests use it to check the device path on the CPU); 'host' never runs the graph.
+ */
+export type KvGatherMode = 'auto' | 'graph' | 'host';
+const KV_GATHER_MODES: readonly KvGatherMode[] = ['auto', 'graph', 'host'];
+
+export interface DecoderRunnerOptions {
+  /** Default: the environment variable UNIR_KV_GATHER, else 'auto'. */
+  kvGather?: KvGatherMode;
+}
+
+/** The runner's KV tensors (see TensorLedger), its live layouts and how its re-layouts were done. */
+export interface RunnerTensorStats extends TensorCounts {
+  liveLayouts: number;
+  hostGathers: number;
+  graphGathers: number;
+}
+
+/**
  * Runs a decoder export over batches of sequences and owns their KV caches. A sequence is known by its id
  * from its first run until `release`; each run continues every row from that row's cache.
  *
@@ -36,12 +67,29 @@ export interface RunTiming {
  */
 export class DecoderRunner {
   private readonly seqs = new Map<number, { layout: KvLayout; row: number }>();
+  private readonly ledger = new TensorLedger();
+  private readonly layouts = new Set<KvLayout>();
+  private readonly graphs = new Map<GraphPlacement, Promise<KvGatherGraph>>();
+  private gathers = { host: 0, graph: 0 };
+  readonly kvGather: KvGatherMode;
   lastTiming: RunTiming = { layoutMs: 0, relayoutMs: 0, ortMs: 0 };
 
   constructor(
     readonly session: InferenceSession,
     readonly signature: DecoderSignature,
-  ) {}
+    options: DecoderRunnerOptions = {},
+  ) {
+    const mode = options.kvGather ?? process.env.UNIR_KV_GATHER ?? 'auto';
+    if (!KV_GATHER_MODES.includes(mode as KvGatherMode)) {
+      throw new UnirError('invalid_request', `UNIR_KV_GATHER must be one of ${KV_GATHER_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
+    }
+    this.kvGather = mode as KvGatherMode;
+  }
+
+  /** KV tensors created and disposed so far (all and on a device), live ones, live layouts, re-layouts by kind. */
+  get tensorStats(): RunnerTensorStats {
+    return { ...this.ledger.snapshot(), liveLayouts: this.layouts.size, hostGathers: this.gathers.host, graphGathers: this.gathers.graph };
+  }
 
   get sequenceCount(): number {
     return this.seqs.size;
@@ -65,7 +113,7 @@ export class DecoderRunner {
       }
     });
 
-    const past = this.pastFor(rows, states, pastLengths);
+    const past = await this.pastFor(states, pastLengths);
     const relayoutMs = past.owned && past.width > 0 ? performance.now() - t0 : 0;
     const pastWidth = past.width;
     const total = pastWidth + width;
@@ -102,7 +150,7 @@ export class DecoderRunner {
     } catch (err) {
       throw new UnirError('model_failed', `ONNX Runtime run failed: ${(err as Error).message.split('\n')[0]}`);
     } finally {
-      if (past.owned) for (const t of [...past.keys, ...past.values]) t.dispose();
+      if (past.owned) for (const t of [...past.keys, ...past.values]) this.ledger.dispose(t);
     }
     const t2 = performance.now();
 
@@ -110,10 +158,11 @@ export class DecoderRunner {
       seqIds: rows.map((r) => r.seqId),
       lengths: rows.map((r, i) => pastLengths[i] + r.tokens.length),
       width: total,
-      keys: sig.presentKeyNames.map((n) => out[n]),
-      values: sig.presentValueNames.map((n) => out[n]),
+      keys: sig.presentKeyNames.map((n) => this.ledger.adopt(out[n])),
+      values: sig.presentValueNames.map((n) => this.ledger.adopt(out[n])),
       refs: 0,
     };
+    this.layouts.add(layout);
     rows.forEach((r, i) => this.moveTo(r.seqId, layout, i));
     const logits = lastPositionLogits(out.logits, rows.length);
     this.lastTiming = { layoutMs: t1 - t0, relayoutMs, ortMs: t2 - t1 };
@@ -131,18 +180,48 @@ export class DecoderRunner {
     for (const id of [...this.seqs.keys()]) this.release(id);
   }
 
+  /** Releases every sequence and the gather graphs' sessions (the decoder's own session stays open). */
+  async dispose(): Promise<void> {
+    this.releaseAll();
+    const graphs = [...this.graphs.values()];
+    this.graphs.clear();
+    await Promise.all(graphs.map((g) => g.then((x) => x.release(), () => undefined)));
+  }
+
   /** The past of a run: the rows' own layout when it is exactly these rows, else a new gathered one. */
-  private pastFor(rows: readonly RunRow[], states: ({ layout: KvLayout; row: number } | null)[], pastLengths: number[]) {
+  private async pastFor(
+    states: ({ layout: KvLayout; row: number } | null)[],
+    pastLengths: number[],
+  ): Promise<KvTensors & { width: number; owned: boolean }> {
     const first = states[0]?.layout;
     const sameLayout =
       first !== undefined &&
-      first.seqIds.length === rows.length &&
+      first.seqIds.length === states.length &&
       states.every((s, i) => s !== null && s.layout === first && s.row === i);
     if (sameLayout) return { keys: first.keys, values: first.values, width: first.width, owned: false };
     const width = Math.max(...pastLengths);
-    if (width === 0) return { ...emptyKv(this.signature, rows.length), width: 0, owned: true };
+    if (width === 0) return { ...emptyKv(this.signature, states.length, this.ledger), width: 0, owned: true };
     const sources: KvRowSource[] = states.map((s) => ({ layout: s?.layout ?? null, row: s?.row ?? 0 }));
-    return { ...gatherKv(this.signature, sources, width), width, owned: true };
+    const onHost = sourcesOnHost(sources);
+    if (this.kvGather === 'graph' || (this.kvGather === 'auto' && !onHost)) {
+      const graph = await this.graphFor(onHost ? 'cpu' : 'gpu-buffer');
+      const gathered = await graph.gather(this.signature, sources, width, this.ledger);
+      this.gathers.graph++;
+      return { ...gathered, width, owned: true };
+    }
+    this.gathers.host++;
+    return { ...gatherKv(this.signature, sources, width, this.ledger), width, owned: true };
+  }
+
+  /** One gather graph per placement, started on first use (WebGPU tensors: on the WebGPU EP, kept on the device). */
+  private graphFor(placement: GraphPlacement): Promise<KvGatherGraph> {
+    let graph = this.graphs.get(placement);
+    if (!graph) {
+      graph = KvGatherGraph.create(this.signature.kvDtype, placement);
+      graph.catch(() => this.graphs.delete(placement));
+      this.graphs.set(placement, graph);
+    }
+    return graph;
   }
 
   private moveTo(seqId: number, layout: KvLayout, row: number): void {
@@ -154,11 +233,16 @@ export class DecoderRunner {
 
   private unref(layout: KvLayout): void {
     layout.refs--;
-    if (layout.refs === 0) disposeLayout(layout);
+    if (layout.refs < 0) throw new UnirError('internal_error', 'a KV layout was released more often than it was used');
+    if (layout.refs === 0) {
+      this.layouts.delete(layout);
+      disposeLayout(layout, this.ledger);
+    }
   }
 }
 
 function lastPositionLogits(logits: Tensor, rows: number): RunLogits {
+  if (logits.location !== 'cpu') throw new UnirError('internal_error', `logits came back on ${logits.location}: they must be fetched to the host`);
   const [, positions, vocab] = logits.dims;
   // Half-precision exports return float16 logits; fusion and sampling work in float32.
   const data = logits.type === 'float16' ? halfToFloat(logits.data as Uint16Array) : (logits.data as Float32Array);

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { delimiter, dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
@@ -6,7 +9,7 @@ export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
 export type ExecutionProviderChoice = ExecutionProvider | 'auto';
 export const EXECUTION_PROVIDERS: readonly ExecutionProviderChoice[] = ['auto', 'cuda', 'webgpu', 'cpu'];
 /** The order `auto` tries, fastest first. */
-const AUTO_ORDER: readonly ExecutionProvider[] = ['cuda', 'webgpu', 'cpu'];
+export const AUTO_ORDER: readonly ExecutionProvider[] = ['cuda', 'webgpu', 'cpu'];
 
 export interface SessionSettings {
   ep: ExecutionProviderChoice;
@@ -15,19 +18,12 @@ export interface SessionSettings {
   threads: number;
 }
 
-const HOW_TO_INSTALL: Record<ExecutionProvider, string> = {
-  cpu: '',
-  cuda:
-    'the CUDA execution provider is not installed: onnxruntime-node ships without it. Install it with ' +
-    '`ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci` (CUDA 12 and cuDNN 9 libraries on LD_LIBRARY_PATH), or use the GPU Docker image',
-  webgpu:
-    'the WebGPU execution provider found no GPU adapter: it needs the Vulkan loader (apt-get install libvulkan1) and ' +
-    'the NVIDIA driver with its Vulkan ICD (VK_DRIVER_FILES pointing at nvidia_icd.json)',
-};
+/** The install command of the CUDA provider, named in every CUDA error (the npm package ships without it). */
+export const CUDA_INSTALL = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci';
 
 /**
  * Creates a session on the chosen provider. A provider that cannot start is an error that says what is missing,
- * never a silent fall back to the CPU; only `auto` moves on, and reports what it chose.
+ * never a silent fall back to the CPU; only `auto` moves on, and reports what it chose and what it skipped.
  */
 export async function createSession(
   onnxPath: string,
@@ -36,30 +32,39 @@ export async function createSession(
   onAutoChoice?: (ep: ExecutionProvider, skipped: string[]) => void,
 ): Promise<{ session: InferenceSession; ep: ExecutionProvider }> {
   if (settings.ep !== 'auto') {
-    return { session: await createOn(settings.ep, onnxPath, settings, deviceOutputs), ep: settings.ep };
+    return { session: await createSessionOn(settings.ep, onnxPath, settings, deviceOutputs), ep: settings.ep };
   }
   const skipped: string[] = [];
   for (const ep of AUTO_ORDER) {
     try {
-      const session = await createOn(ep, onnxPath, settings, deviceOutputs);
+      const session = await createSessionOn(ep, onnxPath, settings, deviceOutputs);
       onAutoChoice?.(ep, skipped);
       return { session, ep };
     } catch (err) {
       if (!(err instanceof UnirError) || err.code !== 'provider_unavailable') throw err;
-      skipped.push(`${ep}: ${err.message}`);
+      skipped.push(err.message);
     }
   }
   throw new UnirError('provider_unavailable', `no execution provider could start: ${skipped.join('; ')}`);
 }
 
-async function createOn(
-  ep: ExecutionProvider,
-  onnxPath: string,
-  settings: SessionSettings,
-  deviceOutputs: readonly string[],
-): Promise<InferenceSession> {
+/** The session options of one provider (WebGPU: `deviceOutputs` stay on the device between runs). */
+export function sessionOptionsFor(ep: ExecutionProvider, settings: SessionSettings, deviceOutputs: readonly string[]): InferenceSession.SessionOptions {
+  let provider: InferenceSession.ExecutionProviderConfig;
+  if (ep === 'cuda') provider = { name: 'cuda', deviceId: settings.deviceId };
+  else if (ep === 'webgpu') {
+    // The Node binding's WebGPU EP takes no device index (it rejects `deviceId`): Dawn picks the adapter.
+    if (settings.deviceId !== 0) {
+      throw new UnirError(
+        'provider_unavailable',
+        `webgpu: --device-id ${settings.deviceId} cannot be honoured (the WebGPU provider of onnxruntime-node takes no device index): ` +
+          'make only that GPU visible to the process instead (docker run --gpus device=N, or NVIDIA_VISIBLE_DEVICES=N) and keep --device-id 0',
+      );
+    }
+    provider = 'webgpu';
+  } else provider = 'cpu';
   const options: InferenceSession.SessionOptions = {
-    executionProviders: [ep === 'cpu' ? 'cpu' : { name: ep, deviceId: settings.deviceId } as InferenceSession.ExecutionProviderConfig],
+    executionProviders: [provider],
     intraOpNumThreads: settings.threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -70,6 +75,17 @@ async function createOn(
     // The KV cache stays on the GPU between steps; logits come to the CPU for fusion and sampling.
     options.preferredOutputLocation = Object.fromEntries(deviceOutputs.map((n) => [n, 'gpu-buffer'] as const));
   }
+  return options;
+}
+
+/** A session on exactly this provider, or provider_unavailable naming what is missing. */
+export async function createSessionOn(
+  ep: ExecutionProvider,
+  onnxPath: string,
+  settings: SessionSettings,
+  deviceOutputs: readonly string[] = [],
+): Promise<InferenceSession> {
+  const options = sessionOptionsFor(ep, settings, deviceOutputs);
   try {
     return await ort.InferenceSession.create(onnxPath, options);
   } catch (err) {
@@ -77,17 +93,82 @@ async function createOn(
   }
 }
 
+const PROVIDER_FAILURE =
+  /Failed to load (shared )?library|providers_(cuda|shared)|backend not found|WebGPU adapter|No supported adapters|libvulkan|Vulkan|CUDA failure|CUDA driver|cudaGetDevice|cudaError|libcudnn|libcublas|libcudart|libcurand|libcufft/i;
+
 /** Tells a provider that cannot start (missing libraries, no adapter) from a model that cannot load. */
 export function classifySessionError(ep: ExecutionProvider, onnxPath: string, err: unknown): UnirError {
   const message = err instanceof Error ? err.message : String(err);
-  const providerMissing =
-    /Failed to load shared library|providers_(cuda|shared)|backend not found|WebGPU adapter|libvulkan|CUDA failure|cudaGetDevice/i.test(message);
-  if (ep !== 'cpu' && providerMissing) {
-    return new UnirError('provider_unavailable', `${ep}: ${HOW_TO_INSTALL[ep]} (onnxruntime said: ${firstLine(message)})`);
+  if (ep !== 'cpu' && PROVIDER_FAILURE.test(message)) {
+    return new UnirError('provider_unavailable', `${ep}: ${providerHint(ep, message)} (onnxruntime said: ${firstLine(message)})`);
   }
   return new UnirError('invalid_model_dir', `${onnxPath} could not be loaded by ONNX Runtime: ${firstLine(message)}`);
 }
 
+/** What is missing for a provider, from ORT's message and what can be seen on this machine. */
+export function providerHint(ep: 'cuda' | 'webgpu', ortMessage: string, probe: ProviderProbe = probeHost()): string {
+  if (ep === 'cuda') {
+    if (!probe.cudaProviderInstalled) {
+      return (
+        `the CUDA execution provider is not installed: onnxruntime-node ships without it (no libonnxruntime_providers_cuda.so in ${probe.bindingDir}). ` +
+        `Install it with \`${CUDA_INSTALL}\` (then the CUDA 12 and cuDNN 9 runtime libraries must be on LD_LIBRARY_PATH), or use the GPU Docker image`
+      );
+    }
+    if (/no CUDA-capable device|cudaErrorNoDevice|driver version is insufficient|CUDA driver/i.test(ortMessage)) {
+      return 'the CUDA provider is installed but no usable NVIDIA GPU is visible: check nvidia-smi and the driver; in Docker run with --gpus all';
+    }
+    return (
+      'the CUDA provider is installed but the CUDA libraries it links could not be loaded (ONNX Runtime\'s log line names the missing one): ' +
+      `the provider \`${CUDA_INSTALL}\` installs needs the CUDA 12 runtime (cudart, cuBLAS, cuRAND, cuFFT) and cuDNN 9; install them or add their directories to LD_LIBRARY_PATH`
+    );
+  }
+  const missing: string[] = [];
+  if (!probe.vulkanLoader) missing.push('the Vulkan loader libvulkan.so.1 is not installed (apt-get install libvulkan1)');
+  if (!probe.vulkanIcd) {
+    missing.push(
+      'no NVIDIA Vulkan driver manifest (nvidia_icd.json) was found: install the NVIDIA driver, and in Docker run with --gpus all and ' +
+        'NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics, or point VK_DRIVER_FILES at the driver\'s nvidia_icd.json',
+    );
+  }
+  const found = missing.length > 0 ? `: ${missing.join('; ')}` : ' although the Vulkan loader and a driver manifest are present: check nvidia-smi and the driver version';
+  return `the WebGPU execution provider found no GPU adapter (it needs the Vulkan loader and the NVIDIA driver's Vulkan ICD)${found}`;
+}
+
+export interface ProviderProbe {
+  bindingDir: string;
+  cudaProviderInstalled: boolean;
+  vulkanLoader: boolean;
+  vulkanIcd: boolean;
+}
+
+/** Looks for the files the GPU providers load: the CUDA provider beside the binding, the Vulkan loader and ICD. */
+export function probeHost(env: NodeJS.ProcessEnv = process.env): ProviderProbe {
+  const bindingDir = ortBindingDir();
+  const libDirs = [
+    ...(env.LD_LIBRARY_PATH ?? '').split(delimiter).filter(Boolean),
+    '/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib',
+  ];
+  const icdFiles = [
+    ...(env.VK_DRIVER_FILES ?? env.VK_ICD_FILENAMES ?? '').split(delimiter).filter(Boolean),
+    ...['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d'].map((d) => join(d, 'nvidia_icd.json')),
+  ];
+  return {
+    bindingDir,
+    cudaProviderInstalled: existsSync(join(bindingDir, 'libonnxruntime_providers_cuda.so')),
+    vulkanLoader: libDirs.some((d) => existsSync(join(d, 'libvulkan.so.1'))),
+    vulkanIcd: icdFiles.some((f) => existsSync(f)),
+  };
+}
+
+/** The directory of the onnxruntime-node binding in use, where the CUDA provider libraries must sit. */
+export function ortBindingDir(): string {
+  const entry = createRequire(import.meta.url).resolve('onnxruntime-node');
+  return join(dirname(entry), '..', 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+/** ORT's first line without its source location ("/onnxruntime_src/...cc:136 ... was false. "). */
 function firstLine(s: string): string {
-  return s.split('\n')[0].slice(0, 400);
+  const line = s.split('\n')[0];
+  const assertion = / was false\. (.+)$/.exec(line);
+  return (assertion ? assertion[1] : line.replace(/^\S*onnxruntime_src\S*\s+/, '')).slice(0, 400);
 }

@@ -8,7 +8,7 @@ import type { DecoderSignature } from './decoder-signature.js';
  * [rows, kvHeads, width, headDim]. Rows are right-aligned: row r's `lengths[r]` real positions are the last
  * columns, the columns before them are padding (masked out). A decode step appends one column to every row,
  * so the alignment holds and the present tensors of a run are the next run's past without a copy; only a
- * change of the batch's rows lays the cache out again (`gatherKv`).
+ * change of the batch's rows lays the cache out again (`gatherKv` on the host, KvGatherGraph on a device).
  */
 export interface KvLayout {
   seqIds: number[];
@@ -26,15 +26,69 @@ export interface KvRowSource {
   row: number;
 }
 
+export interface KvTensors {
+  keys: Tensor[];
+  values: Tensor[];
+}
+
 type KvArray = Float32Array | Uint16Array;
 
-export function emptyKv(sig: DecoderSignature, rows: number): { keys: Tensor[]; values: Tensor[] } {
-  const make = () => new ort.Tensor(sig.kvDtype, newKvArray(sig, 0), [rows, sig.numKvHeads, 0, sig.headDim]);
+/** Counts of the KV tensors a runner owns; `device*` counts those whose data is not on the host. */
+export interface TensorCounts {
+  created: number;
+  disposed: number;
+  live: number;
+  deviceCreated: number;
+  deviceDisposed: number;
+  deviceLive: number;
+}
+
+/**
+ * Every KV tensor a runner owns passes through here: adopted once when it comes into being (a run's present
+ * output, a gathered or empty past, an intermediate of the device gather) and disposed once. Disposing a
+ * tensor twice, or one never adopted, is a bug that would free device memory still in use: it throws.
+ */
+export class TensorLedger {
+  private readonly live = new Set<Tensor>();
+  private readonly counts = { created: 0, disposed: 0, deviceCreated: 0, deviceDisposed: 0 };
+
+  adopt<T extends Tensor>(tensor: T): T {
+    if (this.live.has(tensor)) throw new UnirError('internal_error', 'a KV tensor was adopted twice');
+    this.live.add(tensor);
+    this.counts.created++;
+    if (tensor.location !== 'cpu') this.counts.deviceCreated++;
+    return tensor;
+  }
+
+  dispose(tensor: Tensor): void {
+    if (!this.live.delete(tensor)) {
+      throw new UnirError('internal_error', 'a KV tensor was disposed twice, or was not owned by this runner');
+    }
+    const onDevice = tensor.location !== 'cpu';
+    tensor.dispose();
+    this.counts.disposed++;
+    if (onDevice) this.counts.deviceDisposed++;
+  }
+
+  snapshot(): TensorCounts {
+    let deviceLive = 0;
+    for (const t of this.live) if (t.location !== 'cpu') deviceLive++;
+    return { ...this.counts, live: this.live.size, deviceLive };
+  }
+}
+
+export function emptyKv(sig: DecoderSignature, rows: number, ledger: TensorLedger): KvTensors {
+  const make = () => ledger.adopt(new ort.Tensor(sig.kvDtype, newKvArray(sig, 0), [rows, sig.numKvHeads, 0, sig.headDim]));
   return { keys: sig.pastKeyNames.map(make), values: sig.pastValueNames.map(make) };
 }
 
-/** Copies rows of one or more layouts into fresh tensors of `width` columns, each row right-aligned. */
-export function gatherKv(sig: DecoderSignature, sources: readonly KvRowSource[], width: number): { keys: Tensor[]; values: Tensor[] } {
+/** True when every source tensor is host memory, so the typed-array copy can read it. */
+export function sourcesOnHost(sources: readonly KvRowSource[]): boolean {
+  return sources.every((s) => !s.layout || [...s.layout.keys, ...s.layout.values].every((t) => t.location === 'cpu'));
+}
+
+/** Copies rows of one or more layouts into fresh host tensors of `width` columns, each row right-aligned. */
+export function gatherKv(sig: DecoderSignature, sources: readonly KvRowSource[], width: number, ledger: TensorLedger): KvTensors {
   const gatherOne = (pick: (l: KvLayout) => Tensor[], layer: number): Tensor => {
     const { numKvHeads: heads, headDim: dim } = sig;
     const out = newKvArray(sig, sources.length * heads * width * dim);
@@ -42,7 +96,7 @@ export function gatherKv(sig: DecoderSignature, sources: readonly KvRowSource[],
       if (!src.layout) return;
       const tensor = pick(src.layout)[layer];
       if (tensor.location !== 'cpu') {
-        throw new UnirError('internal_error', `re-laying out a KV cache held on ${tensor.location} is not supported`);
+        throw new UnirError('internal_error', `the host copy cannot read a KV cache held on ${tensor.location}: use the device gather`);
       }
       const data = tensor.data as KvArray;
       const srcWidth = src.layout.width;
@@ -53,7 +107,7 @@ export function gatherKv(sig: DecoderSignature, sources: readonly KvRowSource[],
         out.set(data.subarray(from, from + len * dim), to);
       }
     });
-    return new ort.Tensor(sig.kvDtype, out, [sources.length, heads, width, dim]);
+    return ledger.adopt(new ort.Tensor(sig.kvDtype, out, [sources.length, heads, width, dim]));
   };
   return {
     keys: sig.pastKeyNames.map((_, i) => gatherOne((l) => l.keys, i)),
@@ -61,8 +115,8 @@ export function gatherKv(sig: DecoderSignature, sources: readonly KvRowSource[],
   };
 }
 
-export function disposeLayout(layout: KvLayout): void {
-  for (const t of [...layout.keys, ...layout.values]) t.dispose();
+export function disposeLayout(layout: KvLayout, ledger: TensorLedger): void {
+  for (const t of [...layout.keys, ...layout.values]) ledger.dispose(t);
   layout.keys = [];
   layout.values = [];
 }

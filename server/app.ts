@@ -1,12 +1,18 @@
+import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type HTTPMethods } from 'fastify';
 import { UnirError } from '../common/errors.js';
 import type { AppContext } from './app-context.js';
 import { sendError } from './error-response.js';
 import { collectOpenApi } from './openapi.js';
+import { chatCompletionRoutes } from './routes/chat-completions.js';
 import { completionRoutes } from './routes/completions.js';
 import { healthRoutes } from './routes/health.js';
 import { modelRoutes } from './routes/models.js';
 import { reasonerListRoute } from './routes/reasoners.js';
+import { adminRoutes } from './routes/admin.js';
+import { streamWsRoutes } from './routes/stream-ws.js';
+import { websocketOptions } from './ws/ws-options.js';
+import { tokenizeRoutes } from './routes/tokenize.js';
 
 const METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'];
 
@@ -37,6 +43,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(async (scope) => healthRoutes(scope, ctx));
   await app.register(async (scope) => modelRoutes(scope, ctx));
   await app.register(async (scope) => completionRoutes(scope, ctx));
+  await app.register(async (scope) => chatCompletionRoutes(scope, ctx));
+  await app.register(async (scope) => tokenizeRoutes(scope, ctx));
   await app.register(async (scope) => reasonerListRoute(scope, ctx));
+  await app.register(async (scope) => adminRoutes(scope, ctx));
+  await app.register(fastifyWebsocket, websocketOptions(ctx));
+  await app.register(async (scope) => streamWsRoutes(scope, ctx));
   return app;
 }

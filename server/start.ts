@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { ReasonerRegistry, type ReasonerSelection } from '../adapters/reasoner-registry.js';
+import { startReasonerWatch, type ReasonerWatcher } from '../adapters/reasoner-watch.js';
 import { loadReasonersAtStart } from '../adapters/startup-reasoners.js';
 import { UnirError } from '../common/errors.js';
 import { EngineClient } from '../engine/engine-client.js';
@@ -38,19 +39,32 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
   const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
   log.info({ url, model: options.model }, 'listening; loading the model');
 
-  const ready = loadRuntime(options, log, metrics).then((runtime) => {
+  let watcher: ReasonerWatcher | null = null;
+  let closing: Promise<void> | null = null;
+  const ready = loadRuntime(options, log, metrics).then(async (runtime) => {
     ctx.setRuntime(runtime);
+    if (options.watch && !closing) watcher = await startReasonerWatch(options.reasonersDir, runtime.registry, log);
+    if (closing) await watcher?.stop();
     lifecycle.ready = true;
     log.info({ model: modelId, ep: runtime.engine.base.ep, reasoners: runtime.registry.names() }, 'ready');
   });
 
-  let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
+      await watcher?.stop();
       lifecycle.draining = true;
       const drained = await lifecycle.waitIdle(options.drainTimeout * 1000);
-      if (!drained) log.warn({ inFlight: lifecycle.inFlight }, 'drain timeout: closing with requests in flight');
+      if (!drained) {
+        log.warn({ inFlight: lifecycle.inFlight }, 'drain timeout: cancelling the requests in flight');
+        // Cancelled sequences leave the batch within a step and their responses end with shutting_down;
+        // until then HTTP cannot close (app.close() waits for responses in progress).
+        lifecycle.cut();
+        await lifecycle.waitIdle(5000);
+      }
+      // Backstop: a connection still open after this (a stuck client, a socket) is cut.
+      const force = setTimeout(() => app.server.closeAllConnections(), 5000);
       await app.close();
+      clearTimeout(force);
       const rt = ctx.loaded;
       if (rt) {
         await rt.registry.close();

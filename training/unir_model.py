@@ -10,6 +10,7 @@ every model unir-serve is tested on has the signature of a real Hugging Face exp
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -38,6 +39,11 @@ class DecoderConfig:
     with_num_logits_to_keep: bool = False
     bos_token_id: int | None = None
     eos_token_id: int | list[int] | None = None
+    # The dtype weights and activations compute in. "float32" (the default) is the graph every fixture and demo
+    # model has. "float16" or "bfloat16" (set the weights with to_compute_dtype) compute in half precision with
+    # softmax and RMSNorm statistics in float32, as Hugging Face half models do; make_gpu_model.py traces in
+    # bfloat16 (which a CPU PyTorch can run) and turns the graph into float16 (bf16_graph_to_fp16).
+    compute_dtype: str = "float32"
 
     @property
     def head_dim(self) -> int:
@@ -74,6 +80,11 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x):
+        if x.dtype != torch.float32:
+            # Half precision: the statistics in float32 (a sum of squares overflows float16), the result cast back.
+            xf = x.float()
+            normed = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+            return self.weight * normed.to(x.dtype)
         variance = x.pow(2).mean(-1, keepdim=True)
         return self.weight * (x * torch.rsqrt(variance + self.eps))
 
@@ -102,6 +113,8 @@ class Attention(nn.Module):
         v = self.v_proj(x).view(b, s, kvh, d).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
+        if cfg.compute_dtype != "float32":
+            return self._half_attention(q, k, v, mask, past_k, past_v)
         # The cache holds kv_dtype values; attention always computes in float32.
         k_all = torch.cat([past_k.float(), k], dim=2)
         v_all = torch.cat([past_v.float(), v], dim=2)
@@ -116,6 +129,25 @@ class Attention(nn.Module):
         scores = torch.matmul(q, k_used.transpose(2, 3)) / math.sqrt(d) + mask
         out = torch.matmul(torch.softmax(scores, dim=-1), v_used)
         out = out.transpose(1, 2).reshape(b, s, h * d)
+        return self.o_proj(out), present_k, present_v
+
+    def _half_attention(self, q, k, v, mask, past_k, past_v):
+        """Attention for a half-precision compute dtype: matmuls in it, the masked softmax in float32."""
+        cfg = self.cfg
+        b, h, s, d = q.shape
+        kvh = cfg.num_key_value_heads
+        ct = q.dtype
+        present_k = torch.cat([past_k.to(ct), k], dim=2).to(past_k.dtype)
+        present_v = torch.cat([past_v.to(ct), v], dim=2).to(past_v.dtype)
+        k_used, v_used = present_k.to(ct), present_v.to(ct)
+        if kvh != h:
+            t = k_used.shape[2]
+            k_used = k_used[:, :, None].expand(b, kvh, h // kvh, t, d).reshape(b, h, t, d)
+            v_used = v_used[:, :, None].expand(b, kvh, h // kvh, t, d).reshape(b, h, t, d)
+        scores = torch.matmul(q, k_used.transpose(2, 3)) / math.sqrt(d)
+        # The float32 mask (-1e9) added in float32: no overflow to -inf, so no NaN even for a padding query.
+        probs = torch.softmax(scores.float() + mask, dim=-1).to(ct)
+        out = torch.matmul(probs, v_used).transpose(1, 2).reshape(b, s, h * d)
         return self.o_proj(out), present_k, present_v
 
 
@@ -158,6 +190,10 @@ class Decoder(nn.Module):
         freqs = position_ids.float()[:, :, None] * self.inv_freq[None, None, :]
         emb = torch.cat([freqs, freqs], dim=-1)
         cos, sin = emb.cos()[:, None], emb.sin()[:, None]
+        if self.cfg.compute_dtype != "float32":
+            # Rotary angles in float32 (positions times inverse frequencies), applied in the compute dtype.
+            dt = self.embed_tokens.weight.dtype
+            cos, sin = cos.to(dt), sin.to(dt)
         # Additive mask: key j is visible to query i when j <= p + i and the key is not padding.
         key_pos = torch.arange(p + s)[None, :]
         query_pos = (torch.arange(s) + p)[:, None]
@@ -238,21 +274,30 @@ def export_onnx(model: Decoder, path: str) -> None:
             names_out.append(name)
             axes[name] = {0: "batch_size", 2: "total_sequence_length"}
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    # PyTorch >= 2.9 defaults to the dynamo exporter, which reads dynamic_axes differently: keep the TorchScript one.
+    extra = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad():
         torch.onnx.export(wrapper, tuple(args), path, input_names=names_in, output_names=names_out,
-                          dynamic_axes=axes, opset_version=17, do_constant_folding=True)
+                          dynamic_axes=axes, opset_version=17, do_constant_folding=True, **extra)
 
 
 def write_model_dir(model: Decoder, out_dir: str, tokenizer_json: dict, tokenizer_config: dict,
                     generation_config: dict | None = None, onnx_subdir: bool = False,
-                    manifest: dict | None = None, external_data: bool = False) -> None:
-    """Writes a model directory in the Hugging Face / Optimum layout (plus unir.json for modules)."""
+                    manifest: dict | None = None, external_data: bool = False, transform=None) -> None:
+    """Writes a model directory in the Hugging Face / Optimum layout (plus unir.json for modules).
+    `transform(onnx_path)`, when given, rewrites the exported graph in place before anything else is written."""
     os.makedirs(out_dir, exist_ok=True)
     onnx_path = os.path.join(out_dir, "onnx", "model.onnx") if onnx_subdir else os.path.join(out_dir, "model.onnx")
     export_onnx(model, onnx_path)
+    if transform is not None:
+        transform(onnx_path)
     if external_data:
         # Weights in model.onnx_data beside the graph, as exports over 2 GB must be.
         proto = onnx.load(onnx_path)
+        # onnx appends to an existing data file: start from none, or a re-run doubles it.
+        data_path = onnx_path + "_data"
+        if os.path.exists(data_path):
+            os.remove(data_path)
         onnx.save_model(proto, onnx_path, save_as_external_data=True, all_tensors_to_one_file=True,
                         location=os.path.basename(onnx_path) + "_data", size_threshold=0)
     dump_json(os.path.join(out_dir, "config.json"), model.cfg.hf_config())
@@ -304,3 +349,59 @@ def fused_greedy(models_weights, prompt_ids: list[int], steps: int):
 
 def config_dict(cfg: DecoderConfig) -> dict:
     return asdict(cfg)
+
+
+def to_compute_dtype(model: Decoder) -> Decoder:
+    """Casts the weights (not the rotary buffer, which stays float32) to the config's compute dtype."""
+    dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[model.cfg.compute_dtype]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.data = p.data.to(dtype)
+    return model
+
+
+def bf16_graph_to_fp16(path: str) -> None:
+    """Rewrites an ONNX graph traced in bfloat16 as the same graph in float16, in place.
+
+    Every bfloat16 there comes from the compute dtype (the KV cache, the mask and the softmax are float16 or
+    float32 by construction), so swapping the element type is the whole conversion: initializers and constants
+    get their values converted (bf16 -> f32 -> f16), Casts to bfloat16 cast to float16, and declared types follow.
+    """
+    import numpy as np
+    from onnx import TensorProto, numpy_helper
+
+    bf16, fp16 = TensorProto.BFLOAT16, TensorProto.FLOAT16
+
+    def convert_tensor(t) -> None:
+        if t.data_type != bf16:
+            return
+        if t.raw_data:
+            bits = np.frombuffer(t.raw_data, dtype=np.uint16)
+        else:
+            bits = np.array(t.int32_data, dtype=np.uint32).astype(np.uint16)
+        values = (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float16)
+        dims = list(t.dims)
+        t.CopyFrom(numpy_helper.from_array(values.reshape(dims), t.name))
+
+    def convert_type(tp) -> None:
+        if tp.HasField("tensor_type") and tp.tensor_type.elem_type == bf16:
+            tp.tensor_type.elem_type = fp16
+
+    proto = onnx.load(path)
+    graph = proto.graph
+    for t in graph.initializer:
+        convert_tensor(t)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.name == "to" and attr.i == bf16:
+                attr.i = fp16
+            if attr.type == onnx.AttributeProto.TENSOR:
+                convert_tensor(attr.t)
+    for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
+        convert_type(vi.type)
+    left = [n.name for n in graph.initializer if n.data_type == bf16]
+    left += [n.op_type for n in graph.node for a in n.attribute if (a.name == "to" and a.i == bf16)]
+    if left:
+        raise SystemExit(f"bfloat16 left in {path}: {left[:5]}")
+    onnx.checker.check_model(proto)
+    onnx.save(proto, path)
