@@ -4,12 +4,12 @@
  * completions and chat, plain and streaming, short max_tokens. Prints errors, total time, requests/s, and the
  * server's RSS (/proc/<pid>/status VmRSS) after the first 200 requests and at the end, with their ratio.
  *
- *   npx tsx bench/load-run.ts [--requests 2000] [--concurrency 32] [--model DIR] [-- extra server flags]
+ *   npm run build && npx tsx bench/load-run.ts [--requests 2000] [--concurrency 32] [--model DIR] [-- extra server flags]
  *
  * Exits 1 when a request failed or the end RSS is more than 10% above the RSS after 200 requests.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -44,9 +44,13 @@ async function heapOf(url: string): Promise<string> {
   return `V8 heap used ${mib(get('unir_nodejs_heap_size_used_bytes'))} of ${mib(get('unir_nodejs_heap_size_total_bytes'))}`;
 }
 
-/** Starts `node --import tsx server/cli.ts` and resolves with its url once /ready answers 200. */
+/**
+ * Starts the built server (`npm run build` first: production runs dist/, and tsx's transpiler would add its own
+ * memory to the RSS measured) and resolves with its url once /ready answers 200.
+ */
 async function startServer(): Promise<{ pid: number; url: string; stop: () => Promise<number | null> }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', '--model', values.model!, '--port', '0', ...positionals], {
+  if (!existsSync(join(ROOT, 'dist', 'server', 'cli.js'))) throw new Error('dist/server/cli.js is missing: run `npm run build` first');
+  const proc = spawn(process.execPath, ['dist/server/cli.js', '--model', values.model!, '--port', '0', ...positionals], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   reasoner_exists: { status: 409, type: 'conflict_error' },
   payload_too_large: { status: 413, type: 'invalid_request_error' },
   queue_full: { status: 429, type: 'rate_limit_error' },
+  too_many_generations: { status: 429, type: 'rate_limit_error' },
   reasoner_failed: { status: 500, type: 'server_error' },
   model_failed: { status: 500, type: 'server_error' },
   internal_error: { status: 500, type: 'server_error' },

@@ -58,8 +58,10 @@ async function main(): Promise<void> {
         break;
       case 'shutdown':
         scheduler.stop();
-        base.runner.releaseAll();
-        void base.runner.session.release().finally(() => port.close());
+        void base.runner
+          .dispose()
+          .then(() => base.runner.session.release())
+          .finally(() => port.close());
         break;
     }
   });

@@ -71,7 +71,7 @@ export class StreamSession {
     }
     const limit = this.ctx.options.wsMaxGenerations;
     if (limit > 0 && this.running.size >= limit) {
-      return this.sendError(body.id, new UnirError('queue_full', `this socket already runs ${limit} generations (--ws-max-generations): wait for one to end, or open another socket`));
+      return this.sendError(body.id, new UnirError('too_many_generations', `this socket already runs ${limit} generations (--ws-max-generations): wait for one to end, or open another socket`));
     }
     let run: GenerationRun;
     let n: number;

@@ -195,7 +195,7 @@ describe('WebSocket errors: an error message, and the socket stays open', () => 
     for (let i = 0; i < 4; i++) c.send({ type: 'generate', id: i, prompt: 'a', max_tokens: 400, ignore_eos: true });
     c.send({ type: 'generate', id: 4, prompt: 'a', max_tokens: 4 });
     const err = await c.next((m) => m.type === 'error' && m.id === 4);
-    expect(err.error).toMatchObject({ code: 'queue_full', type: 'rate_limit_error', message: expect.stringMatching(/--ws-max-generations/) });
+    expect(err.error).toMatchObject({ code: 'too_many_generations', type: 'rate_limit_error', message: expect.stringMatching(/--ws-max-generations/) });
     c.close();
   });
 
