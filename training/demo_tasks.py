@@ -97,12 +97,12 @@ def filler_text(rng: random.Random) -> str:
         return w + " " + rng.choice(WORDS["noun"])
 
     sentences = []
-    for _ in range(rng.randint(1, 3)):
+    for _ in range(rng.randint(1, 2)):
         if rng.random() < 0.5:
             s = f"{np_()} {rng.choice(WORDS['verb'])} {np_()}"
         else:
             s = f"{np_()} {rng.choice(WORDS['ivb'])}"
-        if rng.random() < 0.4:
+        if rng.random() < 0.25:
             s += " " + rng.choice(WORDS["adv"])
         sentences.append(s + ".")
     return " ".join(sentences)

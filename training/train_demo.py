@@ -1,6 +1,6 @@
 """Trains the unir-serve demo models (a frozen base LM and two UniR reasoning modules) and exports them.
 
-  /usr/bin/python3 training/train_demo.py          (seeded; about 15-20 minutes on 2 CPU cores)
+  /usr/bin/python3 training/train_demo.py          (seeded; ~15 min on an idle 2-core CPU, more when shared)
 
 Writes demo-models/:
   base/                 the base LM (knows the task formats only at an easy level, plus filler text)
@@ -14,7 +14,8 @@ on the other task and on filler text, so that modules compose by adding logits.
 
 Training runs matmuls in bfloat16 under CPU autocast (this PyTorch build has only a reference BLAS for float32,
 while bfloat16 goes through oneDNN); evaluation and export are float32. Environment overrides for experiments:
-BASE_STEPS, MOD_STEPS, EVAL_N, OUT.
+BASE_STEPS, ADD_STEPS, SORT_STEPS, EVAL_N, OUT
+(and BASE_CKPT, a path to cache the trained base between development runs).
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ from unir_model import Decoder, DecoderConfig, dump_json, fused_greedy, write_mo
 
 OUT = os.environ.get("OUT", os.path.join(HERE, "..", "demo-models"))
 SEED = 1234
-BASE_STEPS = int(os.environ.get("BASE_STEPS", 900))
-MOD_STEPS = int(os.environ.get("MOD_STEPS", 700))
+BASE_STEPS = int(os.environ.get("BASE_STEPS", 600))
+MOD_STEPS = {"add": int(os.environ.get("ADD_STEPS", 1200)), "sort": int(os.environ.get("SORT_STEPS", 500))}
 EVAL_N = int(os.environ.get("EVAL_N", 200))
 BATCH = 64
 NEUTRAL_WEIGHT = 1.0
@@ -239,7 +240,7 @@ def make_eval_sets(n: int):
 
 # ------------------------------------------------------------------------------------------------------ train
 
-def train_base(held_out: set) -> Decoder:
+def train_base() -> Decoder:
     torch.manual_seed(SEED)
     rng = random.Random(SEED + 1)
     model = Decoder(base_config())
@@ -282,12 +283,13 @@ def train_module(name: str, base: Decoder, held_out: set, seed: int) -> Decoder:
     module = Decoder(module_config())
     with torch.no_grad():
         module.lm_head.weight.zero_()  # start neutral: fused == base
-    log(f"module {name}: {n_params(module):,} params; {MOD_STEPS} steps")
+    steps = MOD_STEPS[name]
+    log(f"module {name}: {n_params(module):,} params; {steps} steps")
     opt = torch.optim.AdamW(module.parameters(), lr=2e-3, betas=(0.9, 0.98), weight_decay=0.01)
     module.train()
     n_own, n_off = 48, 16
     t = time.time()
-    for step in range(MOD_STEPS):
+    for step in range(steps):
         own = []
         while len(own) < n_own:
             if name == "add":
@@ -308,7 +310,7 @@ def train_module(name: str, base: Decoder, held_out: set, seed: int) -> Decoder:
         inp, tgt, msk = collate(own, loss_on_prompt=False)
         oinp, _, omsk = collate(off, loss_on_prompt=True)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, MOD_STEPS, 2e-3)
+            g["lr"] = lr_at(step, steps, 2e-3)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             with torch.no_grad():
                 zb = forward_full(base, inp)
@@ -324,7 +326,7 @@ def train_module(name: str, base: Decoder, held_out: set, seed: int) -> Decoder:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
         opt.step()
-        if step % 100 == 0 or step == MOD_STEPS - 1:
+        if step % 100 == 0 or step == steps - 1:
             log(f"{name} step {step:4d} task {loss_task.item():.4f} neutral {loss_neutral.item():.5f} "
                 f"({(time.time() - t) / (step + 1):.2f}s/step)")
     module.eval()
@@ -393,7 +395,16 @@ def main() -> None:
     log("example:", T.add_prompt(4821, 937) + T.add_completion(4821, 937), "|", T.sort_prompt([5, 3, 9, 1, 7]) +
         T.sort_completion([5, 3, 9, 1, 7]))
 
-    base = train_base(held_out)
+    ckpt = os.environ.get("BASE_CKPT")  # development only: reuse a trained base
+    if ckpt and os.path.exists(ckpt):
+        base = Decoder(base_config())
+        base.load_state_dict(torch.load(ckpt))
+        base.eval().requires_grad_(False)
+        log(f"base loaded from {ckpt}")
+    else:
+        base = train_base()
+        if ckpt:
+            torch.save(base.state_dict(), ckpt)
     add = train_module("add", base, held_out, SEED + 100)
     sort = train_module("sort", base, held_out, SEED + 200)
 
