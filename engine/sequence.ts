@@ -3,7 +3,7 @@ import { logSoftmaxStats, tokenLogprob, topLogprobs } from '../kernels/logprobs.
 import { randomSeed, SeededRandom } from '../kernels/seeded-random.js';
 import { createSamplerScratch, sampleToken } from '../kernels/token-sampler.js';
 import { fuseLogits, type WeightedRow } from '../kernels/fuse-logits.js';
-import { IncrementalDetokenizer } from '../models/incremental-detokenizer.js';
+import type { TokenStreamDecoder } from '../models/token-stream-decoder.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import type { FinishReason, GenerationRequest, TokenEvent } from './generation-request.js';
 import { StopMatcher } from './stop-matcher.js';
@@ -35,7 +35,7 @@ export class Sequence {
   tail = '';
   private readonly rng: SeededRandom;
   private readonly penalties: SequencePenaltyState;
-  private readonly detokenizer: IncrementalDetokenizer;
+  private readonly detokenizer: TokenStreamDecoder;
   private readonly stopMatcher: StopMatcher;
   private readonly fused: Float32Array;
   private readonly endIds: ReadonlySet<number>;
@@ -52,7 +52,7 @@ export class Sequence {
   ) {
     this.rng = new SeededRandom(request.seed ?? randomSeed());
     this.penalties = createPenaltyState(request.promptIds);
-    this.detokenizer = new IncrementalDetokenizer(tokenizer, request.promptIds);
+    this.detokenizer = tokenizer.streamDecoder(request.promptIds);
     this.stopMatcher = new StopMatcher(request.stop);
     this.fused = new Float32Array(vocab);
     const eos = request.ignoreEos ? [] : tokenizer.eosTokenIds;

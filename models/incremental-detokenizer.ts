@@ -1,4 +1,5 @@
 import type { TextTokenizer } from './text-tokenizer.js';
+import type { TokenStreamDecoder } from './token-stream-decoder.js';
 
 /** Tokens of the prompt's tail decoded with the output, so decoders that drop a leading space see context. */
 const CONTEXT_TOKENS = 5;
@@ -7,9 +8,10 @@ const CONTEXT_TOKENS = 5;
  * Turns a stream of token ids into text deltas that never end in a broken UTF-8 character: a token that ends
  * inside a multi-byte character (byte-level BPE splits them) is held until the character completes.
  * The window technique follows vLLM's incremental detokenizer: decode [prefix, end) and [prefix, read) and
- * emit the difference, so decoders whose output depends on neighbours stay right.
+ * emit the difference, so decoders whose output depends on neighbours stay right (SentencePiece's Metaspace,
+ * byte fallback). Byte-level vocabularies take the faster ByteLevelDetokenizer instead.
  */
-export class IncrementalDetokenizer {
+export class IncrementalDetokenizer implements TokenStreamDecoder {
   private readonly tokens: number[];
   private prefixOffset = 0;
   private readOffset: number;

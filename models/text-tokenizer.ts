@@ -3,6 +3,9 @@ import { readJsonObject } from './json-file.js';
 import type { ModelConfig } from './model-config.js';
 import type { ModelFiles } from './model-files.js';
 import { UnirError } from '../common/errors.js';
+import { byteLevelTable, ByteLevelDetokenizer } from './byte-level-detokenizer.js';
+import { IncrementalDetokenizer } from './incremental-detokenizer.js';
+import type { TokenStreamDecoder } from './token-stream-decoder.js';
 
 /** The model's tokenizer (tokenizer.json through @huggingface/tokenizers) and the special tokens around it. */
 export class TextTokenizer {
@@ -13,13 +16,18 @@ export class TextTokenizer {
   readonly eosToken: string | null;
   readonly vocab: ReadonlyMap<string, number>;
 
+  private readonly byteTable: (Uint8Array | undefined)[] | null;
+
   private constructor(
     private readonly inner: Tokenizer,
+    tokenizerJson: Record<string, unknown>,
     tokenizerConfig: Record<string, unknown>,
     config: ModelConfig,
   ) {
     this.vocab = inner.get_vocab(true);
-    this.specialIds = new Set(inner.get_added_tokens_decoder().keys());
+    const added = inner.get_added_tokens_decoder();
+    this.specialIds = new Set([...added.values()].filter((t) => t.special).map((t) => t.id));
+    this.byteTable = byteLevelTable(tokenizerJson, this.vocab, new Set(added.keys()));
     this.bosToken = tokenString(tokenizerConfig.bos_token);
     this.eosToken = tokenString(tokenizerConfig.eos_token);
     const eosFromTokenizer = this.eosToken !== null ? this.vocab.get(this.eosToken) : undefined;
@@ -37,7 +45,7 @@ export class TextTokenizer {
     } catch (err) {
       throw new UnirError('invalid_model_dir', `${files.tokenizer} could not be read as a tokenizer: ${(err as Error).message}`);
     }
-    return new TextTokenizer(inner, tokenizerConfig, config);
+    return new TextTokenizer(inner, json, tokenizerConfig, config);
   }
 
   encode(text: string, addSpecialTokens = true): Int32Array {
@@ -51,6 +59,11 @@ export class TextTokenizer {
       // Streaming decodes windows of tokens; clean-up would make a window's text differ from the whole's.
       clean_up_tokenization_spaces: false,
     });
+  }
+
+  /** A streaming decoder for one generation, skipping special tokens as decode() does. */
+  streamDecoder(promptIds: ArrayLike<number>): TokenStreamDecoder {
+    return this.byteTable ? new ByteLevelDetokenizer(this.byteTable, this.specialIds) : new IncrementalDetokenizer(this, promptIds);
   }
 
   /** The text of one token as logprobs show it (special tokens by their name). */

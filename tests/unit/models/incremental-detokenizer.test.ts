@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ByteLevelDetokenizer } from '../../../models/byte-level-detokenizer.js';
 import { IncrementalDetokenizer } from '../../../models/incremental-detokenizer.js';
 import { locateModelFiles } from '../../../models/model-files.js';
 import { readModelConfig } from '../../../models/model-config.js';
@@ -45,5 +46,35 @@ describe('IncrementalDetokenizer', () => {
     const detok = new IncrementalDetokenizer(tokenizer, []);
     expect(detok.push(bytes[0])).toBe('');
     expect(detok.flush()).toBe('\uFFFD');
+  });
+});
+
+describe('ByteLevelDetokenizer (the fast path for byte-level vocabularies)', () => {
+  const specials = Object.values(references.tokenizer.specials);
+
+  it('is what the fixture tokenizer streams with', () => {
+    expect(tokenizer.streamDecoder([])).toBeInstanceOf(ByteLevelDetokenizer);
+  });
+
+  it('gives, delta by delta, the same text as the windowed detokenizer and as decode(), on random ids', () => {
+    let seed = 12345;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let trial = 0; trial < 200; trial++) {
+      // Random ids include byte tokens that break UTF-8, merged tokens and special tokens.
+      const ids = Array.from({ length: 1 + Math.floor(next() * 40) }, () => (next() < 0.1 ? specials[Math.floor(next() * specials.length)] : Math.floor(next() * references.tokenizer.vocab_size)));
+      const fast = tokenizer.streamDecoder([]);
+      const windowed = new IncrementalDetokenizer(tokenizer, []);
+      const fastText = ids.map((id) => fast.push(id)).join('') + fast.flush();
+      const windowedText = ids.map((id) => windowed.push(id)).join('') + windowed.flush();
+      expect(fastText).toBe(tokenizer.decode(ids));
+      expect(windowedText).toBe(fastText);
+    }
+  });
+
+  it('holds a split character until it completes', () => {
+    const ids = tokenizer.encode('é!');
+    const d = tokenizer.streamDecoder([]);
+    expect(d.push(ids[0])).toBe('');
+    expect(d.push(ids[1])).toBe('é');
   });
 });

@@ -1,0 +1,7 @@
+/** Turns generated token ids into text deltas that never end inside a UTF-8 character. */
+export interface TokenStreamDecoder {
+  /** Adds a token; returns the text it completes ('' while a character is incomplete). */
+  push(tokenId: number): string;
+  /** Text still held at the end of generation (an incomplete character, as U+FFFD). */
+  flush(): string;
+}
