@@ -6,7 +6,7 @@
  *  3. fairness: inter-token latency of running streams while a 1,000-token prompt arrives, with whole-prompt
  *     prefill (--prefill-chunk 0) and with chunked prefill.
  *
- *   npx tsx bench/batching.ts [--tokens 64] [--chunk 64] [--threads 2]
+ *   npx tsx bench/batching.ts [--tokens 64] [--chunk 64] [--threads 2] [--model DIR] [--module DIR]
  */
 import { ReasonerRegistry } from '../adapters/reasoner-registry.js';
 import { EngineClient } from '../engine/engine-client.js';
@@ -20,10 +20,12 @@ const args = benchArgs({
   chunk: { type: 'string', default: '64' },
   threads: { type: 'string', default: '2' },
   streams: { type: 'string', default: '1,2,4,8,16' },
+  model: { type: 'string', default: DEMO_BASE },
+  module: { type: 'string', default: DEMO_MODULES[0] },
 });
 const tokens = Number(args.tokens);
 const threads = Number(args.threads);
-const base = locateModelFiles(DEMO_BASE).dir;
+const base = locateModelFiles(args.model!).dir;
 
 async function startEngine(prefillChunk: number): Promise<EngineClient> {
   return EngineClient.start({ baseDir: base, session: { ep: 'cpu', deviceId: 0, threads }, maxBatch: 16, maxQueue: 64, prefillChunk, maxContext: 4096 });
@@ -57,7 +59,7 @@ async function streams(engine: EngineClient, n: number, reasoners: ReasonerUse[]
 
 const engine = await startEngine(Number(args.chunk));
 const registry = new ReasonerRegistry(engine, base, { ep: 'cpu', deviceId: 0, threads: 1 });
-const module = await registry.load(DEMO_MODULES[0]);
+const module = await registry.load(args.module!);
 const withModule = registry.acquire([{ name: module.name }]).uses;
 await streams(engine, 2, [], 16); // warm-up
 
