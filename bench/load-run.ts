@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   const server = await startServer();
   const model = ((await (await fetch(`${server.url}/v1/models`)).json()) as { data: { id: string }[] }).data[0].id;
   const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 120_000 });
-  console.log(`server pid ${server.pid} at ${server.url} (child process: node --import tsx server/cli.ts), model ${model}`);
+  console.log(`server pid ${server.pid} at ${server.url} (child process: node dist/server/cli.js), model ${model}`);
   console.log(`${TOTAL} requests, concurrency ${CONCURRENCY}, mix: ${KINDS.join(', ')}; RSS after ${WARMUP} requests and at the end`);
   const rssStart = rssBytes(server.pid);
 
