@@ -49,7 +49,7 @@ USER unir
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8000/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "dist/server/cli.js", "--model", "demo-models/base", "--reasoners-dir", "demo-models/reasoners", "--host", "0.0.0.0", "--ep", "cuda"]
+CMD ["node", "dist/server/cli.js", "--model", "demo-models/base", "--served-model-name", "unir-demo", "--reasoners-dir", "demo-models/reasoners", "--host", "0.0.0.0", "--ep", "cuda"]
 
 # ---- cpu: the default target (last stage)
 FROM node:22-bookworm-slim AS cpu
@@ -64,4 +64,4 @@ USER node
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8000/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "dist/server/cli.js", "--model", "demo-models/base", "--reasoners-dir", "demo-models/reasoners", "--host", "0.0.0.0"]
+CMD ["node", "dist/server/cli.js", "--model", "demo-models/base", "--served-model-name", "unir-demo", "--reasoners-dir", "demo-models/reasoners", "--host", "0.0.0.0"]

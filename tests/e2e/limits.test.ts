@@ -114,6 +114,11 @@ describe('request timeout (--request-timeout 1)', () => {
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('1');
     expectErrorShape(res.body, res.status, 'queue_full', 'rate_limit_error');
+    // A streaming request is refused the same way, before any event is sent.
+    const streamed = await postJson(`${slow.url}/v1/chat/completions`, { model: MODEL, messages: [{ role: 'user', content: 'a' }], max_tokens: 2, n: 2, stream: true });
+    expect(streamed.status).toBe(429);
+    expect(streamed.headers.get('retry-after')).toBe('1');
+    expectErrorShape(streamed.body, streamed.status, 'queue_full', 'rate_limit_error');
     expect((await busy).status).toBe(408);
   });
 });
