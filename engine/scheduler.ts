@@ -118,18 +118,22 @@ export class Scheduler {
         this.wake = null;
         continue;
       }
-      await this.step();
+      // A step with nothing to run (e.g. every request still waiting for a slot) waits for news instead of spinning.
+      if (!(await this.step())) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+      }
     }
   }
 
-  /** One step: drop cancelled, admit, run every model, then fuse, sample and emit per sequence. */
-  async step(): Promise<void> {
+  /** One step: drop cancelled, admit, run every model, then fuse, sample and emit per sequence. False if idle. */
+  async step(): Promise<boolean> {
     const t0 = performance.now();
     this.dropCancelled();
     this.admit();
     const decoding = this.running;
     const prefill = planPrefill(this.prefilling, this.options.prefillChunk);
-    if (decoding.length === 0 && prefill.length === 0) return;
+    if (decoding.length === 0 && prefill.length === 0) return false;
 
     const results = await this.runModels(this.modelSteps(decoding, prefill));
     const t1 = performance.now();
@@ -181,6 +185,7 @@ export class Scheduler {
     this.stats.steps++;
     this.stats.sampleMs += performance.now() - t1;
     this.stats.stepMs += performance.now() - t0;
+    return true;
   }
 
   private admit(): void {

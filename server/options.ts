@@ -94,6 +94,7 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
     out[o.key] = raw === undefined ? o.default : convert(o, raw);
   }
   const options = out as unknown as ServerOptions;
+  if (options.maxBatch < 1) throw new UnirError('invalid_request', '--max-batch must be at least 1');
   if (!options.model) throw new UnirError('invalid_request', `--model DIR (or ${envName('model')}) is required`);
   return options;
 }

@@ -3,17 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DecoderRunner, type KvGatherMode } from '../../../models/decoder-runner.js';
 import { TensorLedger } from '../../../models/kv-layout.js';
 import { loadDecoder, type LoadedDecoder } from '../../../models/load-decoder.js';
+import { rng } from '../../helpers/random.js';
 import { MHA } from '../../helpers/fixtures.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
 
 describe('TensorLedger', () => {
   const tensor = () => new ort.Tensor('float32', new Float32Array(4), [1, 1, 1, 4]);

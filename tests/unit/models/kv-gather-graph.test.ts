@@ -8,18 +8,9 @@ import { KvGatherGraph } from '../../../models/kv-gather-graph.js';
 import { gatherKv, TensorLedger, type KvLayout, type KvRowSource } from '../../../models/kv-layout.js';
 import { loadDecoder, type LoadedDecoder } from '../../../models/load-decoder.js';
 import { collect, greedyRequest, startEngine } from '../../helpers/engine.js';
+import { rng } from '../../helpers/random.js';
 import { GQA, MHA, references } from '../../helpers/fixtures.js';
 
-/** A small deterministic generator (xorshift32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
 
 const HEADS = 3;
 const DIM = 4;
