@@ -8,12 +8,12 @@
  *
  * Exits 1 when a request failed or the end RSS is more than 10% above the RSS after 200 requests.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import OpenAI from 'openai';
+import { spawnCli } from '../scripts/cli-child.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values, positionals } = parseArgs({
@@ -50,40 +50,24 @@ async function heapOf(url: string): Promise<string> {
  */
 async function startServer(): Promise<{ pid: number; url: string; stop: () => Promise<number | null> }> {
   if (!existsSync(join(ROOT, 'dist', 'server', 'cli.js'))) throw new Error('dist/server/cli.js is missing: run `npm run build` first');
-  const proc = spawn(process.execPath, ['dist/server/cli.js', '--model', values.model!, '--port', '0', ...positionals], {
+  const cli = spawnCli(['dist/server/cli.js', '--model', values.model!, '--port', '0', ...positionals], {
     cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    onLine: (line, entry) => {
+      if (!entry || (entry.level ?? 0) >= 50) process.stderr.write(`server: ${line}\n`);
+    },
   });
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        try {
-          const entry = JSON.parse(line) as { url?: unknown; level?: number; msg?: string };
-          if (typeof entry.url === 'string') resolve(entry.url);
-          if ((entry.level ?? 0) >= 50) process.stderr.write(`server: ${line}\n`);
-        } catch {
-          process.stderr.write(`server: ${line}\n`);
-        }
-      }
-    });
-    void exited.then((code) => reject(new Error(`the server exited with code ${code} before listening`)));
-  });
+  const url = await cli.listening;
   for (;;) {
     const res = await fetch(`${url}/ready`).catch(() => null);
     if (res?.status === 200) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    pid: proc.pid!,
+    pid: cli.proc.pid!,
     url,
     stop: async () => {
-      proc.kill('SIGTERM');
-      return exited;
+      cli.proc.kill('SIGTERM');
+      return (await cli.exited).code;
     },
   };
 }

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnCli, type CliChild } from '../../scripts/cli-child.js';
 import { parseServerOptions } from '../../server/options.js';
 import { startServer } from '../../server/start.js';
 import { MHA } from '../helpers/fixtures.js';
@@ -15,13 +16,7 @@ import { parseSse, postJson } from '../helpers/server.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MODEL = 'tiny-mha-f32';
 
-interface Cli {
-  proc: ChildProcess;
-  url: string;
-  /** pino's JSON lines so far. */
-  logs: { msg: string; [k: string]: unknown }[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+type Cli = Omit<CliChild, 'listening'> & { url: string };
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -29,30 +24,10 @@ afterEach(() => {
 });
 
 /** Starts `node --import tsx server/cli.ts`, resolves once it logs its url (before the model is loaded). */
-function startCli(args: string[]): Promise<Cli> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', '--model', MHA, '--port', '0', '--threads', '1', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(proc);
-  const logs: Cli['logs'] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  let stderr = '';
-  proc.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        const entry = JSON.parse(line);
-        logs.push(entry);
-        if (typeof entry.url === 'string') resolve({ proc, url: entry.url, logs, exited });
-      }
-    });
-    void exited.then((e) => reject(new Error(`the CLI exited before listening (${JSON.stringify(e)}): ${stderr}`)));
-  });
+async function startCli(args: string[]): Promise<Cli> {
+  const cli = spawnCli(['--import', 'tsx', 'server/cli.ts', '--model', MHA, '--port', '0', '--threads', '1', ...args], { cwd: ROOT });
+  children.push(cli.proc);
+  return { ...cli, url: await cli.listening };
 }
 
 async function waitReady(url: string): Promise<void> {
