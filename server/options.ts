@@ -11,6 +11,7 @@ export interface ServerOptions {
   port: number;
   ep: ExecutionProviderChoice;
   moduleEp: ExecutionProviderChoice | null;
+  allowSoftwareAdapter: boolean;
   deviceId: number;
   threads: number;
   moduleThreads: number;
@@ -50,8 +51,9 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'servedModelName', flag: 'served-model-name', kind: 'string', default: null, help: 'Model id clients send; default: the model directory name.' },
   { key: 'host', flag: 'host', kind: 'string', default: '127.0.0.1', help: 'Address to listen on.' },
   { key: 'port', flag: 'port', kind: 'int', default: 8000, help: 'Port to listen on (0 picks a free one).' },
-  { key: 'ep', flag: 'ep', kind: 'ep', default: 'cpu', help: 'Execution provider of the base: cpu, cuda, webgpu, or auto (tries cuda, webgpu, cpu and logs its choice).' },
-  { key: 'moduleEp', flag: 'module-ep', kind: 'ep', default: null, help: 'Execution provider of reasoning modules; default: the same as --ep.' },
+  { key: 'ep', flag: 'ep', kind: 'ep', default: 'cpu', help: 'Execution provider of the base: cpu, cuda, webgpu, or auto (tries cuda, webgpu on a hardware adapter, cpu and logs its choice).' },
+  { key: 'moduleEp', flag: 'module-ep', kind: 'ep', default: null, help: 'Execution provider of reasoning modules; default (and auto): the provider the base runs on.' },
+  { key: 'allowSoftwareAdapter', flag: 'allow-software-adapter', kind: 'bool', default: false, help: 'Let --ep auto choose a software WebGPU adapter (lavapipe, SwiftShader: a CPU implementation, slower than --ep cpu).' },
   { key: 'deviceId', flag: 'device-id', kind: 'int', default: 0, help: 'GPU index for cuda (webgpu takes no index: expose one GPU with CUDA_VISIBLE_DEVICES / the container runtime).' },
   { key: 'threads', flag: 'threads', kind: 'int', default: cores, help: 'ONNX Runtime intra-op threads of the base session.' },
   { key: 'moduleThreads', flag: 'module-threads', kind: 'int', default: 1, help: 'Intra-op threads of each module session (modules run beside the base, in their own threads).' },
