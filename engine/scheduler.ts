@@ -103,6 +103,7 @@ export class Scheduler {
       relayouts: t.relayouts,
       relayoutMs: t.relayoutMs,
       cachedSequences: this.base.decoder.sequenceCount,
+      baseTensors: this.base.decoder.tensorStats,
     };
   }
 
