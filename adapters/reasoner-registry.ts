@@ -67,7 +67,11 @@ export class ReasonerRegistry {
     const baseEp = engine.base.ep as ExecutionProvider;
     const ep = session.ep === 'auto' ? baseEp : session.ep;
     this.session = { ...session, ep };
-    this.host = createModuleHost(modulePlacement(baseEp, ep), engine);
+    const placement = modulePlacement(baseEp, ep);
+    if (session.logitsOnDevice && placement !== 'engine-thread') {
+      throw new UnirError('invalid_request', `--fusion-site device needs the modules on the base's WebGPU device (modules on ${ep}, base on ${baseEp}): drop --module-ep, or use --fusion-site host`);
+    }
+    this.host = createModuleHost(placement, engine);
   }
 
   /** The provider module sessions run on. */

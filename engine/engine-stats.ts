@@ -25,6 +25,8 @@ export interface EngineStats {
   cachedSequences: number;
   /** The base's KV tensors (created, disposed, live; on the device too) and re-layouts on the host vs by the graph. */
   baseTensors?: RunnerTensorStats;
+  /** Rows fused on the device (--fusion-site device); each is one row brought to the host instead of one per model. */
+  deviceFusedRows?: number;
 }
 
 export function emptyStats(): EngineStats {

@@ -6,9 +6,10 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadModule } from '../adapters/load-module.js';
-import { serializeError } from '../common/errors.js';
+import { serializeError, UnirError } from '../common/errors.js';
 import { loadDecoder } from '../models/load-decoder.js';
 import { TextTokenizer } from '../models/text-tokenizer.js';
+import { DeviceFusion } from './device-fusion.js';
 import { LocalModelRunner, type ModelRunner } from './model-runner.js';
 import { summarize } from './model-summary.js';
 import type { EngineOptions, FromEngine, ModuleLoad, ToEngine } from './protocol.js';
@@ -21,9 +22,15 @@ const post = (msg: FromEngine) => port.postMessage(msg);
 
 async function main(): Promise<void> {
   let autoNote: string | null = null;
-  const base = await loadDecoder(options.baseDir, options.session, (ep, skipped) => {
+  const onDevice = options.fusionSite === 'device';
+  const base = await loadDecoder(options.baseDir, { ...options.session, logitsOnDevice: onDevice }, (ep, skipped) => {
     autoNote = skipped.length > 0 ? `chose ${ep}; skipped ${skipped.join('; ')}` : `chose ${ep}`;
   });
+  if (onDevice && base.ep !== 'webgpu') {
+    await base.runner.session.release();
+    throw new UnirError('invalid_request', `--fusion-site device keeps the logits on a WebGPU device; the base runs on ${base.ep} (use --ep webgpu, or --fusion-site host)`);
+  }
+  const fusion = onDevice ? new DeviceFusion('gpu-buffer', base.signature.vocabSize) : null;
   const tokenizer = TextTokenizer.load(base.files, base.config);
   const baseRunner = new LocalModelRunner(base.runner);
   const scheduler = new Scheduler(
@@ -36,6 +43,7 @@ async function main(): Promise<void> {
       vocab: base.signature.vocabSize,
     },
     (events) => post({ type: 'events', events }),
+    fusion,
   );
   const modules = new Map<number, ModelRunner>();
 
@@ -79,13 +87,14 @@ async function main(): Promise<void> {
         void detach(msg.versionId);
         break;
       case 'stats':
-        post({ type: 'stats', requestId: msg.requestId, stats: scheduler.snapshot() });
+        post({ type: 'stats', requestId: msg.requestId, stats: { ...scheduler.snapshot(), deviceFusedRows: fusion?.fusedRows ?? 0 } });
         break;
       case 'shutdown':
         scheduler.stop();
         // The step in flight ends first: no session is released under a run.
         void looping
           .then(() => Promise.all([...modules.keys()].map(detach)))
+          .then(() => fusion?.release())
           .then(() => baseRunner.close())
           .finally(() => {
             post({ type: 'closed' });

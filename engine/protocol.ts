@@ -16,7 +16,11 @@ export interface EngineOptions {
   prefillChunk: number;
   /** The context the engine serves (prompt + generated), at most the model's. */
   maxContext: number;
+  /** Where the models' logits are summed: on the host (default), or on the base's WebGPU device (engine/device-fusion.ts). */
+  fusionSite?: FusionSite;
 }
+
+export type FusionSite = 'host' | 'device';
 
 /** A module version to load: where it is, which base it must fit, and its session settings. */
 export interface ModuleLoad {

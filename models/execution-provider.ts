@@ -22,6 +22,8 @@ export interface SessionSettings {
   allowSoftwareAdapter?: boolean;
   /** The WebGPU adapter, when a thread already probed it (the probe is a child process: done once, passed on). */
   adapterProbe?: AdapterProbe;
+  /** WebGPU: keep the `logits` output on the device too (device-side fusion fetches only the fused rows). */
+  logitsOnDevice?: boolean;
 }
 
 let adapterProbe: Promise<AdapterProbe> | null = null;

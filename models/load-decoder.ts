@@ -28,7 +28,8 @@ export async function loadDecoder(
   const config = readModelConfig(files);
   // Present names come from config.json so the session can keep them on the device from its creation.
   const presentNames = Array.from({ length: config.numLayers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
-  const { session, ep, adapter } = await createSession(files.onnx, settings, presentNames, onAutoChoice);
+  const deviceOutputs = settings.logitsOnDevice ? [...presentNames, 'logits'] : presentNames;
+  const { session, ep, adapter } = await createSession(files.onnx, settings, deviceOutputs, onAutoChoice);
   let signature: DecoderSignature;
   try {
     signature = readDecoderSignature(session, config, files.onnx);

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UnirError } from '../common/errors.js';
+import type { FusionSite } from '../engine/protocol.js';
 import { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from '../models/execution-provider.js';
 
 /** Every setting of the server: a CLI flag, an environment variable UNIR_<NAME>, a default. */
@@ -12,6 +13,7 @@ export interface ServerOptions {
   ep: ExecutionProviderChoice;
   moduleEp: ExecutionProviderChoice | null;
   allowSoftwareAdapter: boolean;
+  fusionSite: FusionSite;
   deviceId: number;
   threads: number;
   moduleThreads: number;
@@ -54,6 +56,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'ep', flag: 'ep', kind: 'ep', default: 'cpu', help: 'Execution provider of the base: cpu, cuda, webgpu, or auto (tries cuda, webgpu on a hardware adapter, cpu and logs its choice).' },
   { key: 'moduleEp', flag: 'module-ep', kind: 'ep', default: null, help: 'Execution provider of reasoning modules; default (and auto): the provider the base runs on.' },
   { key: 'allowSoftwareAdapter', flag: 'allow-software-adapter', kind: 'bool', default: false, help: 'Let --ep auto choose a software WebGPU adapter (lavapipe, SwiftShader: a CPU implementation, slower than --ep cpu).' },
+  { key: 'fusionSite', flag: 'fusion-site', kind: 'string', default: 'host', help: 'Where the logits of the base and the modules are summed: host (each model\'s rows come to the CPU), or device (summed on the WebGPU device, one row per sequence comes down; needs --ep webgpu).' },
   { key: 'deviceId', flag: 'device-id', kind: 'int', default: 0, help: 'GPU index for cuda (webgpu takes no index: expose one GPU with CUDA_VISIBLE_DEVICES / the container runtime).' },
   { key: 'threads', flag: 'threads', kind: 'int', default: cores, help: 'ONNX Runtime intra-op threads of the base session.' },
   { key: 'moduleThreads', flag: 'module-threads', kind: 'int', default: 1, help: 'Intra-op threads of each module session (modules run beside the base, in their own threads).' },
@@ -97,6 +100,9 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
   }
   const options = out as unknown as ServerOptions;
   if (options.maxBatch < 1) throw new UnirError('invalid_request', '--max-batch must be at least 1');
+  if (options.fusionSite !== 'host' && options.fusionSite !== 'device') {
+    throw new UnirError('invalid_request', `--fusion-site: expected host or device, got ${JSON.stringify(options.fusionSite)}`);
+  }
   if (!options.model) throw new UnirError('invalid_request', `--model DIR (or ${envName('model')}) is required`);
   return options;
 }

@@ -95,13 +95,14 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     maxQueue: options.maxQueue,
     prefillChunk: options.prefillChunk,
     maxContext: options.maxModelLen ?? config.maxPositions,
+    fusionSite: options.fusionSite,
   });
   if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
   metrics.modelLoadSeconds.set((performance.now() - t0) / 1000);
   const registry = new ReasonerRegistry(
     engine,
     files.dir,
-    { ep: options.moduleEp ?? 'auto', deviceId: options.deviceId, threads: options.moduleThreads, ...shared },
+    { ep: options.moduleEp ?? 'auto', deviceId: options.deviceId, threads: options.moduleThreads, logitsOnDevice: options.fusionSite === 'device', ...shared },
     {
       onLoad: (name, ok) => metrics.reasonerEvents.inc({ reasoner: name, event: ok ? 'load' : 'load_failed' }),
       onUnload: (name) => metrics.reasonerEvents.inc({ reasoner: name, event: 'unload' }),

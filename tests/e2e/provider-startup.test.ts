@@ -135,6 +135,15 @@ describe('unir-serve --ep at startup', () => {
     });
   });
 
+  it('--fusion-site device on the CPU: exits 1 saying it needs the base on WebGPU', async () => {
+    const { code, stderr } = await cli(['--ep', 'cpu', '--fusion-site', 'device']);
+    expect(code).toBe(1);
+    expect(stderr).toContain('--fusion-site device keeps the logits on a WebGPU device; the base runs on cpu');
+    const bad = await cli(['--fusion-site', 'gpu']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--fusion-site: expected host or device');
+  });
+
   it('--ep with an unknown provider: exits 2 listing the choices', async () => {
     const { code, stderr } = await cli(['--ep', 'tpu']);
     expect(code).toBe(2);
