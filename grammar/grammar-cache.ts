@@ -62,9 +62,9 @@ export class GrammarCache {
     const c = this.compiler;
     switch (spec.kind) {
       case 'json_schema':
-        return c.compileJSONSchema(JSON.stringify(spec.schema), false, ONE_LINE, SEPARATORS, true);
+        return this.jsonGrammar(JSON.stringify(spec.schema), true).then((g) => c.compileGrammar(g));
       case 'json_object':
-        return c.compileJSONSchema('{"type": "object"}', false, ONE_LINE, SEPARATORS, false);
+        return this.jsonGrammar('{"type": "object"}', false).then((g) => c.compileGrammar(g));
       case 'regex':
         return c.compileStructuralTag({ type: 'structural_tag', format: { type: 'regex', pattern: spec.pattern } });
       case 'choice':
@@ -76,6 +76,16 @@ export class GrammarCache {
     }
   }
 
+  /**
+   * The EBNF of a JSON schema, compact (one line, json.dumps' separators). xgrammar's rule for a string with
+   * minLength / maxLength lets raw control characters (U+0000-U+001F but CR and LF) into the string, which JSON
+   * forbids; the rule is narrowed to what its plain string rule allows.
+   */
+  private async jsonGrammar(schema: string, strict: boolean): Promise<string> {
+    const ebnf = await this.xg.Testings._jsonSchemaToEBNF(schema, false, ONE_LINE, SEPARATORS, strict);
+    return ebnf.replaceAll('[^"\\\\\\r\\n]', '[^"\\\\\\0-\\x1f]');
+  }
+
   /** A structural tag whose json_schema parts are compact JSON grammars (xgrammar's own allow any whitespace there). */
   private async compactTag(node: unknown): Promise<unknown> {
     if (Array.isArray(node)) return Promise.all(node.map((n) => this.compactTag(n)));
@@ -83,7 +93,7 @@ export class GrammarCache {
     const n = node as Record<string, unknown>;
     if (n.type === 'json_schema' && 'json_schema' in n) {
       const schema = typeof n.json_schema === 'string' ? n.json_schema : JSON.stringify(n.json_schema);
-      return { type: 'grammar', grammar: await this.xg.Testings._jsonSchemaToEBNF(schema, false, ONE_LINE, SEPARATORS, true) };
+      return { type: 'grammar', grammar: await this.jsonGrammar(schema, true) };
     }
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(n)) out[k] = await this.compactTag(v);

@@ -15,6 +15,7 @@ import type { CompiledGrammar, GrammarMatcher, XgrammarModule } from './xgrammar
 export class GrammarLogitsProcessor {
   private mask: Int32Array | null = null;
   private failure: unknown = null;
+  private pending: Promise<void> = Promise.resolve();
 
   private constructor(private readonly matcher: GrammarMatcher) {}
 
@@ -22,7 +23,8 @@ export class GrammarLogitsProcessor {
   static async create(xg: XgrammarModule, grammar: CompiledGrammar, stopTokenIds: readonly number[]): Promise<GrammarLogitsProcessor> {
     const matcher = await xg.GrammarMatcher.createGrammarMatcher(grammar, stopTokenIds.length > 0 ? [...stopTokenIds] : undefined);
     const processor = new GrammarLogitsProcessor(matcher);
-    await processor.prepare();
+    processor.pending = processor.prepare();
+    await processor.pending;
     return processor;
   }
 
@@ -45,14 +47,19 @@ export class GrammarLogitsProcessor {
     if (!this.matcher.acceptToken(tokenId)) {
       return new UnirError('internal_error', `the grammar refused token ${tokenId}: no token it allows had a finite logit`);
     }
-    if (!this.matcher.isTerminated()) void this.prepare();
+    if (!this.matcher.isTerminated()) this.pending = this.prepare();
     return null;
   }
 
   reset(): void {
     this.matcher.reset();
     this.mask = null;
-    void this.prepare();
+    this.pending = this.prepare();
+  }
+
+  /** Resolves when the next step's mask is ready (for callers that cannot rely on the model run in between). */
+  ready(): Promise<void> {
+    return this.pending;
   }
 
   dispose(): void {
