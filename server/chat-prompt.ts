@@ -56,6 +56,13 @@ function parseArguments(args: unknown, param: string): unknown {
   }
 }
 
+/** Tools given to a template that never reads `tools` would silently not reach the model: a 400 instead. */
+export function checkTemplateRendersTools(ctx: AppContext): void {
+  if (ctx.chatTemplate && !ctx.chatTemplate.rendersTools) {
+    throw new UnirError('invalid_request', `the chat template of ${ctx.modelId} does not render tools, so the model cannot see them: start the server with --chat-template FILE holding a template that does`, 'tools');
+  }
+}
+
 /** Renders a chat request through the model's chat template and tokenizes the result (the template writes any BOS). */
 export function renderChatPrompt(ctx: AppContext, body: ChatPromptBody): { text: string; ids: Int32Array } {
   const template = ctx.chatTemplate;
@@ -67,9 +74,7 @@ export function renderChatPrompt(ctx: AppContext, body: ChatPromptBody): { text:
     );
   }
   const tools = body.tools && body.tools.length > 0 ? body.tools : null;
-  if (tools && !template.rendersTools) {
-    throw new UnirError('invalid_request', `the chat template of ${ctx.modelId} does not render tools, so the model cannot see them: start the server with --chat-template FILE holding a template that does`, 'tools');
-  }
+  if (tools) checkTemplateRendersTools(ctx);
   const kwargs = body.chat_template_kwargs ?? {};
   const reserved = RESERVED_TEMPLATE_VARIABLES.find((k) => k in kwargs);
   if (reserved) throw new UnirError('invalid_request', `chat_template_kwargs may not set "${reserved}": use the request field instead`, 'chat_template_kwargs');

@@ -1,5 +1,6 @@
 import { UnirError } from '../common/errors.js';
 import type { AppContext } from './app-context.js';
+import { checkTemplateRendersTools } from './chat-prompt.js';
 import { forcedToolCallTag, guessToolCallParser, type ToolCallParserName } from './chat-output/tool-call-parser.js';
 import type { ChatOutputParsers } from './chat-output/choice-output.js';
 import type { ReasoningParserName } from './chat-output/reasoning-parser.js';
@@ -30,6 +31,7 @@ export function planTools(ctx: AppContext, body: ToolBody): { parsers: ChatOutpu
     }
     return { parsers: { reasoning, toolCalls: null, parallelToolCalls: parallel }, grammar: null };
   }
+  checkTemplateRendersTools(ctx);
   if (choice === 'none') return { parsers: { reasoning, toolCalls: null, parallelToolCalls: parallel }, grammar: null };
   const parser = toolCallParserOf(ctx);
   if (!parser) {
