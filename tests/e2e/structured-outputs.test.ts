@@ -1,4 +1,4 @@
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -33,8 +33,7 @@ describe('structured outputs (xgrammar) on a random-weight model with Qwen3\'s t
 
   test('openai\'s zod helper: chat.completions.parse returns the parsed object', async () => {
     const Reply = z.object({ color: z.enum(['red', 'green']), count: z.number().int().min(0).max(9) });
-    const parse = client.chat.completions.parse ?? client.beta.chat.completions.parse;
-    const r = await parse.call(client.chat.completions, { model, messages: [{ role: 'user', content: 'Pick' }], response_format: zodResponseFormat(Reply, 'reply'), temperature: 1, seed: 2, max_tokens: 40 });
+    const r = await client.chat.completions.parse({ model, messages: [{ role: 'user', content: 'Pick' }], response_format: zodResponseFormat(Reply, 'reply'), temperature: 1, seed: 2, max_tokens: 40 });
     expect(Reply.parse(r.choices[0].message.parsed)).toEqual(r.choices[0].message.parsed);
   });
 
