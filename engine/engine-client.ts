@@ -1,5 +1,6 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { deserializeError, UnirError } from '../common/errors.js';
+import type { GrammarSpec } from '../grammar/grammar-spec.js';
 import type { EngineStats } from './engine-stats.js';
 import { EventStream } from './event-stream.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
@@ -23,6 +24,7 @@ export class EngineClient {
   private readonly statsWaiters = new Map<number, (s: EngineStats) => void>();
   private readonly moduleLoads = new Map<number, { resolve: (s: ModelSummary) => void; reject: (e: Error) => void }>();
   private onClosed: (() => void) | null = null;
+  private readonly grammarWaiters = new Map<number, (error: UnirError | null) => void>();
   private fatal: UnirError | null = null;
 
   private constructor(
@@ -113,6 +115,19 @@ export class EngineClient {
     });
   }
 
+  /**
+   * Compiles a grammar in the engine worker (or finds it in its cache) before a request that uses it is
+   * submitted, so a spec xgrammar refuses becomes a 400 before any response starts.
+   */
+  compileGrammar(spec: GrammarSpec): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    const requestId = this.nextStatsId++;
+    return new Promise((resolve, reject) => {
+      this.grammarWaiters.set(requestId, (error) => (error ? reject(error) : resolve()));
+      this.post({ type: 'compile-grammar', requestId, spec });
+    });
+  }
+
   /** Stops the engine; its sessions are released (bounded wait: a device must not be left mid-run) before the thread ends. */
   async close(releaseTimeoutMs = 10_000): Promise<void> {
     const closed = new Promise<void>((resolve) => {
@@ -151,6 +166,9 @@ export class EngineClient {
       else waiter?.reject(deserializeError(msg.error));
     } else if (msg.type === 'closed') {
       this.onClosed?.();
+    } else if (msg.type === 'grammar-compiled') {
+      this.grammarWaiters.get(msg.requestId)?.(msg.error ? deserializeError(msg.error) : null);
+      this.grammarWaiters.delete(msg.requestId);
     } else if (msg.type === 'fatal') {
       this.die(deserializeError(msg.error));
     }
@@ -162,5 +180,7 @@ export class EngineClient {
     this.streams.clear();
     for (const w of this.moduleLoads.values()) w.reject(err);
     this.moduleLoads.clear();
+    for (const settle of this.grammarWaiters.values()) settle(err);
+    this.grammarWaiters.clear();
   }
 }
