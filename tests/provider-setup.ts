@@ -17,5 +17,9 @@ export default async function setup(project: TestProject): Promise<void> {
     const what = p.reason ? `skipped: ${p.reason}` : `runs the contract suites${p.adapter ? ` on ${p.adapter.device} (${p.adapter.type}, ${p.adapter.driver})` : ''}`;
     process.stdout.write(`[providers] ${p.ep}: ${what}\n`);
   }
+  // CI names the providers it installed: one that cannot start there is a failure, not a skip.
+  const required = (process.env.UNIR_REQUIRE_EPS ?? '').split(',').filter(Boolean);
+  const missing = providers.filter((p) => required.includes(p.ep) && p.reason);
+  if (missing.length > 0) throw new Error(`UNIR_REQUIRE_EPS=${process.env.UNIR_REQUIRE_EPS}: ${missing.map((p) => `${p.ep} cannot start: ${p.reason}`).join('; ')}`);
   project.provide('providers', providers);
 }

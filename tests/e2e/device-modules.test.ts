@@ -32,11 +32,12 @@ async function start(args: string[]): Promise<Server> {
   const cli = spawnCli(['--import', 'tsx', 'server/cli.ts', ...DEMO, '--port', '0', '--threads', '1', '--max-queue', '256', ...args], { cwd: ROOT });
   children.push(cli.proc);
   const url = await cli.listening;
-  for (let i = 0; ; i++) {
-    if ((await fetch(`${url}/ready`).catch(() => null))?.status === 200) break;
+  // Its 'ready' log line (after /ready turns 200) carries the provider, the adapter and where modules run.
+  for (let i = 0; !cli.logs.some((l) => l.msg === 'ready'); i++) {
     if (i > 1200 || cli.proc.exitCode !== null) throw new Error(`not ready: ${JSON.stringify(cli.logs.slice(-3))}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+  expect((await fetch(`${url}/ready`)).status).toBe(200);
   const complete = async (model: string, prompt: string, maxTokens = 64) => {
     const res = await postJson(`${url}/v1/completions`, { model, prompt, max_tokens: maxTokens, temperature: 0 });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
