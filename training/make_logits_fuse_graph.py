@@ -23,13 +23,7 @@ import onnx
 from onnx import TensorProto as T
 from onnx import helper as h
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "graphs")
-OPSET = 17
-DTYPES = {"f32": T.FLOAT, "f16": T.FLOAT16}
-
-
-def i64(name: str, values: list[int]) -> onnx.NodeProto:
-    return h.make_node("Constant", [], [name], value=h.make_tensor(name, T.INT64, [len(values)], values))
+from make_kv_gather_graph import DTYPES, OUT, finish, i64
 
 
 def fuse_graph(elem: int) -> onnx.ModelProto:
@@ -65,10 +59,7 @@ def fuse_graph(elem: int) -> onnx.ModelProto:
         ],
         [h.make_tensor_value_info("out", T.FLOAT, ["n", "vocab"])],
     )
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)], producer_name="unir-serve")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return finish(graph)
 
 
 def main() -> None:

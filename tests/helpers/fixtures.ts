@@ -44,3 +44,14 @@ function fixtureTokenizer(): TextTokenizer {
   }
   return tokenizer;
 }
+
+/** The largest |got[i] - expected[i]| and the argmax of `got` (a fused or single model's logits row). */
+export function compareLogits(got: ArrayLike<number>, expected: readonly number[]): { worst: number; argmax: number } {
+  let worst = 0;
+  let argmax = 0;
+  for (let i = 0; i < expected.length; i++) {
+    worst = Math.max(worst, Math.abs(got[i] - expected[i]));
+    if (got[i] > got[argmax]) argmax = i;
+  }
+  return { worst, argmax };
+}

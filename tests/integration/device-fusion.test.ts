@@ -8,7 +8,7 @@ import { fuseLogits } from '../../kernels/fuse-logits.js';
 import { loadDecoder, type LoadedDecoder } from '../../models/load-decoder.js';
 import { LogitsFuseGraph } from '../../models/logits-fuse-graph.js';
 import { greedyRequest } from '../helpers/engine.js';
-import { MHA, REASONERS, references } from '../helpers/fixtures.js';
+import { compareLogits, MHA, REASONERS, references } from '../helpers/fixtures.js';
 import { describeEachProvider, GPU_PROVIDERS } from '../helpers/providers.js';
 import { rng } from '../helpers/random.js';
 
@@ -89,15 +89,9 @@ describeEachProvider(
               base.signature.vocabSize,
             );
             for (const r of runs) r.device!.dispose();
-            const expected = ref.step_logits[step];
-            let worst = 0;
-            let best = 0;
-            for (let i = 0; i < expected.length; i++) {
-              worst = Math.max(worst, Math.abs(fused[i] - expected[i]));
-              if (fused[i] > fused[best]) best = i;
-            }
+            const { worst, argmax } = compareLogits(fused, ref.step_logits[step]);
             expect(worst).toBeLessThan(tolerance.float32);
-            expect(best).toBe(ref.greedy_ids[step]);
+            expect(argmax).toBe(ref.greedy_ids[step]);
             tokens = Int32Array.of(ref.greedy_ids[step]);
           }
           for (const m of [base, ...Object.values(modules)]) m.runner.release(seqId);

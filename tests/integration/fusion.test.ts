@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { fuseLogits } from '../../kernels/fuse-logits.js';
 import { loadDecoder, type LoadedDecoder } from '../../models/load-decoder.js';
-import { MHA, REASONERS, references } from '../helpers/fixtures.js';
+import { compareLogits, MHA, REASONERS, references } from '../helpers/fixtures.js';
 import { describeEachProvider } from '../helpers/providers.js';
 
 /** The fusion rule against PyTorch: every model runs with its own KV cache; z = z_base + sum w_i z_i. */
@@ -42,15 +42,9 @@ describeEachProvider('fused logits against PyTorch', ({ ep, tolerance }) => {
             terms.push({ row: m.data, weight });
           }
           fuseLogits(out, z.data, terms);
-          const expected = ref.step_logits[step];
-          let worst = 0;
-          let best = 0;
-          for (let i = 0; i < expected.length; i++) {
-            worst = Math.max(worst, Math.abs(out[i] - expected[i]));
-            if (out[i] > out[best]) best = i;
-          }
+          const { worst, argmax } = compareLogits(out, ref.step_logits[step]);
           expect(worst).toBeLessThan(tolerance.float32);
-          expect(best).toBe(ref.greedy_ids[step]);
+          expect(argmax).toBe(ref.greedy_ids[step]);
           tokens = Int32Array.of(ref.greedy_ids[step]);
         }
         base.runner.release(seqId);
