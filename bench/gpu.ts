@@ -196,7 +196,7 @@ async function decodeWith(
       }
       for (const batch of batches) {
         try {
-          rows.push({ ...(await measure(engine, ep, batch, withModule, reasoners, promptLen, tokens, summary, site)), round });
+          rows.push({ ...(await measure(engine, ep, batch, withModule, reasoners, promptLen, tokens, site)), round });
           process.stderr.write(`[${ep} ${site} fusion, round ${round}] batch ${batch}${withModule ? ' + module' : ''}: ${rows.at(-1)!.tokensPerS.toFixed(1)} tokens/s\n`);
         } catch (err) {
           errors.push({ fusion: site, module: withModule, batch, message: errorText(err).message });
@@ -207,6 +207,14 @@ async function decodeWith(
   } finally {
     await registry.close();
     await engine.close();
+  }
+  if (ep !== 'cpu') {
+    const width = promptLen + tokens / 2;
+    for (const row of rows.filter((r) => r.fusion === site && r.round === round)) {
+      // Logits rows that come down per step: one per model per sequence on the host path, one per sequence fused on the device.
+      const logitRows = site === 'device' ? row.batch : row.batch * (row.module ? 2 : 1);
+      row.copyEstMs = await copyEstimate(ep, summary, row.batch, width, logitRows);
+    }
   }
   return { summary };
 }
@@ -229,7 +237,6 @@ async function measure(
   reasoners: GenerationRequest['reasoners'],
   promptLen: number,
   tokens: number,
-  model: EngineClient['base'],
   fusion: FusionSite,
 ): Promise<Omit<DecodeRow, 'round'>> {
   // Warm-up at this batch size (kernels, allocator, shader compilation, JIT), not counted.
@@ -245,10 +252,8 @@ async function measure(
   const per = (k: keyof EngineStats) => d(k) / steps;
   const parts = { ortMs: per('baseOrtMs'), layoutMs: per('baseLayoutMs'), moduleWaitMs: per('moduleWaitMs'), sampleMs: per('sampleMs') };
   const msPerStep = per('stepMs');
-  const width = promptLen + tokens / 2;
-  // Logits rows that come down per step: one per model per sequence on the host path, one per sequence fused on the device.
-  const logitRows = fusion === 'device' ? batch : batch * (withModule ? 2 : 1);
-  const copyEstMs = ep === 'cpu' ? 0 : await copyEstimate(ep, model, batch, width, logitRows);
+  // Measured later, once this engine is closed (a WebGPU device is driven by one thread at a time).
+  const copyEstMs = 0;
   return {
     ep,
     fusion,

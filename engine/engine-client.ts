@@ -24,6 +24,7 @@ export class EngineClient {
   private readonly statsWaiters = new Map<number, (s: EngineStats) => void>();
   private readonly moduleLoads = new Map<number, { resolve: (s: ModelSummary) => void; reject: (e: Error) => void }>();
   private onClosed: (() => void) | null = null;
+  private exited = false;
   private readonly grammarWaiters = new Map<number, (error: UnirError | null) => void>();
   private fatal: UnirError | null = null;
 
@@ -34,7 +35,10 @@ export class EngineClient {
   ) {
     worker.on('message', (msg: FromEngine) => this.onMessage(msg));
     worker.on('error', (err) => this.die(new UnirError('internal_error', `engine worker crashed: ${err.message}`)));
-    worker.on('exit', (code) => this.die(new UnirError('internal_error', `engine worker exited (code ${code})`)));
+    worker.on('exit', (code) => {
+      this.exited = true;
+      this.die(new UnirError('internal_error', `engine worker exited (code ${code})`));
+    });
   }
 
   static async start(options: EngineClientOptions): Promise<EngineClient> {
@@ -130,6 +134,7 @@ export class EngineClient {
 
   /** Stops the engine; its sessions are released (bounded wait: a device must not be left mid-run) before the thread ends. */
   async close(releaseTimeoutMs = 10_000): Promise<void> {
+    if (this.exited) return;
     const closed = new Promise<void>((resolve) => {
       this.onClosed = resolve;
       this.worker.once('exit', () => resolve());
