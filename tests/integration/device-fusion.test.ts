@@ -5,6 +5,7 @@ import { ReasonerRegistry } from '../../adapters/reasoner-registry.js';
 import { EngineClient } from '../../engine/engine-client.js';
 import type { SequenceEvent } from '../../engine/generation-request.js';
 import { fuseLogits } from '../../kernels/fuse-logits.js';
+import { halfToFloat } from '../../models/float16.js';
 import { loadDecoder, type LoadedDecoder } from '../../models/load-decoder.js';
 import { LogitsFuseGraph } from '../../models/logits-fuse-graph.js';
 import { greedyRequest } from '../helpers/engine.js';
@@ -48,6 +49,26 @@ describeEachProvider('the logits fusion graph against the host kernel', ({ ep })
       const got = fused.subarray(i * V, (i + 1) * V);
       for (let j = 0; j < V; j++) expect(Math.abs(got[j] - expected[j])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(expected[j])));
     }
+  });
+
+  it('float16 logits (a float16 export\'s) beside float32 ones are summed in float32', async () => {
+    const next = rng(9);
+    const V = 64;
+    // Finite halves: sign, exponent 10..19 (about 2^-5 .. 2^4), any fraction.
+    const half = () => ((next() < 0.5 ? 0x8000 : 0) | ((10 + Math.floor(next() * 10)) << 10) | Math.floor(next() * 1024));
+    const baseBits = Uint16Array.from({ length: 2 * V }, half);
+    const module = Float32Array.from({ length: V }, () => next() * 4 - 2);
+    const fused = await graph.fuse(
+      [
+        { logits: new ort.Tensor('float16', baseBits, [2, 1, V]), rows: Int32Array.of(0, 1), weights: Float32Array.of(1, 1) },
+        { logits: new ort.Tensor('float32', module, [1, 1, V]), rows: Int32Array.of(-1, 0), weights: Float32Array.of(0, 0.5) },
+      ],
+      2,
+      V,
+    );
+    const base = halfToFloat(baseBits);
+    const expected = [fuseLogits(new Float32Array(V), base.subarray(0, V), []), fuseLogits(new Float32Array(V), base.subarray(V), [{ row: module, weight: 0.5 }])];
+    for (let i = 0; i < 2; i++) for (let j = 0; j < V; j++) expect(Math.abs(fused[i * V + j] - expected[i][j])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(expected[i][j])));
   });
 });
 
