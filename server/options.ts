@@ -30,6 +30,7 @@ export interface ServerOptions {
   wsMaxGenerations: number;
   wsMaxMessageBytes: number;
   logLevel: string;
+  noUi: boolean;
 }
 
 type Kind = 'string' | 'int' | 'bool' | 'list' | 'ep';
@@ -71,6 +72,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'wsMaxGenerations', flag: 'ws-max-generations', kind: 'int', default: 8, help: 'Concurrent generations per WebSocket.' },
   { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', kind: 'int', default: 1024 * 1024, help: 'Largest WebSocket message in bytes.' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace, silent.' },
+  { key: 'noUi', flag: 'no-ui', kind: 'bool', default: false, help: 'Do not serve the playground page (GET / and /playground, scripts under /ui/).' },
 ];
 
 export function envName(flag: string): string {

@@ -46,7 +46,7 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
     if (options.watch && !closing) watcher = await startReasonerWatch(options.reasonersDir, runtime.registry, log);
     if (closing) await watcher?.stop();
     lifecycle.ready = true;
-    log.info({ model: modelId, ep: runtime.engine.base.ep, reasoners: runtime.registry.names() }, 'ready');
+    log.info({ model: modelId, ep: runtime.engine.base.ep, reasoners: runtime.registry.names(), ...(options.noUi ? {} : { playground: `${url}/` }) }, 'ready');
   });
 
   const close = () =>
