@@ -1,7 +1,6 @@
 import type { WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../server/start.js';
-import { chromiumOrSkip, column, openPlayground, startDemoServer, waitFinished, type Frame, type PlaygroundPage } from '../helpers/playground-page.js';
+import { column, eventually, playgroundSuite, waitFinished, type Frame } from '../helpers/playground-page.js';
 import { postJson } from '../helpers/server.js';
 
 /**
@@ -15,17 +14,8 @@ import { postJson } from '../helpers/server.js';
 declare const document: any;
 declare const window: any;
 
-const { browser, skipReason } = await chromiumOrSkip('playground attribution tests');
-
-let server: RunningServer;
-const pages: PlaygroundPage[] = [];
-const eventually = <T>(fn: () => Promise<T> | T) => expect.poll(fn, { timeout: 15_000, interval: 50 });
-
-async function open(): Promise<PlaygroundPage> {
-  const p = await openPlayground(browser!.context, server.url);
-  pages.push(p);
-  return p;
-}
+const suite = await playgroundSuite('playground attribution tests');
+const open = () => suite.open();
 
 const top = (token_id: number, token: string, logprob: number) => ({ token_id, token, logprob });
 /** The example of the wire format (a changed token), an unchanged token held back, and one that releases both. */
@@ -49,15 +39,9 @@ const serveAttribution = (received: Frame[]) => (ws: WebSocketRoute) => {
   });
 };
 
-describe.skipIf(skipReason !== null)('playground attribution in Chromium', () => {
-  beforeAll(async () => {
-    server = await startDemoServer();
-  });
-  afterAll(async () => {
-    for (const p of pages) await p.close().catch(() => {});
-    await browser?.close();
-    await server?.close();
-  });
+describe.skipIf(suite.skipReason !== null)('playground attribution in Chromium', () => {
+  beforeAll(suite.start);
+  afterAll(suite.stop);
 
   it('marks the tokens the modules changed; hover and keyboard focus show base, fused and module contributions', async () => {
     const p = await open();
@@ -122,7 +106,7 @@ describe.skipIf(skipReason !== null)('playground attribution in Chromium', () =>
   });
 
   it('with the real server: highlights exactly the tokens its attribution says the modules changed', async (ctx) => {
-    const res = await postJson(`${server.url}/v1/completions`, { model: 'unir-demo', prompt: 'add 4821+937=', max_tokens: 64, temperature: 0, reasoners: [{ name: 'add', weight: 1 }, { name: 'sort', weight: 1 }], return_attribution: true });
+    const res = await postJson(`${suite.server.url}/v1/completions`, { model: 'unir-demo', prompt: 'add 4821+937=', max_tokens: 64, temperature: 0, reasoners: [{ name: 'add', weight: 1 }, { name: 'sort', weight: 1 }], return_attribution: true });
     expect(res.status).toBe(200);
     const entries = res.body.choices[0].attribution as { token: string; changed: boolean; base_top: { token: string } }[] | undefined;
     if (!Array.isArray(entries)) ctx.skip('this server returns no attribution yet (return_attribution comes with issue 16)');

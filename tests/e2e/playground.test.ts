@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../server/start.js';
-import { chromiumOrSkip, column, openPlayground, sentGenerates, startDemoServer, waitFinished, type PlaygroundPage } from '../helpers/playground-page.js';
+import { column, eventually, playgroundSuite, sentGenerates, waitFinished } from '../helpers/playground-page.js';
 import { postJson } from '../helpers/server.js';
 
 /**
@@ -12,38 +11,20 @@ import { postJson } from '../helpers/server.js';
 declare const document: any;
 declare const window: any;
 
-const { browser, skipReason } = await chromiumOrSkip('playground browser tests');
-
 const TOKEN = 'playground-admin-token';
+const suite = await playgroundSuite('playground browser tests', ['--admin-token', TOKEN]);
+const open = suite.open;
 const PROMPT = 'add 4821+937=';
 const BOTH = [{ name: 'add', weight: 1 }, { name: 'sort', weight: 1 }];
-let server: RunningServer;
-const pages: PlaygroundPage[] = [];
-
-/** Polls until the assertion holds (admin loads and the first token can take seconds on a busy machine). */
-const eventually = <T>(fn: () => Promise<T> | T) => expect.poll(fn, { timeout: 15_000, interval: 50 });
-
-async function open(viewport?: { width: number; height: number }): Promise<PlaygroundPage> {
-  const p = await openPlayground(browser!.context, server.url, viewport);
-  pages.push(p);
-  return p;
-}
-
 async function completion(body: Record<string, unknown>): Promise<{ text: string; finish_reason: string; tokens: number }> {
-  const res = await postJson(`${server.url}/v1/completions`, { model: 'unir-demo', temperature: 0, ...body });
+  const res = await postJson(`${suite.server.url}/v1/completions`, { model: 'unir-demo', temperature: 0, ...body });
   expect(res.status).toBe(200);
   return { text: res.body.choices[0].text, finish_reason: res.body.choices[0].finish_reason, tokens: res.body.usage.completion_tokens };
 }
 
-describe.skipIf(skipReason !== null)('playground in Chromium, demo models', () => {
-  beforeAll(async () => {
-    server = await startDemoServer(['--admin-token', TOKEN]);
-  });
-  afterAll(async () => {
-    for (const p of pages) await p.close().catch(() => {});
-    await browser?.close();
-    await server?.close();
-  });
+describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models', () => {
+  beforeAll(suite.start);
+  afterAll(suite.stop);
 
   it('loads from the server alone, with base alone and base + every module as its columns', async () => {
     const p = await open();
@@ -51,7 +32,7 @@ describe.skipIf(skipReason !== null)('playground in Chromium, demo models', () =
     expect(await p.page.locator('section.column h2').allTextContents()).toEqual(['Column 1: base', 'Column 2: base + add ×1 + sort ×1']);
     await p.page.click('#run-all');
     await waitFinished(p.page);
-    const origin = new URL(server.url).host;
+    const origin = new URL(suite.server.url).host;
     for (const url of p.requests) expect(new URL(url).host, url).toBe(origin);
     expect(p.errors).toEqual([]);
   });
@@ -86,7 +67,7 @@ describe.skipIf(skipReason !== null)('playground in Chromium, demo models', () =
     await p.page.getByLabel('User message').fill('sort 8 2 6 4 9 1=');
     await p.page.click('#run-all');
     await waitFinished(p.page);
-    const res = await postJson(`${server.url}/v1/chat/completions`, {
+    const res = await postJson(`${suite.server.url}/v1/chat/completions`, {
       model: 'unir-demo',
       messages: [{ role: 'user', content: 'sort 8 2 6 4 9 1=' }],
       max_tokens: 64,
@@ -193,7 +174,7 @@ describe.skipIf(skipReason !== null)('playground in Chromium, demo models', () =
     await page.getByRole('button', { name: 'Unload sort' }).click();
     await eventually(() => page.locator('#admin-status').textContent()).toMatch(/^Unloaded sort/);
     await eventually(() => column(page, 2).heading.textContent()).toBe('Column 2: base + add ×1');
-    await eventually(async () => (await postJson(`${server.url}/v1/completions`, { model: 'unir-demo+sort', prompt: 'x' })).status).toBe(404);
+    await eventually(async () => (await postJson(`${suite.server.url}/v1/completions`, { model: 'unir-demo+sort', prompt: 'x' })).status).toBe(404);
 
     await page.getByLabel(/^Path/).fill('sort');
     await page.getByRole('button', { name: 'Load', exact: true }).click();

@@ -1,4 +1,5 @@
 import type { BrowserContext, Page } from 'playwright-core';
+import { expect } from 'vitest';
 import { launchChromium, type LaunchedChromium } from '../../scripts/chromium.js';
 import type { RunningServer } from '../../server/start.js';
 import { buildPlaygroundScripts } from './playground-build.js';
@@ -23,21 +24,53 @@ export interface PlaygroundPage {
   close(): Promise<void>;
 }
 
-/**
- * Chromium for a browser test file, or the reason it cannot start (printed once, so a skipped run says why).
- * Call at the top of the file: describe.skipIf(skipReason !== null)(...).
- */
-export async function chromiumOrSkip(what: string): Promise<{ browser: LaunchedChromium; skipReason: null } | { browser: null; skipReason: string }> {
+/** Chromium for a browser test file, or the reason it cannot start (printed, so a skipped run says why). */
+async function chromiumOrSkip(what: string): Promise<{ browser: LaunchedChromium; skipReason: null } | { browser: null; skipReason: string }> {
   const launched = await launchChromium();
   if ('context' in launched) return { browser: launched, skipReason: null };
   console.warn(`SKIPPED: ${what}: ${launched.reason} (install Debian's chromium: apt-get install chromium)`);
   return { browser: null, skipReason: launched.reason };
 }
 
-/** The real server with the demo base and both demo modules, and the page's scripts compiled. */
-export async function startDemoServer(extra: string[] = []): Promise<RunningServer> {
-  buildPlaygroundScripts();
-  return startTestServer(['--model', 'demo-models/base', '--served-model-name', 'unir-demo', '--reasoners-dir', 'demo-models/reasoners', ...extra]);
+/** Polls until the assertion holds (admin loads and the first token can take seconds on a busy machine). */
+export const eventually = <T>(fn: () => Promise<T> | T) => expect.poll(fn, { timeout: 15_000, interval: 50 });
+
+export interface PlaygroundSuite {
+  /** Why Chromium cannot run here, or null: describe.skipIf(suite.skipReason !== null)(...). */
+  skipReason: string | null;
+  /** The demo server (after start()). */
+  server: RunningServer;
+  /** beforeAll: compiles the page's scripts, starts the real server with the demo base and both modules. */
+  start(): Promise<void>;
+  /** afterAll: closes the pages, the browser and the server. */
+  stop(): Promise<void>;
+  /** A new page on the playground, ready. */
+  open(viewport?: { width: number; height: number }): Promise<PlaygroundPage>;
+}
+
+/** A browser test file's Chromium and demo server. Call at the top of the file (it launches Chromium). */
+export async function playgroundSuite(what: string, serverArgs: string[] = []): Promise<PlaygroundSuite> {
+  const { browser, skipReason } = await chromiumOrSkip(what);
+  const pages: PlaygroundPage[] = [];
+  const suite: PlaygroundSuite = {
+    skipReason,
+    server: null as unknown as RunningServer,
+    async start() {
+      buildPlaygroundScripts();
+      suite.server = await startTestServer(['--model', 'demo-models/base', '--served-model-name', 'unir-demo', '--reasoners-dir', 'demo-models/reasoners', ...serverArgs]);
+    },
+    async stop() {
+      for (const p of pages) await p.close().catch(() => {});
+      await browser?.close();
+      await suite.server?.close();
+    },
+    async open(viewport) {
+      const p = await openPlayground(browser!.context, suite.server.url, viewport);
+      pages.push(p);
+      return p;
+    },
+  };
+  return suite;
 }
 
 export async function openPlayground(context: BrowserContext, url: string, viewport = { width: 1280, height: 800 }): Promise<PlaygroundPage> {
