@@ -37,19 +37,26 @@ export function playgroundDirs(): PlaygroundDirs {
  * module admin); GET /ui/*: its styles and scripts. Not registered with --no-ui.
  */
 export async function playgroundRoutes(app: FastifyInstance, dirs: PlaygroundDirs = playgroundDirs()): Promise<void> {
-  // Both roots are looked up in order; nothing outside them is served (@fastify/static refuses ../ and dotfiles).
-  await app.register(fastifyStatic, { root: [dirs.pageDir, dirs.scriptDir], prefix: '/ui/', index: false });
+  // Both roots are looked up in order; nothing outside them is served (@fastify/static refuses ../; dotfiles ignored).
+  await app.register(fastifyStatic, {
+    root: [dirs.pageDir, dirs.scriptDir],
+    prefix: '/ui/',
+    index: false,
+    dotfiles: 'ignore',
+    // Every file, the page included (sendFile below), carries the policy.
+    setHeaders: (reply) => {
+      reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
+      reply.header('x-content-type-options', 'nosniff');
+      reply.header('referrer-policy', 'no-referrer');
+    },
+  });
   const page = {
     schema: { summary: 'The playground page: base and base + modules side by side, streaming, with attribution and module admin (off with --no-ui).' },
     handler: async (_req: unknown, reply: FastifyReply) => {
       if (!existsSync(`${dirs.scriptDir}/main.js`)) {
         throw new UnirError('internal_error', `the playground's scripts are not built (${dirs.scriptDir}/main.js is missing): run \`npm run build\``);
       }
-      return reply
-        .header('content-security-policy', CONTENT_SECURITY_POLICY)
-        .header('x-content-type-options', 'nosniff')
-        .header('referrer-policy', 'no-referrer')
-        .sendFile('index.html', dirs.pageDir);
+      return reply.sendFile('index.html', dirs.pageDir);
     },
   };
   app.get('/', page);

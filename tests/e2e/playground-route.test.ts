@@ -19,6 +19,7 @@ describe('GET / and /playground', () => {
     const res = await fetch(`${server.url}${path}`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     const csp = res.headers.get('content-security-policy') ?? '';
     expect(csp).toContain("default-src 'self'");
     expect(csp).toContain("connect-src 'self'");
@@ -33,6 +34,7 @@ describe('GET / and /playground', () => {
     expect(js.status).toBe(200);
     expect(js.headers.get('content-type')).toMatch(/javascript/);
     expect(await js.text()).toContain("from './column.js'");
+    expect(js.headers.get('content-security-policy')).toContain("default-src 'self'");
     const css = await fetch(`${server.url}/ui/playground.css`);
     expect(css.status).toBe(200);
     expect(css.headers.get('content-type')).toMatch(/^text\/css/);

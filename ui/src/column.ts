@@ -3,7 +3,7 @@ import type { AttributionTooltip } from './attribution-tooltip.js';
 import { columnLabel, ConfigError, generateMessage, type ColumnConfig, type ModuleSetting } from './column-config.js';
 import { ColumnEditor } from './column-editor.js';
 import { el, uid } from './dom.js';
-import type { ApiErrorBody, DoneFrame, GenerateMessage, TokenFrame } from './protocol.js';
+import type { ApiErrorBody, AttributionEntry, DoneFrame, GenerateMessage, TokenFrame } from './protocol.js';
 import { RunStats } from './run-stats.js';
 import { refusesField, type StreamClient } from './stream-client.js';
 import { AttributionTally, SegmentBuilder } from './token-segments.js';
@@ -137,10 +137,11 @@ export class Column {
       },
       done: (f: DoneFrame) => {
         if (!live()) return;
-        this.addText(segments, tally, f.text, f.attribution);
+        const { entries, summary } = doneAttribution(f);
+        this.addText(segments, tally, f.text, entries);
         this.showStats(stats, tally);
         this.stats.finish.textContent = f.finish_reason;
-        if (f.usage.attribution) this.showChanged(f.usage.attribution);
+        if (summary) this.showChanged(summary);
         this.setRunning(null);
       },
       error: (e: ApiErrorBody) => {
@@ -201,6 +202,13 @@ export class Column {
   private relabel(): void {
     this.heading.textContent = columnLabel(this.config);
   }
+}
+
+/** A done frame's attribution entries and summary, wherever the server put the summary (usage, or the frame). */
+function doneAttribution(f: DoneFrame): { entries?: AttributionEntry[]; summary?: { tokens: number; changed: number } } {
+  const a = f.attribution;
+  if (Array.isArray(a)) return { entries: a, summary: f.usage?.attribution };
+  return { summary: f.usage?.attribution ?? a };
 }
 
 function stat(): HTMLElement {

@@ -63,7 +63,8 @@ export interface DoneFrame {
   /** Text held back at the end. */
   text: string;
   usage: Usage;
-  attribution?: AttributionEntry[];
+  /** Entries of the held-back tokens (an array), or the summary if a server puts it here rather than in usage. */
+  attribution?: AttributionEntry[] | { tokens: number; changed: number };
 }
 
 export interface ErrorFrame {

@@ -20,7 +20,7 @@ export class SegmentBuilder {
   private pending: AttributionEntry[] = [];
 
   push(text: string, entries: readonly AttributionEntry[] | undefined): Segment[] {
-    const all = [...this.pending, ...(entries ?? [])];
+    const all = [...this.pending, ...(Array.isArray(entries) ? entries : [])];
     if (text === '') {
       this.pending = all;
       return [];
@@ -37,7 +37,7 @@ export class AttributionTally {
   changed = 0;
 
   add(entries: readonly AttributionEntry[] | undefined): void {
-    for (const e of entries ?? []) {
+    for (const e of Array.isArray(entries) ? entries : []) {
       this.tokens++;
       if (e.changed) this.changed++;
     }
