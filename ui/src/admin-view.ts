@@ -25,7 +25,8 @@ export class AdminView {
 
   async refresh(): Promise<ReasonerInfo[]> {
     try {
-      const modules = await listReasoners();
+      // By name, then the version in service first: the server lists them in load order.
+      const modules = (await listReasoners()).sort((a, b) => a.name.localeCompare(b.name) || Number(b.state === 'ready') - Number(a.state === 'ready'));
       this.rows.replaceChildren(...(modules.length ? modules.map((m) => this.row(m)) : [el('tr', {}, el('td', { colspan: 7 }, 'No modules are loaded.'))]));
       this.onChange(modules);
       return modules;
