@@ -158,6 +158,7 @@ export class Column {
         // A refused generate gets no done, nor does one whose connection closed; a generation that failed after
         // starting gets one (it updates Finish).
         if (stats.tokens === 0 || e.type === 'network_error') {
+          this.host.client.forget(msg.id);
           this.stats.finish.textContent = 'error';
           this.setRunning(null);
         }

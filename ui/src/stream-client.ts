@@ -37,7 +37,8 @@ export class StreamClient {
 
   /** Asks the server to stop a generation; its done (finish_reason "cancelled") follows. */
   cancel(id: string): void {
-    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify({ type: 'cancel', id }));
+    // While the socket opens, after the generate it is waiting to send (promise callbacks run in order).
+    this.opened?.then((socket) => socket.send(JSON.stringify({ type: 'cancel', id }))).catch(() => {});
   }
 
   /** Stops routing frames of `id` (a refused generation: no done will come). */
