@@ -1,5 +1,5 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,10 +22,12 @@ const DEBOUNCE_S = 0.5;
 /** The stated bound (docs/kubernetes.md): poll interval + 4 debounces + the module's load time on the replica. */
 const boundMs = (loadMs: number) => (POLL_S + 4 * DEBOUNCE_S) * 1000 + loadMs;
 /**
- * The assertion allows 3x the bound: CI shares 2 cores between three replicas, the load, haproxy and other jobs,
- * and every timer of the chain (poll, debounce, load) stretches with it. The figures printed show the real times.
+ * The bound assumes each replica gets CPU when its timers fire. CI shares 2 cores between three replicas, the load,
+ * haproxy and other jobs, and every step of the chain (poll, debounce, load) stretches with the run queue: the
+ * assertion allows 3x the bound, times the load average per core when that is above 1. The figures printed show
+ * the real times and the load average.
  */
-const ALLOWANCE = 3;
+const allowance = () => 3 * Math.max(1, loadavg()[0] / availableParallelism());
 
 interface Replica {
   name: string;
@@ -87,19 +89,22 @@ function inotifyInstances(pid: number): number {
 const settled = (t: number) => until('requests settled', async () => load.records.every((r) => r.start >= t || r.end !== null));
 const failures = (records: RequestRecord[]) => records.filter((r) => !r.ok).map((r) => ({ id: r.id, kind: r.kind, replica: r.replica, error: r.error }));
 
-/** Until every replica lists `name` as `check` wants; returns each replica's time (ms after `since`) and entry. */
-async function everywhere(name: string, since: number, check: (e: Json | undefined) => boolean): Promise<{ ms: number; entry: Json | undefined }[]> {
+/**
+ * Until every replica's entries named `name` (the ready version, and any still draining or failed) are as `check`
+ * wants; returns each replica's time (ms after `since`) and its ready entry.
+ */
+async function everywhere(name: string, since: number, check: (entries: Json[]) => boolean): Promise<{ ms: number; entry: Json | undefined }[]> {
   return Promise.all(
     replicas.map(async (r) => {
-      const entry = await until(`${r.name}: ${name}`, async () => {
+      const entries = await until(`${r.name}: ${name}`, async () => {
         const list = (await reasoners(r)).filter((i) => i.name === name);
-        const e = list.find((i) => i.state === 'ready');
-        return check(list.length <= 1 ? e : undefined) ? { e } : null;
-      }, 30_000, 25);
-      return { ms: Math.round(performance.now() - since), entry: entry.e };
+        return check(list) ? list : null;
+      }, 60_000, 25);
+      return { ms: Math.round(performance.now() - since), entry: entries.find((e) => e.state === 'ready') };
     }),
   );
 }
+const ready = (entries: Json[]) => entries.find((e) => e.state === 'ready');
 
 /** POSTs through the proxy until every replica has answered; returns each replica's answer. */
 async function throughProxyFromEach(body: Json): Promise<Map<string, { status: number; body: Json }>> {
@@ -123,7 +128,7 @@ beforeAll(async () => {
   figures.replicasReadyMs = Math.round(performance.now() - t0);
   proxy = await startHaproxy(dir, replicas.map((r) => ({ name: r.name, port: r.port })), { checkIntervalMs: 200, fall: 2, rise: 2 });
   await until('all replicas UP in haproxy', async () => Object.values(await proxy.serverStatus()).every((s) => s === 'UP'));
-  load = new MixedLoad(proxy.url, ['unir-demo', 'unir-demo+sort'], { concurrency: 4, maxTokens: 24, maxRequests: 20_000 });
+  load = new MixedLoad(proxy.url, ['unir-demo', 'unir-demo+sort'], { concurrency: 3, maxTokens: 16, maxRequests: 20_000 });
   load.start();
   await sleep(500);
 }, 120_000);
@@ -144,13 +149,13 @@ describe('three replicas behind haproxy sharing one modules root', () => {
     const started = performance.now();
     cpSync(join(DEMO, 'reasoners', 'add'), join(modules, 'add'), { recursive: true });
     const copied = performance.now();
-    const seen = await everywhere('add', copied, (e) => e?.state === 'ready');
+    const seen = await everywhere('add', copied, (l) => ready(l) !== undefined);
     const hash = await contentHash(join(modules, 'add'));
     for (const { ms, entry } of seen) {
       expect(entry!.content_hash).toBe(hash);
-      expect(ms).toBeLessThanOrEqual(ALLOWANCE * boundMs(entry!.load_ms));
+      expect(ms).toBeLessThanOrEqual(allowance() * boundMs(entry!.load_ms));
     }
-    figures.drop = { copyMs: Math.round(copied - started), servedAfterMs: seen.map((s) => s.ms), loadMs: seen.map((s) => s.entry!.load_ms), boundMs: seen.map((s) => boundMs(s.entry!.load_ms)) };
+    figures.drop = { loadAverage: loadavg()[0], copyMs: Math.round(copied - started), servedAfterMs: seen.map((s) => s.ms), loadMs: seen.map((s) => s.entry!.load_ms), boundMs: seen.map((s) => boundMs(s.entry!.load_ms)) };
 
     const answers = await throughProxyFromEach({ model: 'unir-demo+add', prompt: 'add 4821+937=', max_tokens: 64, temperature: 0 });
     expect([...answers.keys()].sort()).toEqual(['r0', 'r1', 'r2']);
@@ -171,13 +176,14 @@ describe('three replicas behind haproxy sharing one modules root', () => {
     writeFileSync(join(dir, 'unir.json.new'), JSON.stringify({ ...manifest, version: '1.0.1' }));
     const replacedAt = performance.now();
     renameSync(join(dir, 'unir.json.new'), join(modules, 'add', 'unir.json'));
-    const swapped = await everywhere('add', replacedAt, (e) => e?.version === '1.0.1');
+    const swapped = await everywhere('add', replacedAt, (l) => ready(l)?.version === '1.0.1');
     const hash = await contentHash(join(modules, 'add'));
     for (const { ms, entry } of swapped) {
       expect(entry!.content_hash).toBe(hash);
-      expect(ms).toBeLessThanOrEqual(ALLOWANCE * boundMs(entry!.load_ms));
+      expect(ms).toBeLessThanOrEqual(allowance() * boundMs(entry!.load_ms));
     }
-    await sleep(500);
+    // The old version drains: requests in flight finish on it, then it is released.
+    const drained = await everywhere('add', replacedAt, (l) => l.length === 1);
     load.models = ['unir-demo', 'unir-demo+sort'];
     await settled(performance.now());
     const usedAdd = load.between(0).filter((r) => r.model.endsWith('+add'));
@@ -186,11 +192,11 @@ describe('three replicas behind haproxy sharing one modules root', () => {
 
     const removedAt = performance.now();
     rmSync(join(modules, 'add'), { recursive: true });
-    const gone = await everywhere('add', removedAt, (e) => e === undefined);
+    const gone = await everywhere('add', removedAt, (l) => ready(l) === undefined);
     const answers = await throughProxyFromEach({ model: 'unir-demo+add', prompt: 'add 1+2=', max_tokens: 4 });
     expect([...answers.keys()].sort()).toEqual(['r0', 'r1', 'r2']);
     for (const a of answers.values()) expect(a.body.error?.code).toBe('reasoner_not_found');
-    figures.replace = { servedAfterMs: swapped.map((s) => s.ms), loadMs: swapped.map((s) => s.entry!.load_ms), requestsUsingAdd: usedAdd.length, failed: 0 };
+    figures.replace = { loadAverage: loadavg()[0], servedAfterMs: swapped.map((s) => s.ms), loadMs: swapped.map((s) => s.entry!.load_ms), oldVersionReleasedAfterMs: drained.map((s) => s.ms), requestsUsingAdd: usedAdd.length, failed: 0 };
     figures.remove = { unloadedAfterMs: gone.map((s) => s.ms) };
   });
 
@@ -199,24 +205,34 @@ describe('three replicas behind haproxy sharing one modules root', () => {
     const restarts: Json[] = [];
     for (let i = 0; i < replicas.length; i++) {
       const old = replicas[i];
+      // SIGTERM while a stream runs on it: the drain has something to finish.
+      await until(`a stream in flight on ${old.name}`, async () => load.inFlight().some((r) => r.replica === old.name && r.kind.endsWith('stream')), 20_000, 5);
       const termAt = performance.now();
-      const inFlight = load.inFlight().length;
       old.cli.proc.kill('SIGTERM');
       expect(await old.cli.exited).toEqual({ code: 0, signal: null });
       const exitedAt = performance.now();
       replicas[i] = await startReplica(old.name, old.port);
       await until(`${old.name} UP again`, async () => (await proxy.serverStatus())[old.name] === 'UP');
-      restarts.push({ replica: old.name, inFlightOverall: inFlight, drainMs: Math.round(exitedAt - termAt), backUpMs: Math.round(performance.now() - termAt) });
+      restarts.push({ replica: old.name, termAt, drainMs: Math.round(exitedAt - termAt), backUpMs: Math.round(performance.now() - termAt) });
     }
     const t1 = performance.now();
     await settled(t1);
-    const during = load.between(t0, t1);
+    // Every request that was running at some point of the restart.
+    const during = load.records.filter((r) => r.start < t1 && r.end! > t0);
     const served = new Set(during.map((r) => r.replica));
     expect(failures(during)).toEqual([]);
+    for (const r of restarts) {
+      // Requests running on the replica when it got SIGTERM, all completed by its drain.
+      const onIt = during.filter((q) => q.replica === r.replica && q.start < r.termAt && q.end! > r.termAt);
+      expect(onIt.length).toBeGreaterThan(0);
+      expect(onIt.every((q) => q.ok)).toBe(true);
+      r.inFlightOnItAtSigterm = onIt.length;
+      delete r.termAt;
+    }
     expect(during.length).toBeGreaterThan(100);
     expect(served).toEqual(new Set(['r0', 'r1', 'r2']));
     const counters = await proxy.retryCounters();
-    figures.rollingRestart = { seconds: Math.round((t1 - t0) / 100) / 10, requests: during.length, failed: 0, restarts, haproxyRetriesSoFar: counters };
+    figures.rollingRestart = { loadAverage: loadavg()[0], seconds: Math.round((t1 - t0) / 100) / 10, requests: during.length, failed: 0, restarts, haproxyRetriesSoFar: counters };
   }, 120_000);
 
   it('SIGKILL of one replica fails at most the requests it had in flight, and none once haproxy marks it down', async () => {
@@ -248,6 +264,7 @@ describe('three replicas behind haproxy sharing one modules root', () => {
     expect(failures(afterDown)).toEqual([]);
     expect(afterDown.length).toBeGreaterThan(20);
     figures.sigkill = {
+      loadAverage: loadavg()[0],
       inFlightOverallAtKill: inFlightAtKill.length,
       inFlightOnVictimAtKill: onVictim.length,
       retriedByHaproxyAndSucceeded: retried.length,
