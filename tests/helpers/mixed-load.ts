@@ -53,11 +53,6 @@ export class MixedLoad {
     return this.records.filter((r) => r.end === null);
   }
 
-  /** Records whose request started in [from, to). */
-  between(from: number, to = Infinity): RequestRecord[] {
-    return this.records.filter((r) => r.start >= from && r.start < to);
-  }
-
   private async worker(): Promise<void> {
     while (this.running && this.records.length < this.opts.maxRequests) {
       const n = this.next++;
