@@ -15,7 +15,7 @@ import { AppContext, type ModelRuntime } from './app-context.js';
 import { buildApp } from './app.js';
 import { Lifecycle } from './lifecycle.js';
 import { Metrics } from './metrics.js';
-import type { ServerOptions } from './options.js';
+import { watchesModulesRoot, type ServerOptions } from './options.js';
 
 export interface RunningServer {
   ctx: AppContext;
@@ -44,11 +44,16 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
   let closing: Promise<void> | null = null;
   const ready = loadRuntime(options, log, metrics).then(async (runtime) => {
     ctx.setRuntime(runtime);
-    if (options.watch && !closing) watcher = await startReasonerWatch(options.reasonersDir, runtime.registry, log);
+    if (watchesModulesRoot(options) && !closing) {
+      watcher = await startReasonerWatch(options.reasonersDir, runtime.registry, log, { pollMs: (options.watchPoll ?? 0) * 1000 });
+    }
     if (closing) await watcher?.stop();
     lifecycle.ready = true;
     const { ep, adapter } = runtime.engine.base;
-    log.info({ model: modelId, ep, adapter, moduleEp: runtime.registry.moduleEp, modulePlacement: runtime.registry.placement, reasoners: runtime.registry.names() }, 'ready');
+    log.info(
+      { model: modelId, ep, adapter, moduleEp: runtime.registry.moduleEp, modulePlacement: runtime.registry.placement, reasoners: runtime.registry.names(), ...(options.noUi ? {} : { playground: `${url}/` }) },
+      'ready',
+    );
   });
 
   const close = () =>
