@@ -54,7 +54,7 @@ async function start(args: string[]): Promise<Server> {
 const PROMPTS: [string, string][] = [
   ['unir-demo+add', 'add 4821+937='],
   ['unir-demo+add+sort', 'sort 5 3 9 1 7='],
-  ['unir-demo+add+sort', 'add 512+489='],
+  ['unir-demo+add+sort', 'add 12+34='],
   ['unir-demo+sort', 'sort 8 2 6 4='],
 ];
 
