@@ -90,8 +90,11 @@ export async function createSession(
 async function adapterOrThrow(onnxPath: string, settings: SessionSettings): Promise<WebGpuAdapter> {
   if (settings.deviceId !== 0) sessionOptionsFor('webgpu', settings, []); // throws the --device-id explanation first
   const probe = await webgpuAdapter(settings);
-  if (!probe.ok) throw classifySessionError('webgpu', onnxPath, new Error(probe.error));
-  return probe.adapter;
+  if (probe.ok) return probe.adapter;
+  // The probe runs a one-node graph of ours, never the model: whatever stopped it is the provider's.
+  if (probe.probeFailed) throw new UnirError('provider_unavailable', `webgpu: ${probe.error}`);
+  if (PROVIDER_FAILURE.test(probe.error)) throw classifySessionError('webgpu', onnxPath, new Error(probe.error));
+  throw new UnirError('provider_unavailable', `webgpu: the WebGPU provider could not create a session (onnxruntime said: ${firstLine(probe.error)})`);
 }
 
 /** The session options of one provider (WebGPU: `deviceOutputs` stay on the device between runs). */

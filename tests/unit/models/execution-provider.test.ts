@@ -13,7 +13,8 @@ import {
   type ExecutionProvider,
   type ProviderProbe,
 } from '../../../models/execution-provider.js';
-import type { AdapterProbe, WebGpuAdapter } from '../../../models/webgpu-adapter.js';
+import { graphPath } from '../../../models/kv-gather-graph.js';
+import { probeWebGpuAdapter, type AdapterProbe, type WebGpuAdapter } from '../../../models/webgpu-adapter.js';
 import { MHA } from '../../helpers/fixtures.js';
 import { PROVIDERS } from '../../helpers/providers.js';
 
@@ -91,6 +92,21 @@ describe('createSession on a provider that cannot start', () => {
     expect(cpu.ep).toBe('cpu');
     expect(skipped[1]).toMatch(/^webgpu: the WebGPU adapter is a software renderer \(llvmpipe \(LLVM 19\.1\.7, 256 bits\), vendor Mesa .*type CPU, driver libvulkan_lvp\.so\)/);
     expect(skipped[1]).toContain('--allow-software-adapter');
+  });
+
+  it.skipIf(!noCuda)('a probe whose child the driver crashed: auto serves on cpu, webgpu is provider_unavailable naming the crash', async () => {
+    const preload = join(mkdtempSync(join(tmpdir(), 'unir-probe-')), 'driver.cjs');
+    writeFileSync(preload, "process.kill(process.pid, 'SIGSEGV');");
+    const crashed = await probeWebGpuAdapter(graphPath('kv_copy', 'float32'), { ...process.env, NODE_OPTIONS: `--require ${preload}` });
+    let skipped: string[] = [];
+    const auto = await createSession(MODEL, { ep: 'auto', ...settings, adapterProbe: crashed }, [], (_e, s) => (skipped = s));
+    await auto.session.release();
+    expect(auto.ep).toBe('cpu');
+    expect(skipped[1]).toMatch(/^webgpu: the WebGPU adapter probe .* was killed by SIGSEGV/);
+    const err = await failure(createSession(MODEL, { ep: 'webgpu', ...settings, adapterProbe: crashed }, []));
+    expect(err.code).toBe('provider_unavailable');
+    expect(err.message).toMatch(/^webgpu: the WebGPU adapter probe .* was killed by SIGSEGV: the Vulkan driver crashed it$/);
+    expect(err.message).not.toContain(MODEL); // the probe never read the model
   });
 
   // The real choice on this host: what auto picks follows from what the adapter probe found.
