@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const loadHere = async (load: ModuleLoad) => {
     try {
       const model = await loadModule(load);
-      const runner = new LocalModelRunner(model.runner);
+      const runner = new LocalModelRunner(model.runner, model.files.dir);
       modules.set(load.versionId, runner);
       scheduler.attachModule(load.versionId, runner);
       post({ type: 'module-loaded', versionId: load.versionId, summary: summarize(model) });
