@@ -30,6 +30,8 @@ export interface ModuleLoad {
   dir: string;
   baseDir: string;
   session: SessionSettings;
+  /** The tokenizer check ran already, in a worker of its own (adapters/module-host.ts): skip it. */
+  tokenizerChecked?: boolean;
 }
 
 export type ToEngine =
