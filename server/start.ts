@@ -49,7 +49,9 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
     }
     if (closing) await watcher?.stop();
     lifecycle.ready = true;
-    const { ep, adapter } = runtime.engine.base;
+    const { ep } = runtime.engine.base;
+    // One WebGPU adapter per process: named whenever the base or the modules run on it.
+    const adapter = runtime.engine.base.adapter ?? runtime.registry.adapter;
     log.info(
       { model: modelId, ep, adapter, moduleEp: runtime.registry.moduleEp, modulePlacement: runtime.registry.placement, reasoners: runtime.registry.names(), ...(options.noUi ? {} : { playground: `${url}/` }) },
       'ready',
@@ -114,7 +116,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
       onRequest: (name) => metrics.reasonerRequests.inc({ reasoner: name }),
     },
   );
-  const adapter = engine.base.adapter ?? (registry.moduleEp === 'webgpu' && shared.adapterProbe?.ok ? shared.adapterProbe.adapter : null);
+  const adapter = engine.base.adapter ?? registry.adapter;
   if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter));
   await loadReasonersAtStart(registry, options, log);
   const defaultReasoners = parseDefaultReasoners(options.defaultReasoners);
