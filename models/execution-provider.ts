@@ -172,6 +172,9 @@ export function providerHint(ep: 'cuda' | 'webgpu', ortMessage: string, probe: P
     );
   }
   const missing: string[] = [];
+  for (const [name, files] of Object.entries(probe.driverFilesMissing)) {
+    missing.push(`${name} names ${files.join(', ')}, which does not exist: the Vulkan loader reads only the driver manifests it names`);
+  }
   if (!probe.vulkanLoader) missing.push('the Vulkan loader libvulkan.so.1 is not installed (apt-get install libvulkan1)');
   if (!probe.vulkanIcd) {
     missing.push(
@@ -188,6 +191,8 @@ export interface ProviderProbe {
   cudaProviderInstalled: boolean;
   vulkanLoader: boolean;
   vulkanIcd: boolean;
+  /** VK_DRIVER_FILES / VK_ICD_FILENAMES entries that do not exist, by variable (the loader then reads no other manifest). */
+  driverFilesMissing: Record<string, string[]>;
 }
 
 /** Looks for the files the GPU providers load: the CUDA provider beside the binding, the Vulkan loader and ICD. */
@@ -197,15 +202,19 @@ export function probeHost(env: NodeJS.ProcessEnv = process.env): ProviderProbe {
     ...(env.LD_LIBRARY_PATH ?? '').split(delimiter).filter(Boolean),
     '/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib',
   ];
-  const icdFiles = [
-    ...(env.VK_DRIVER_FILES ?? env.VK_ICD_FILENAMES ?? '').split(delimiter).filter(Boolean),
-    ...['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d'].map((d) => join(d, 'nvidia_icd.json')),
-  ];
+  // The loader reads the manifests VK_DRIVER_FILES (or the older VK_ICD_FILENAMES) names instead of its directories.
+  const variable = env.VK_DRIVER_FILES ? 'VK_DRIVER_FILES' : env.VK_ICD_FILENAMES ? 'VK_ICD_FILENAMES' : null;
+  const named = variable ? env[variable]!.split(delimiter).filter(Boolean) : [];
+  const icdFiles = variable
+    ? named
+    : ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d'].map((d) => join(d, 'nvidia_icd.json'));
+  const absent = named.filter((f) => !existsSync(f));
   return {
     bindingDir,
     cudaProviderInstalled: existsSync(join(bindingDir, 'libonnxruntime_providers_cuda.so')),
     vulkanLoader: libDirs.some((d) => existsSync(join(d, 'libvulkan.so.1'))),
     vulkanIcd: icdFiles.some((f) => existsSync(f)),
+    driverFilesMissing: variable && absent.length > 0 ? { [variable]: absent } : {},
   };
 }
 

@@ -152,7 +152,7 @@ describe('classifySessionError', () => {
 });
 
 describe('providerHint: what is missing, from what the machine has', () => {
-  const probe = (p: Partial<ProviderProbe>): ProviderProbe => ({ bindingDir: '/b', cudaProviderInstalled: false, vulkanLoader: false, vulkanIcd: false, ...p });
+  const probe = (p: Partial<ProviderProbe>): ProviderProbe => ({ bindingDir: '/b', cudaProviderInstalled: false, vulkanLoader: false, vulkanIcd: false, driverFilesMissing: {}, ...p });
 
   it('cuda not installed: the install command', () => {
     expect(providerHint('cuda', 'Failed to load shared library', probe({}))).toContain(`\`${CUDA_INSTALL}\``);
@@ -177,6 +177,14 @@ describe('providerHint: what is missing, from what the machine has', () => {
     const loaderOnly = providerHint('webgpu', 'No supported adapters', probe({ vulkanIcd: true }));
     expect(loaderOnly).toContain('apt-get install libvulkan1');
     expect(loaderOnly).not.toContain('VK_DRIVER_FILES');
+  });
+});
+
+describe('providerHint on this host: VK_DRIVER_FILES naming nothing', () => {
+  it('says which named manifest does not exist (the loader reads no other)', () => {
+    const none = join(mkdtempSync(join(tmpdir(), 'unir-vk-')), 'none.json');
+    const hint = providerHint('webgpu', 'Failed to get a WebGPU adapter: No supported adapters', probeHost({ VK_DRIVER_FILES: none }));
+    expect(hint).toContain(`VK_DRIVER_FILES names ${none}, which does not exist: the Vulkan loader reads only the driver manifests it names`);
   });
 });
 
