@@ -35,11 +35,14 @@ export function webgpuAdapter(settings: Pick<SessionSettings, 'adapterProbe'> = 
   return adapterProbe;
 }
 
-/** Why `auto` passes over a software adapter; `--ep webgpu` on one starts, with this as a warning. */
-export function softwareAdapterNote(a: WebGpuAdapter): string {
+/**
+ * Why `auto` passes over a software adapter; `--ep webgpu` on one starts, with this as a warning (`allowed`: the
+ * server runs with --allow-software-adapter, so auto may have chosen it).
+ */
+export function softwareAdapterNote(a: WebGpuAdapter, allowed = false): string {
   return (
     `the WebGPU adapter is a software renderer (${adapterLabel(a)}): it runs on the CPU, far slower than --ep cpu; ` +
-    '--ep auto passes over it unless --allow-software-adapter is given'
+    (allowed ? '--allow-software-adapter lets --ep auto choose it' : '--ep auto passes over it unless --allow-software-adapter is given')
   );
 }
 

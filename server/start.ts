@@ -117,7 +117,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     },
   );
   const adapter = engine.base.adapter ?? registry.adapter;
-  if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter));
+  if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter, options.allowSoftwareAdapter));
   await loadReasonersAtStart(registry, options, log);
   const defaultReasoners = parseDefaultReasoners(options.defaultReasoners);
   for (const d of defaultReasoners) {
