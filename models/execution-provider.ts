@@ -35,6 +35,12 @@ export function webgpuAdapter(settings: Pick<SessionSettings, 'adapterProbe'> = 
   return adapterProbe;
 }
 
+/** Whether a base on `ep` and modules on `moduleEp` (null or auto: the base's provider) can run on WebGPU. */
+export function mayUseWebGpu(ep: ExecutionProviderChoice, moduleEp: ExecutionProviderChoice | null): boolean {
+  const webgpu = (e: ExecutionProviderChoice) => e === 'webgpu' || e === 'auto';
+  return webgpu(ep) || (moduleEp !== null && moduleEp !== 'auto' && webgpu(moduleEp));
+}
+
 /**
  * Why `auto` passes over a software adapter; `--ep webgpu` on one starts, with this as a warning (`allowed`: the
  * server runs with --allow-software-adapter, so auto may have chosen it).

@@ -6,7 +6,7 @@ import { startReasonerWatch, type ReasonerWatcher } from '../adapters/reasoner-w
 import { loadReasonersAtStart } from '../adapters/startup-reasoners.js';
 import { UnirError } from '../common/errors.js';
 import { EngineClient } from '../engine/engine-client.js';
-import { softwareAdapterNote, webgpuAdapter, type SessionSettings } from '../models/execution-provider.js';
+import { mayUseWebGpu, softwareAdapterNote, webgpuAdapter, type SessionSettings } from '../models/execution-provider.js';
 import { ChatTemplate } from '../models/chat-template.js';
 import { readModelConfig } from '../models/model-config.js';
 import { locateModelFiles } from '../models/model-files.js';
@@ -89,11 +89,10 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const config = readModelConfig(files);
   const tokenizer = TextTokenizer.load(files, config);
   const chatTemplate = await loadChatTemplate(options, tokenizer);
-  const usesWebGpu = [options.ep, options.moduleEp].some((ep) => ep === 'webgpu' || ep === 'auto');
   // The adapter is probed once here (a child process) and handed to the threads that create WebGPU sessions.
   const shared: Partial<SessionSettings> = {
     allowSoftwareAdapter: options.allowSoftwareAdapter,
-    ...(usesWebGpu ? { adapterProbe: await webgpuAdapter() } : {}),
+    ...(mayUseWebGpu(options.ep, options.moduleEp) ? { adapterProbe: await webgpuAdapter() } : {}),
   };
   const engine = await EngineClient.start({
     baseDir: files.dir,

@@ -7,6 +7,7 @@ import {
   classifySessionError,
   createSession,
   CUDA_INSTALL,
+  mayUseWebGpu,
   probeHost,
   providerHint,
   sessionOptionsFor,
@@ -197,6 +198,19 @@ describe('probeHost', () => {
     expect(p.vulkanLoader).toBe(true);
     expect(p.vulkanIcd).toBe(true);
     expect(p.bindingDir).toMatch(/onnxruntime-node[/\\]bin[/\\]napi-v6/);
+  });
+});
+
+describe('mayUseWebGpu: whether the server probes the WebGPU adapter at start', () => {
+  it('only when the base or the modules can land on webgpu (--module-ep auto follows the base)', () => {
+    expect(mayUseWebGpu('cpu', null)).toBe(false);
+    expect(mayUseWebGpu('cpu', 'auto')).toBe(false);
+    expect(mayUseWebGpu('cuda', 'auto')).toBe(false);
+    expect(mayUseWebGpu('cpu', 'cpu')).toBe(false);
+    expect(mayUseWebGpu('auto', null)).toBe(true);
+    expect(mayUseWebGpu('webgpu', 'cpu')).toBe(true);
+    expect(mayUseWebGpu('auto', 'auto')).toBe(true);
+    expect(mayUseWebGpu('cpu', 'webgpu')).toBe(true);
   });
 });
 
