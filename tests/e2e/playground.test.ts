@@ -109,6 +109,41 @@ describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models'
     expect(await column(p.page, 1).output.textContent()).toBe((await completion({ prompt: PROMPT, max_tokens: 64, reasoners: [] })).text);
   });
 
+  it('more columns than --ws-max-generations: the extra columns wait for a free slot, then stream', async () => {
+    const p = await open();
+    // 10 columns, 8 tokens each: the server runs 8 generations per socket (its default --ws-max-generations).
+    for (let n = 3; n <= 10; n++) await p.page.getByRole('button', { name: 'Add column' }).click();
+    for (let n = 1; n <= 10; n++) await column(p.page, n).field('max-tokens').fill('8');
+    await p.page.click('#run-all');
+    const finishes = await waitFinished(p.page);
+    const [base, fused] = [await completion({ prompt: PROMPT, max_tokens: 8, reasoners: [] }), await completion({ prompt: PROMPT, max_tokens: 8, reasoners: BOTH })];
+    expect(finishes).toEqual([base.finish_reason, ...Array(9).fill(fused.finish_reason)]);
+    expect(await p.page.locator('section.column .error:visible').count()).toBe(0);
+    for (let n = 2; n <= 10; n++) expect(await column(p.page, n).output.textContent(), `column ${n}`).toBe(fused.text);
+    // Two of them were refused by the server and sent again when a generation ended.
+    const refused = p.frames.filter((f) => f.dir === 'received' && f.msg.type === 'error').map((f) => f.msg.error.code);
+    expect(refused).toEqual(['too_many_generations', 'too_many_generations']);
+    expect(sentGenerates(p).length).toBe(12);
+  });
+
+  it('Run pressed again and again (or Ctrl+Enter held): only the last run counts, and it runs', async () => {
+    const p = await open();
+    // Each press cancels the column's generation and starts one; the cancelled ones hold the server's slots until their done.
+    await p.page.evaluate(() => {
+      const run = document.querySelectorAll('section.column')[1].querySelector('button.run');
+      for (let i = 0; i < 20; i++) run.click();
+    });
+    await p.page.waitForFunction(() => document.querySelectorAll('[data-stat="finish"]')[1].textContent !== '–', null, { timeout: 30_000 });
+    const fused = await completion({ prompt: PROMPT, max_tokens: 64, reasoners: BOTH });
+    expect(await column(p.page, 2).stat('finish').textContent()).toBe(fused.finish_reason);
+    expect(await column(p.page, 2).error.isVisible()).toBe(false);
+    expect(await column(p.page, 2).output.textContent()).toBe(fused.text);
+    // No generation the page had cancelled went out again (after the server refused it at the limit) to run for nothing.
+    const sent = p.frames.flatMap((f, i) => (f.dir === 'sent' ? [{ i, type: f.msg.type as string, id: f.msg.id as string }] : []));
+    const resentAfterCancel = sent.filter((g) => g.type === 'generate' && sent.some((c) => c.type === 'cancel' && c.id === g.id && c.i < g.i));
+    expect(resentAfterCancel).toEqual([]);
+  });
+
   it('adds, edits (checkbox, slider) and removes columns; every column streams its own configuration', async () => {
     const p = await open();
     await p.page.getByRole('button', { name: 'Add column' }).click();
