@@ -1,5 +1,6 @@
+import type { WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { column, eventually, playgroundSuite, sentGenerates, waitFinished } from '../helpers/playground-page.js';
+import { column, eventually, playgroundSuite, sentGenerates, waitFinished, type Frame } from '../helpers/playground-page.js';
 import { postJson } from '../helpers/server.js';
 
 /**
@@ -142,6 +143,34 @@ describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models'
     const sent = p.frames.flatMap((f, i) => (f.dir === 'sent' ? [{ i, type: f.msg.type as string, id: f.msg.id as string }] : []));
     const resentAfterCancel = sent.filter((g) => g.type === 'generate' && sent.some((c) => c.type === 'cancel' && c.id === g.id && c.i < g.i));
     expect(resentAfterCancel).toEqual([]);
+  });
+
+  it('a long output follows its newest tokens, unless the reader scrolled up', async () => {
+    const p = await open();
+    const streams: { ws: WebSocketRoute; id: string }[] = [];
+    await p.page.routeWebSocket(/\/v1\/stream$/, (ws) => {
+      ws.onMessage((data) => {
+        const m = JSON.parse(String(data)) as Frame;
+        if (m.type === 'generate') streams.push({ ws, id: m.id });
+      });
+    });
+    const lines = (s: { ws: WebSocketRoute; id: string }, from: number, to: number) => {
+      for (let i = from; i < to; i++) s.ws.send(JSON.stringify({ type: 'token', id: s.id, index: 0, text: `line ${i}\n`, token_id: 1 }));
+    };
+    const scroll = (n: number) => column(p.page, n).output.evaluate((e: any) => ({ top: e.scrollTop, bottom: e.scrollHeight - e.clientHeight }));
+    await p.page.click('#run-all');
+    await eventually(() => streams.length).toBe(2);
+    for (const s of streams) lines(s, 0, 100);
+    await eventually(() => column(p.page, 2).stat('tokens').textContent()).toBe('100');
+    for (const n of [1, 2]) expect((await scroll(n)).bottom).toBeGreaterThan(200);
+    for (const n of [1, 2]) expect((await scroll(n)).top).toBe((await scroll(n)).bottom);
+    // The reader scrolls column 1 up: its view stays there while tokens come; column 2 follows on.
+    await column(p.page, 1).output.evaluate((e: any) => (e.scrollTop = 40));
+    for (const s of streams) lines(s, 100, 150);
+    for (const s of streams) s.ws.send(JSON.stringify({ type: 'done', id: s.id, finish_reason: 'length', stop_reason: null, text: '', usage: { prompt_tokens: 4, completion_tokens: 150, total_tokens: 154 } }));
+    await waitFinished(p.page);
+    expect((await scroll(1)).top).toBe(40);
+    expect((await scroll(2)).top).toBe((await scroll(2)).bottom);
   });
 
   it('adds, edits (checkbox, slider) and removes columns; every column streams its own configuration', async () => {

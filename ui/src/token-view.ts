@@ -18,6 +18,10 @@ export class TokenView {
   }
 
   append(segments: readonly Segment[]): void {
+    if (segments.length === 0) return;
+    // Follow the newest tokens while the reader is at the end; leave the view alone once they scrolled up.
+    const box = this.element;
+    const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight <= 4;
     for (const s of segments) {
       if (s.entries.length === 0) {
         this.element.append(s.text);
@@ -28,6 +32,7 @@ export class TokenView {
       this.tooltip.attach(token, s.entries);
       this.element.append(token);
     }
+    if (atEnd) box.scrollTop = box.scrollHeight;
   }
 
   /** The text shown, as the API returns it. */
