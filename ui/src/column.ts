@@ -151,6 +151,7 @@ export class Column {
         if (!live()) return;
         const { entries, summary } = doneAttribution(f);
         this.addText(segments, tally, f.text, entries);
+        this.view.appendEnd(segments.finish());
         this.showStats(stats, tally);
         this.stats.finish.textContent = f.finish_reason;
         if (summary) this.showChanged(summary);

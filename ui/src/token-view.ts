@@ -1,5 +1,6 @@
 import type { AttributionTooltip } from './attribution-tooltip.js';
 import { el } from './dom.js';
+import type { AttributionEntry } from './protocol.js';
 import { isChanged, type Segment } from './token-segments.js';
 
 /**
@@ -33,6 +34,17 @@ export class TokenView {
       this.element.append(token);
     }
     if (atEnd) box.scrollTop = box.scrollHeight;
+  }
+
+  /**
+   * The tokens that ended the text without text of their own (EOS, a stop string), where the modules chose them:
+   * a marker after the text (its label drawn by CSS, so the text stays exactly the API's), focusable like a token.
+   */
+  appendEnd(entries: readonly AttributionEntry[]): void {
+    if (!entries.some((e) => e.changed)) return;
+    const end = el('mark', { class: 'tok changed end', tabindex: 0, 'aria-label': 'end of the text, chosen by the modules' });
+    this.tooltip.attach(end, entries);
+    this.element.append(end);
   }
 
   /** The text shown, as the API returns it. */
