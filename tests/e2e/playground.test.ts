@@ -209,6 +209,18 @@ describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models'
     await p.page.keyboard.press('Control+Enter');
     await waitFinished(p.page);
     expect(await column(p.page, 2).output.textContent()).toBe((await completion({ prompt: 'add 512+489=', max_tokens: 64, reasoners: BOTH })).text);
+
+    // Run, Tab to Stop, Enter: Stop is disabled once the column ends, and the keyboard stays in the column (on Run).
+    const long = column(p.page, 2);
+    await long.field('ignore-eos').check();
+    await long.field('max-tokens').fill('2000');
+    await long.button('Run').focus();
+    await p.page.keyboard.press('Enter');
+    await p.page.keyboard.press('Tab');
+    expect(await p.page.evaluate(() => document.activeElement?.textContent)).toBe('Stop');
+    await p.page.keyboard.press('Enter');
+    await eventually(() => long.stat('finish').textContent()).toBe('cancelled');
+    expect(await p.page.evaluate(() => [document.activeElement?.textContent, document.activeElement?.closest('section')?.dataset.column])).toEqual(['Run', '2']);
   });
 
   it('fits 1280x800 side by side and a phone-width window stacked, without sideways scrolling', async () => {

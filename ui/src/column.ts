@@ -204,6 +204,8 @@ export class Column {
     this.current = id;
     this.note.textContent = '';
     this.runButton.disabled = false;
+    // Disabling the focused Stop would drop keyboard focus out of the column: it moves to Run.
+    if (id === null && document.activeElement === this.stopButton) this.runButton.focus();
     this.stopButton.disabled = id === null;
     this.view.element.setAttribute('aria-busy', String(id !== null));
     this.element.classList.toggle('is-running', id !== null);
