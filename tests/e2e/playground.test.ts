@@ -237,6 +237,24 @@ describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models'
     }
   });
 
+  it('a module unloaded elsewhere: the column says so and the page drops it from its columns', async () => {
+    const p = await open();
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    expect((await fetch(`${suite.server.url}/v1/reasoners/sort`, { method: 'DELETE', headers: auth })).status).toBe(200);
+    try {
+      await p.page.click('#run-all');
+      await waitFinished(p.page);
+      expect(await column(p.page, 2).error.textContent()).toMatch(/^reasoner_not_found: no reasoning module named sort is loaded/);
+      await eventually(() => column(p.page, 2).heading.textContent()).toBe('Column 2: base + add ×1');
+      expect(await column(p.page, 1).root.locator('.module-row label').allTextContents()).toEqual(['add']);
+      await column(p.page, 2).button('Run').click();
+      await eventually(() => column(p.page, 2).stat('finish').textContent()).toMatch(/^(stop|length)$/);
+      expect(await column(p.page, 2).output.textContent()).toBe((await completion({ prompt: PROMPT, max_tokens: 64, reasoners: [{ name: 'add', weight: 1 }] })).text);
+    } finally {
+      expect((await postJson(`${suite.server.url}/v1/reasoners`, { path: 'sort' }, auth)).status).toBe(201);
+    }
+  });
+
   it('admin view: lists modules; refuses without the token; unloads, loads and replaces with it', async () => {
     const p = await open();
     const page = p.page;

@@ -17,6 +17,8 @@ export interface ColumnHost {
   wantAttribution: boolean;
   attributionRefused(): void;
   attributionSeen(): void;
+  /** The server no longer has a module a column named: read the list again (columns drop it). */
+  modulesChanged(): void;
   remove(column: Column): void;
 }
 
@@ -168,6 +170,7 @@ export class Column {
           return;
         }
         this.showError(errorText(e));
+        if (e.code === 'reasoner_not_found') this.host.modulesChanged();
         // A refused generate gets no done, nor does one whose connection closed; a generation that failed after
         // starting gets one (it updates Finish).
         if (stats.tokens === 0 || e.type === 'network_error') {

@@ -11,6 +11,7 @@ import { StreamClient } from './stream-client.js';
 const columnsBox = byId('columns');
 const formError = byId('form-error');
 const columns: Column[] = [];
+const admin = new AdminView(showModules);
 let readyModules: ReasonerInfo[] = [];
 let columnNumber = 0;
 
@@ -27,6 +28,9 @@ const host: ColumnHost = {
   },
   attributionSeen() {
     byId('attribution-legend').hidden = false;
+  },
+  modulesChanged() {
+    void admin.refresh();
   },
   remove(column) {
     if (columns.length === 1) return;
@@ -107,7 +111,6 @@ async function start(): Promise<void> {
   byId('stop-all').addEventListener('click', () => columns.forEach((c) => c.stop()));
   byId('add-column').addEventListener('click', () => addColumn(true, true).focus());
   const adminToggle = byId<HTMLButtonElement>('admin-toggle');
-  const admin = new AdminView(showModules);
   adminToggle.addEventListener('click', () => {
     const panel = byId('admin');
     panel.hidden = !panel.hidden;
