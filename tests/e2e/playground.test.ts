@@ -1,7 +1,7 @@
 import type { WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { column, eventually, playgroundSuite, sentGenerates, waitFinished, type Frame } from '../helpers/playground-page.js';
-import { postJson } from '../helpers/server.js';
+import { postJson, startTestServer } from '../helpers/server.js';
 
 /**
  * The playground in a real browser (Debian's chromium through playwright-core) against the real server with
@@ -252,6 +252,33 @@ describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models'
       expect(await column(p.page, 2).output.textContent()).toBe((await completion({ prompt: PROMPT, max_tokens: 64, reasoners: [{ name: 'add', weight: 1 }] })).text);
     } finally {
       expect((await postJson(`${suite.server.url}/v1/reasoners`, { path: 'sort' }, auth)).status).toBe(201);
+    }
+  });
+
+  it('the server restarts under an open page: the page says so, and the next run connects again', async () => {
+    // A server of its own (the fixture base, no modules), stopped and started again on the same port.
+    let own = await startTestServer();
+    const port = new URL(own.url).port;
+    try {
+      const p = await open(undefined, own.url);
+      const state = p.page.locator('#connection');
+      await p.page.click('#run-all');
+      expect(await waitFinished(p.page)).toEqual(['length']);
+      expect(await state.textContent()).toBe('open');
+
+      await own.close();
+      await eventually(() => state.textContent()).toBe('closed: reconnects on the next run');
+      await p.page.click('#run-all');
+      expect(await waitFinished(p.page)).toEqual(['error']);
+      expect(await column(p.page, 1).error.textContent()).toMatch(/^connection_failed: could not connect to ws:\/\/127\.0\.0\.1:\d+\/v1\/stream \(is the server running\?\)$/);
+
+      own = await startTestServer(['--port', port]);
+      await p.page.click('#run-all');
+      await eventually(() => column(p.page, 1).stat('finish').textContent()).toBe('length');
+      expect(await column(p.page, 1).error.isVisible()).toBe(false);
+      expect(await state.textContent()).toBe('open');
+    } finally {
+      await own.close();
     }
   });
 

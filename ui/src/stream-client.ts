@@ -115,14 +115,16 @@ export class StreamClient {
     this.onState('connecting');
     const socket = new WebSocket(this.url);
     this.socket = socket;
+    let wasOpen = false;
     this.opened = new Promise((resolve, reject) => {
       socket.addEventListener('open', () => {
+        wasOpen = true;
         this.onState('open');
         resolve(socket);
       });
       socket.addEventListener('close', (e) => {
         reject(new Error(`the WebSocket ${this.url} could not be opened (code ${e.code})`));
-        this.closed(socket, e);
+        this.closed(socket, e, wasOpen);
       });
     });
     socket.addEventListener('message', (e) => this.route(e.data));
@@ -154,15 +156,18 @@ export class StreamClient {
     }
   }
 
-  private closed(socket: WebSocket, e: CloseEvent): void {
+  private closed(socket: WebSocket, e: CloseEvent, wasOpen: boolean): void {
     if (this.socket !== socket) return;
     this.socket = null;
     this.opened = null;
     this.onState('closed');
-    const reason = `the connection to the server closed (code ${e.code}${e.reason ? `: ${e.reason}` : ''})`;
+    // The browser says no more than code 1006 when nothing answered: the likely cause, in words.
+    const error: ApiErrorBody = wasOpen
+      ? { message: `the connection to the server closed (code ${e.code}${e.reason ? `: ${e.reason}` : ''})`, type: 'network_error', param: null, code: 'connection_closed' }
+      : { message: `could not connect to ${this.url} (is the server running?)`, type: 'network_error', param: null, code: 'connection_failed' };
     const all = [...this.handlers.values()];
     for (const id of [...this.handlers.keys()]) this.drop(id);
-    for (const handlers of all) handlers.error({ message: reason, type: 'network_error', param: null, code: 'connection_closed' });
+    for (const handlers of all) handlers.error(error);
   }
 }
 
