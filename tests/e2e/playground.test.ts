@@ -127,6 +127,22 @@ describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models'
     expect(sentGenerates(p).length).toBe(12);
   });
 
+  it('Stop all while columns wait for a slot: every column ends cancelled, the waiting ones never sent again', async () => {
+    const p = await open();
+    for (let n = 3; n <= 10; n++) await p.page.getByRole('button', { name: 'Add column' }).click();
+    for (let n = 1; n <= 10; n++) {
+      await column(p.page, n).field('ignore-eos').check();
+      await column(p.page, n).field('max-tokens').fill('1000');
+    }
+    await p.page.click('#run-all');
+    for (const n of [9, 10]) await eventually(() => column(p.page, n).root.locator('.column-note').textContent()).toMatch(/^Waiting: /);
+    await p.page.click('#stop-all');
+    expect(await waitFinished(p.page)).toEqual(Array(10).fill('cancelled'));
+    expect(await p.page.locator('section.column .error:visible').count()).toBe(0);
+    expect(sentGenerates(p).length).toBe(10);
+    for (const n of [9, 10]) expect(await column(p.page, n).root.locator('.column-note').textContent()).toBe('');
+  });
+
   it('Run pressed again and again (or Ctrl+Enter held): only the last run counts, and it runs', async () => {
     const p = await open();
     // Each press cancels the column's generation and starts one; the cancelled ones hold the server's slots until their done.
