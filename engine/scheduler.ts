@@ -1,5 +1,6 @@
 import { serializeError, UnirError } from '../common/errors.js';
 import type { WeightedRow } from '../kernels/fuse-logits.js';
+import { NonFiniteLogitsError } from '../kernels/non-finite-logits.js';
 import type { RunLogits, RunRow } from '../models/decoder-runner.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import { emptyStats, type EngineStats } from './engine-stats.js';
@@ -156,7 +157,15 @@ export class Scheduler {
         return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
       };
       const terms: WeightedRow[] = seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
-      const sampled = seq.sample(row(BASE_KEY), terms);
+      let sampled: ReturnType<Sequence['sample']>;
+      try {
+        sampled = seq.sample(row(BASE_KEY), terms);
+      } catch (err) {
+        if (!(err instanceof NonFiniteLogitsError)) throw err;
+        // A broken row ends its own sequence only.
+        this.fail([seq], new UnirError('model_failed', `the fused logits for this sequence are unusable: ${err.message}`));
+        return;
+      }
       const { event, finish } = seq.append(sampled.tokenId, sampled);
       events.push(event);
       this.stats.generatedTokens++;

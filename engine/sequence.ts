@@ -1,5 +1,5 @@
 import { commitToken, createPenaltyState, processLogits, type SequencePenaltyState } from '../kernels/logits-pipeline.js';
-import { logSoftmaxStats, tokenLogprob, topLogprobs } from '../kernels/logprobs.js';
+import { rowLogprobs, tokenLogprob } from '../kernels/logprobs.js';
 import { randomSeed, SeededRandom } from '../kernels/seeded-random.js';
 import { createSamplerScratch, sampleToken } from '../kernels/token-sampler.js';
 import { fuseLogits, type WeightedRow } from '../kernels/fuse-logits.js';
@@ -10,6 +10,8 @@ import { StopMatcher } from './stop-matcher.js';
 
 /** One per thread: the step loop samples sequences one after another. */
 const samplerScratch = createSamplerScratch();
+/** The fused row before processors, kept for the sampled token's logprob; one per thread, grown once. */
+let rawScratch = new Float32Array(0);
 
 export type SequencePhase = 'waiting' | 'prefilling' | 'running' | 'finished';
 
@@ -74,22 +76,26 @@ export class Sequence {
     return this.request.reasoners.find((r) => r.versionId === versionId)!.weight;
   }
 
-  /** Fuses the models' rows, applies the request's processors and samples the next token. */
+  /**
+   * Fuses the models' rows, applies the request's processors and samples the next token.
+   * Throws NonFiniteLogitsError (kernels/non-finite-logits.ts) when the fused row holds NaN or +Infinity or
+   * no finite entry: the caller ends this sequence.
+   */
   sample(baseRow: Float32Array, terms: readonly WeightedRow[]): { tokenId: number; logprob?: number; topLogprobs?: TokenEvent['topLogprobs'] } {
     const z = fuseLogits(this.fused, baseRow, terms);
-    let stats: ReturnType<typeof logSoftmaxStats> | null = null;
-    let top: TokenEvent['topLogprobs'];
+    let logprobs: ReturnType<typeof rowLogprobs> | null = null;
     if (this.request.logprobs !== null) {
       // Logprobs describe the fused distribution itself, before penalties, temperature and filters.
-      stats = logSoftmaxStats(z);
-      if (this.request.logprobs > 0) top = topLogprobs(z, stats, this.request.logprobs);
+      logprobs = rowLogprobs(z, this.request.logprobs);
+      if (rawScratch.length < z.length) rawScratch = new Float32Array(z.length);
+      rawScratch.set(z);
     }
-    const raw = stats ? z.slice() : null;
     const suppress = this.generated.length < this.request.minTokens ? this.suppressUntilMin : null;
     processLogits(z, this.request.sampling, this.penalties, suppress);
     const tokenId = sampleToken(z, this.request.sampling, this.rng, samplerScratch);
-    if (!stats || !raw) return { tokenId };
-    return { tokenId, logprob: tokenLogprob(raw, stats, tokenId), topLogprobs: top };
+    if (!logprobs) return { tokenId };
+    const top = this.request.logprobs! > 0 ? logprobs.top : undefined;
+    return { tokenId, logprob: tokenLogprob(rawScratch, logprobs.stats, tokenId), topLogprobs: top };
   }
 
   /** Appends a sampled token: penalties, text, and the stop conditions in vLLM's order. */
