@@ -4,6 +4,7 @@ import { delimiter, dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
+import type { LogitsGraph } from './logits-graph-cache.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
 export type ExecutionProviderChoice = ExecutionProvider | 'auto';
@@ -16,6 +17,8 @@ export interface SessionSettings {
   deviceId: number;
   /** ORT intra-op threads for this session; several sessions share the cores, so each gets an explicit count. */
   threads: number;
+  /** Where rewritten graphs are cached (models/logits-graph-cache.ts); undefined: the default, null: none. */
+  graphCacheDir?: string | null;
 }
 
 /** The install command of the CUDA provider, named in every CUDA error (the npm package ships without it). */
@@ -30,14 +33,15 @@ export async function createSession(
   settings: SessionSettings,
   deviceOutputs: readonly string[],
   onAutoChoice?: (ep: ExecutionProvider, skipped: string[]) => void,
+  graph?: LogitsGraph,
 ): Promise<{ session: InferenceSession; ep: ExecutionProvider }> {
   if (settings.ep !== 'auto') {
-    return { session: await createSessionOn(settings.ep, onnxPath, settings, deviceOutputs), ep: settings.ep };
+    return { session: await createSessionOn(settings.ep, onnxPath, settings, deviceOutputs, graph), ep: settings.ep };
   }
   const skipped: string[] = [];
   for (const ep of AUTO_ORDER) {
     try {
-      const session = await createSessionOn(ep, onnxPath, settings, deviceOutputs);
+      const session = await createSessionOn(ep, onnxPath, settings, deviceOutputs, graph);
       onAutoChoice?.(ep, skipped);
       return { session, ep };
     } catch (err) {
@@ -84,10 +88,16 @@ export async function createSessionOn(
   onnxPath: string,
   settings: SessionSettings,
   deviceOutputs: readonly string[] = [],
+  graph?: LogitsGraph,
 ): Promise<InferenceSession> {
   const options = sessionOptionsFor(ep, settings, deviceOutputs);
   try {
-    return await ort.InferenceSession.create(onnxPath, options);
+    if (graph?.bytes) {
+      // A rewritten graph held in memory: its external data files stay beside the export.
+      const extra = { session: { model_external_initializers_file_folder_path: graph.externalDataDir } };
+      return await ort.InferenceSession.create(graph.bytes, { ...options, extra: { ...options.extra, ...extra } });
+    }
+    return await ort.InferenceSession.create(graph?.path ?? onnxPath, options);
   } catch (err) {
     throw classifySessionError(ep, onnxPath, err);
   }

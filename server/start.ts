@@ -82,18 +82,19 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const chatTemplate = await loadChatTemplate(options, tokenizer);
   const engine = await EngineClient.start({
     baseDir: files.dir,
-    session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads },
+    session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads, graphCacheDir: graphCacheDir(options) },
     maxBatch: options.maxBatch,
     maxQueue: options.maxQueue,
     prefillChunk: options.prefillChunk,
     maxContext: options.maxModelLen ?? config.maxPositions,
   });
   if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
+  if (engine.base.logitsNote) log[engine.base.logitsNote.level]({ model: options.model }, engine.base.logitsNote.message);
   metrics.modelLoadSeconds.set((performance.now() - t0) / 1000);
   const registry = new ReasonerRegistry(
     engine,
     files.dir,
-    { ep: options.moduleEp ?? engine.base.ep as ServerOptions['ep'], deviceId: options.deviceId, threads: options.moduleThreads },
+    { ep: options.moduleEp ?? engine.base.ep as ServerOptions['ep'], deviceId: options.deviceId, threads: options.moduleThreads, graphCacheDir: graphCacheDir(options) },
     {
       onLoad: (name, ok) => metrics.reasonerEvents.inc({ reasoner: name, event: ok ? 'load' : 'load_failed' }),
       onUnload: (name) => metrics.reasonerEvents.inc({ reasoner: name, event: 'unload' }),
@@ -113,6 +114,11 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     maxContext: Math.min(options.maxModelLen ?? config.maxPositions, config.maxPositions),
     defaultReasoners,
   };
+}
+
+/** --graph-cache-dir: unset is the default directory, '' is no cache. */
+function graphCacheDir(options: ServerOptions): string | null | undefined {
+  return options.graphCacheDir === null ? undefined : options.graphCacheDir || null;
 }
 
 async function loadChatTemplate(options: ServerOptions, tokenizer: TextTokenizer): Promise<ChatTemplate | null> {
