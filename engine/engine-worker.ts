@@ -10,6 +10,7 @@ import { LocalModelRunner } from './model-runner.js';
 import { summarize } from './model-summary.js';
 import type { EngineOptions, FromEngine, ToEngine } from './protocol.js';
 import { RemoteModelRunner } from './remote-model-runner.js';
+import { defaultSamplerThreads } from './sampler-threads.js';
 import { Scheduler } from './scheduler.js';
 
 const options = workerData as EngineOptions;
@@ -30,6 +31,8 @@ async function main(): Promise<void> {
       prefillChunk: options.prefillChunk,
       maxContext: Math.min(options.maxContext, base.config.maxPositions),
       vocab: base.signature.vocabSize,
+      samplerThreads: options.samplerThreads ?? defaultSamplerThreads(),
+      samplerMinVocab: options.samplerMinVocab,
     },
     (events) => post({ type: 'events', events }),
   );

@@ -6,6 +6,7 @@ import type { TextTokenizer } from '../models/text-tokenizer.js';
 import { emptyStats, type EngineStats } from './engine-stats.js';
 import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
+import { SamplerPool } from './sampler-pool.js';
 import { Sequence } from './sequence.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
 
@@ -16,6 +17,10 @@ export interface SchedulerOptions {
   prefillChunk: number;
   maxContext: number;
   vocab: number;
+  /** Sampler worker threads beside the engine thread (engine/sampler-pool.ts); default 0. */
+  samplerThreads?: number;
+  /** Below this vocabulary a step samples on the engine thread alone (default 16,384). */
+  samplerMinVocab?: number;
 }
 
 /** Rows of one model in one step, and where each sequence's logits row lands. */
@@ -48,12 +53,16 @@ export class Scheduler {
   private stopped = false;
   readonly stats: EngineStats = emptyStats();
 
+  private readonly sampler: SamplerPool;
+
   constructor(
     private readonly base: LocalModelRunner,
     private readonly tokenizer: TextTokenizer,
     private readonly options: SchedulerOptions,
     private readonly emit: (events: SequenceEvent[]) => void,
-  ) {}
+  ) {
+    this.sampler = new SamplerPool(options.vocab, options.samplerThreads ?? 0, options.samplerMinVocab);
+  }
 
   submit(seqId: number, request: GenerationRequest): void {
     const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
@@ -104,12 +113,14 @@ export class Scheduler {
       relayouts: t.relayouts,
       relayoutMs: t.relayoutMs,
       cachedSequences: this.base.decoder.sequenceCount,
+      sampledOffThread: this.sampler.offThreadRows,
     };
   }
 
   stop(): void {
     this.stopped = true;
     this.wake?.();
+    void this.sampler.close();
   }
 
   async loop(): Promise<void> {
@@ -150,32 +161,12 @@ export class Scheduler {
     const events: SequenceEvent[] = [];
     const byKey = new Map(results.map((r) => [r.key, r]));
     const finished: { seq: Sequence; reason: FinishReason; stopReason: string | number | null }[] = [];
-    const sampleFrom = (seq: Sequence, which: 'decode' | 'prefill', rowOf: (key: number) => number) => {
-      const row = (key: number): Float32Array => {
-        const logits = byKey.get(key)![which]!;
-        const r = rowOf(key);
-        return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
-      };
-      const terms: WeightedRow[] = seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
-      let sampled: ReturnType<Sequence['sample']>;
-      try {
-        sampled = seq.sample(row(BASE_KEY), terms);
-      } catch (err) {
-        if (!(err instanceof NonFiniteLogitsError)) throw err;
-        // A broken row ends its own sequence only.
-        this.fail([seq], new UnirError('model_failed', `the fused logits for this sequence are unusable: ${err.message}`));
-        return;
-      }
-      const { event, finish } = seq.append(sampled.tokenId, sampled);
-      events.push(event);
-      this.stats.generatedTokens++;
-      if (finish) finished.push({ seq, ...finish });
-    };
+    const toSample: { seq: Sequence; which: 'decode' | 'prefill'; index: Map<number, Map<number, number>> }[] = [];
 
     const decodeIndex = this.rowIndex(decoding);
     for (const seq of decoding) {
       if (seq.phase === 'finished' || seq.cancelled) continue;
-      sampleFrom(seq, 'decode', (key) => decodeIndex.get(key)!.get(seq.id)!);
+      toSample.push({ seq, which: 'decode', index: decodeIndex });
     }
     const prefillIndex = this.rowIndex(prefill.map((p) => p.seq));
     for (const { seq, tokens } of prefill) {
@@ -187,8 +178,33 @@ export class Scheduler {
       this.prefilling.splice(this.prefilling.indexOf(seq), 1);
       seq.phase = 'running';
       this.running.push(seq);
-      sampleFrom(seq, 'prefill', (key) => prefillIndex.get(key)!.get(seq.id)!);
+      toSample.push({ seq, which: 'prefill', index: prefillIndex });
     }
+
+    // Fusion and processors here, in order; the rows' sampling is split across the sampler pool.
+    const slots = this.sampler.rows(toSample.length);
+    const jobs = toSample.map(({ seq, which, index }, i) => {
+      const row = (key: number): Float32Array => {
+        const logits = byKey.get(key)![which]!;
+        const r = index.get(key)!.get(seq.id)!;
+        return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
+      };
+      const terms: WeightedRow[] = seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
+      return seq.prepareSample(row(BASE_KEY), terms, slots.rows[i], seq.request.logprobs !== null ? slots.raws[i] : null);
+    });
+    const outcomes = await this.sampler.run(jobs);
+    toSample.forEach(({ seq }, i) => {
+      const outcome = outcomes[i];
+      if ('nonFinite' in outcome) {
+        // A broken row ends its own sequence only.
+        this.fail([seq], new UnirError('model_failed', `the fused logits for this sequence are unusable: ${new NonFiniteLogitsError(outcome.nonFinite).message}`));
+        return;
+      }
+      const { event, finish } = seq.append(outcome.tokenId, outcome);
+      events.push(event);
+      this.stats.generatedTokens++;
+      if (finish) finished.push({ seq, ...finish });
+    });
     if (events.length > 0) this.emit(events);
     for (const f of finished) this.finish([f.seq], f.reason, f.stopReason);
     this.stats.steps++;

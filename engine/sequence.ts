@@ -1,7 +1,9 @@
 import { commitToken, createPenaltyState, processLogits, type SequencePenaltyState } from '../kernels/logits-pipeline.js';
-import { rowLogprobs, tokenLogprob } from '../kernels/logprobs.js';
+import { createLogprobScratch } from '../kernels/logprobs.js';
+import { NonFiniteLogitsError } from '../kernels/non-finite-logits.js';
+import { runSampleJob, type SampleJob } from '../kernels/sample-job.js';
 import { randomSeed, SeededRandom } from '../kernels/seeded-random.js';
-import { createSamplerScratch, sampleToken } from '../kernels/token-sampler.js';
+import { createSamplerScratch, isGreedy } from '../kernels/token-sampler.js';
 import { fuseLogits, type WeightedRow } from '../kernels/fuse-logits.js';
 import type { TokenStreamDecoder } from '../models/token-stream-decoder.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
@@ -9,8 +11,8 @@ import type { FinishReason, GenerationRequest, TokenEvent } from './generation-r
 import { StopMatcher } from './stop-matcher.js';
 
 /** One per thread: the step loop samples sequences one after another. */
-const samplerScratch = createSamplerScratch();
-/** The fused row before processors, kept for the sampled token's logprob; one per thread, grown once. */
+const threadScratch = { sampler: createSamplerScratch(), logprobs: createLogprobScratch() };
+/** The fused row before processors, for logprobs; one per thread, grown once. */
 let rawScratch = new Float32Array(0);
 
 export type SequencePhase = 'waiting' | 'prefilling' | 'running' | 'finished';
@@ -77,25 +79,32 @@ export class Sequence {
   }
 
   /**
-   * Fuses the models' rows, applies the request's processors and samples the next token.
+   * Fuses the models' rows into `out`, keeps a copy in `rawOut` when logprobs are asked for (they describe the
+   * fused distribution before penalties, temperature and filters), applies the request's processors to `out`, and
+   * takes this token's draw from the sequence's generator: the job that samples `out` (kernels/sample-job.ts), on
+   * this thread or another.
+   */
+  prepareSample(baseRow: Float32Array, terms: readonly WeightedRow[], out: Float32Array, rawOut: Float32Array | null): SampleJob {
+    const z = fuseLogits(out, baseRow, terms);
+    if (this.request.logprobs !== null) rawOut!.set(z);
+    const suppress = this.generated.length < this.request.minTokens ? this.suppressUntilMin : null;
+    const { sampling } = this.request;
+    processLogits(z, sampling, this.penalties, suppress);
+    const draw = isGreedy(sampling) ? 0 : this.rng.next();
+    return { temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, minP: sampling.minP, draw, logprobs: this.request.logprobs };
+  }
+
+  /**
+   * prepareSample and runSampleJob on this thread, into the sequence's own row.
    * Throws NonFiniteLogitsError (kernels/non-finite-logits.ts) when the fused row holds NaN or +Infinity or
    * no finite entry: the caller ends this sequence.
    */
   sample(baseRow: Float32Array, terms: readonly WeightedRow[]): { tokenId: number; logprob?: number; topLogprobs?: TokenEvent['topLogprobs'] } {
-    const z = fuseLogits(this.fused, baseRow, terms);
-    let logprobs: ReturnType<typeof rowLogprobs> | null = null;
-    if (this.request.logprobs !== null) {
-      // Logprobs describe the fused distribution itself, before penalties, temperature and filters.
-      logprobs = rowLogprobs(z, this.request.logprobs);
-      if (rawScratch.length < z.length) rawScratch = new Float32Array(z.length);
-      rawScratch.set(z);
-    }
-    const suppress = this.generated.length < this.request.minTokens ? this.suppressUntilMin : null;
-    processLogits(z, this.request.sampling, this.penalties, suppress);
-    const tokenId = sampleToken(z, this.request.sampling, this.rng, samplerScratch);
-    if (!logprobs) return { tokenId };
-    const top = this.request.logprobs! > 0 ? logprobs.top : undefined;
-    return { tokenId, logprob: tokenLogprob(rawScratch, logprobs.stats, tokenId), topLogprobs: top };
+    if (rawScratch.length < this.fused.length) rawScratch = new Float32Array(this.fused.length);
+    const raw = this.request.logprobs !== null ? rawScratch.subarray(0, this.fused.length) : null;
+    const outcome = runSampleJob(this.fused, raw, this.prepareSample(baseRow, terms, this.fused, raw), threadScratch);
+    if ('nonFinite' in outcome) throw new NonFiniteLogitsError(outcome.nonFinite);
+    return outcome;
   }
 
   /** Appends a sampled token: penalties, text, and the stop conditions in vLLM's order. */

@@ -1,5 +1,5 @@
 import { argmaxFinite } from './logit-scan.js';
-import { createNucleusScratch, selectWeighted, type NucleusScratch } from './nucleus.js';
+import { createNucleusScratch, selectWeighted, type NucleusFilters, type NucleusScratch } from './nucleus.js';
 import type { SamplingParams } from './sampling-params.js';
 import type { RandomSource } from './seeded-random.js';
 
@@ -25,13 +25,18 @@ export function createSamplerScratch(): SamplerScratch {
  * Throws NonFiniteLogitsError (kernels/non-finite-logits.ts) for a row with NaN or +Infinity, or without a
  * finite entry: never a token from a broken row.
  */
+/** Whether sampleToken takes the argmax (and no draw) for these settings. */
+export function isGreedy(params: Pick<SamplingParams, 'temperature' | 'topK'>): boolean {
+  return params.temperature < GREEDY_BELOW_TEMPERATURE || params.topK === 1;
+}
+
 export function sampleToken(
   logits: Float32Array,
-  params: SamplingParams,
+  params: NucleusFilters,
   rng: RandomSource,
   scratch: SamplerScratch = createSamplerScratch(),
 ): number {
-  if (params.temperature < GREEDY_BELOW_TEMPERATURE || params.topK === 1) return argmaxFinite(logits);
+  if (isGreedy(params)) return argmaxFinite(logits);
   const draw = rng.next();
   const { candidates, total, boundaryValue, boundaryId } = selectWeighted(logits, params, scratch);
   const { ids, values, weights, count } = candidates;

@@ -19,6 +19,8 @@ export interface SessionSettings {
   threads: number;
   /** Where rewritten graphs are cached (models/logits-graph-cache.ts); undefined: the default, null: none. */
   graphCacheDir?: string | null;
+  /** false: exports without num_logits_to_keep are served unchanged (default true). */
+  rewriteLogitsGraph?: boolean;
 }
 
 /** The install command of the CUDA provider, named in every CUDA error (the npm package ships without it). */

@@ -31,7 +31,8 @@ export async function loadDecoder(
   const config = readModelConfig(files);
   // Present names come from config.json so the session can keep them on the device from its creation.
   const presentNames = Array.from({ length: config.numLayers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
-  const graph = prepareLogitsGraph(files.onnx, settings.graphCacheDir === undefined ? defaultGraphCacheDir() : settings.graphCacheDir, config.vocabSize);
+  const cacheDir = settings.graphCacheDir === undefined ? defaultGraphCacheDir() : settings.graphCacheDir;
+  const graph = prepareLogitsGraph(files.onnx, cacheDir, config.vocabSize, settings.rewriteLogitsGraph ?? true);
   const { session, ep } = await createSession(files.onnx, settings, presentNames, onAutoChoice, graph);
   let signature: DecoderSignature;
   try {

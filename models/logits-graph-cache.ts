@@ -33,14 +33,15 @@ export function defaultGraphCacheDir(env: NodeJS.ProcessEnv = process.env): stri
  * so later loads skip the rewrite. External data stays where it is: a rewritten graph that refers to external data
  * is handed to ONNX Runtime as bytes with the source's directory as the external-data folder.
  * A graph that cannot be rewritten safely is served unchanged, with a warning saying what that costs; a cache that
- * cannot be written only costs the rewrite at every load (also said). `cacheDir` null: no cache.
+ * cannot be written only costs the rewrite at every load (also said). `cacheDir` null: no cache. `rewrite` false
+ * serves every export unchanged (the warning still says what a missing input costs).
  */
-export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vocabSize: number): LogitsGraph {
+export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vocabSize: number, rewrite = true): LogitsGraph {
   const unchanged = (note: LogitsGraph['note']): LogitsGraph => ({ path: onnxPath, bytes: null, externalDataDir: null, note });
   const unsafeNote = (reason: string): LogitsGraph['note'] => ({
     level: 'warn',
     message:
-      `${onnxPath} has no num_logits_to_keep input and cannot be rewritten to get one (${reason}): it is served unchanged, ` +
+      `${onnxPath} has no num_logits_to_keep input and is not rewritten to get one (${reason}): it is served unchanged, ` +
       `so every prefill computes logits for all prompt positions (prompt length x ${vocabSize} floats): time to first token ` +
       'and memory grow with prompt length x vocabulary. Re-export it with num_logits_to_keep (optimum) to avoid that.',
   });
@@ -49,6 +50,10 @@ export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vo
     .update(`${REWRITE_VERSION}\0${realpathSync(onnxPath)}\0${stat.size}\0${stat.mtimeMs}`)
     .digest('hex')
     .slice(0, 32);
+  if (!rewrite) {
+    const found = rewriteForLogitsToKeep(readFileSync(onnxPath));
+    return unchanged(found.kind === 'has-input' ? null : unsafeNote('the rewrite is turned off by --keep-all-logits'));
+  }
   const cached = cacheDir ? readEntry(join(cacheDir, `${key}.json`)) : null;
   const cachedGraph = cacheDir ? join(cacheDir, `${key}.onnx`) : null;
   if (cached?.kind === 'has-input') return unchanged(null);
@@ -59,11 +64,11 @@ export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vo
     return { path: cachedGraph, bytes: readFileSync(cachedGraph), externalDataDir: dirname(onnxPath), note };
   }
 
-  let rewrite: ReturnType<typeof rewriteForLogitsToKeep>;
+  let result: ReturnType<typeof rewriteForLogitsToKeep>;
   try {
-    rewrite = rewriteForLogitsToKeep(readFileSync(onnxPath));
+    result = rewriteForLogitsToKeep(readFileSync(onnxPath));
   } catch (err) {
-    rewrite = { kind: 'unsafe', reason: `the graph could not be parsed: ${(err as Error).message}` };
+    result = { kind: 'unsafe', reason: `the graph could not be parsed: ${(err as Error).message}` };
   }
   const save = (entry: CacheEntry, graph: Uint8Array[] | null): string | null => {
     if (!cacheDir || !cachedGraph) return 'no graph cache directory';
@@ -76,20 +81,20 @@ export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vo
       return (err as Error).message;
     }
   };
-  if (rewrite.kind === 'has-input') {
+  if (result.kind === 'has-input') {
     save({ kind: 'has-input', source: onnxPath }, null);
     return unchanged(null);
   }
-  if (rewrite.kind === 'unsafe') {
-    save({ kind: 'unsafe', source: onnxPath, reason: rewrite.reason }, null);
-    return unchanged(unsafeNote(rewrite.reason));
+  if (result.kind === 'unsafe') {
+    save({ kind: 'unsafe', source: onnxPath, reason: result.reason }, null);
+    return unchanged(unsafeNote(result.reason));
   }
-  const externalData = rewrite.externalLocations.length > 0;
-  const failed = save({ kind: 'rewritten', source: onnxPath, externalData }, rewrite.chunks);
+  const externalData = result.externalLocations.length > 0;
+  const failed = save({ kind: 'rewritten', source: onnxPath, externalData }, result.chunks);
   const where = failed === null ? `cached graph ${cachedGraph}` : `not cached: ${failed}; the rewrite runs at every load`;
   const note = { level: failed === null ? ('info' as const) : ('warn' as const), message: `${onnxPath}: served with logits for the kept positions only (${LOGITS_TO_KEEP_INPUT} added at load; ${where})` };
   if (failed === null && !externalData) return { path: cachedGraph!, bytes: null, externalDataDir: null, note };
-  return { path: onnxPath, bytes: Buffer.concat(rewrite.chunks), externalDataDir: dirname(onnxPath), note };
+  return { path: onnxPath, bytes: Buffer.concat(result.chunks), externalDataDir: dirname(onnxPath), note };
 }
 
 function readEntry(path: string): CacheEntry | null {

@@ -82,11 +82,12 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const chatTemplate = await loadChatTemplate(options, tokenizer);
   const engine = await EngineClient.start({
     baseDir: files.dir,
-    session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads, graphCacheDir: graphCacheDir(options) },
+    session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads, ...graphSettings(options) },
     maxBatch: options.maxBatch,
     maxQueue: options.maxQueue,
     prefillChunk: options.prefillChunk,
     maxContext: options.maxModelLen ?? config.maxPositions,
+    samplerThreads: options.samplerThreads ?? undefined,
   });
   if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
   if (engine.base.logitsNote) log[engine.base.logitsNote.level]({ model: options.model }, engine.base.logitsNote.message);
@@ -94,7 +95,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const registry = new ReasonerRegistry(
     engine,
     files.dir,
-    { ep: options.moduleEp ?? engine.base.ep as ServerOptions['ep'], deviceId: options.deviceId, threads: options.moduleThreads, graphCacheDir: graphCacheDir(options) },
+    { ep: options.moduleEp ?? engine.base.ep as ServerOptions['ep'], deviceId: options.deviceId, threads: options.moduleThreads, ...graphSettings(options) },
     {
       onLoad: (name, ok) => metrics.reasonerEvents.inc({ reasoner: name, event: ok ? 'load' : 'load_failed' }),
       onUnload: (name) => metrics.reasonerEvents.inc({ reasoner: name, event: 'unload' }),
@@ -116,9 +117,9 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   };
 }
 
-/** --graph-cache-dir: unset is the default directory, '' is no cache. */
-function graphCacheDir(options: ServerOptions): string | null | undefined {
-  return options.graphCacheDir === null ? undefined : options.graphCacheDir || null;
+/** --graph-cache-dir (unset: the default directory, '': no cache) and --keep-all-logits. */
+function graphSettings(options: ServerOptions): { graphCacheDir: string | null | undefined; rewriteLogitsGraph: boolean } {
+  return { graphCacheDir: options.graphCacheDir === null ? undefined : options.graphCacheDir || null, rewriteLogitsGraph: !options.keepAllLogits };
 }
 
 async function loadChatTemplate(options: ServerOptions, tokenizer: TextTokenizer): Promise<ChatTemplate | null> {

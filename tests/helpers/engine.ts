@@ -2,7 +2,10 @@ import { EngineClient } from '../../engine/engine-client.js';
 import type { GenerationRequest, SequenceEvent } from '../../engine/generation-request.js';
 import { DEFAULT_SAMPLING } from '../../kernels/sampling-params.js';
 
-export async function startEngine(baseDir: string, opts: { maxBatch?: number; prefillChunk?: number; maxQueue?: number } = {}): Promise<EngineClient> {
+export async function startEngine(
+  baseDir: string,
+  opts: { maxBatch?: number; prefillChunk?: number; maxQueue?: number; samplerThreads?: number; samplerMinVocab?: number } = {},
+): Promise<EngineClient> {
   return EngineClient.start({
     baseDir,
     session: { ep: 'cpu', deviceId: 0, threads: 1 },
@@ -10,6 +13,8 @@ export async function startEngine(baseDir: string, opts: { maxBatch?: number; pr
     maxQueue: opts.maxQueue ?? 64,
     prefillChunk: opts.prefillChunk ?? 0,
     maxContext: Number.MAX_SAFE_INTEGER,
+    samplerThreads: opts.samplerThreads,
+    samplerMinVocab: opts.samplerMinVocab,
   });
 }
 

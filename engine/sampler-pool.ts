@@ -1,0 +1,131 @@
+import type { Worker } from 'node:worker_threads';
+import { createLogprobScratch } from '../kernels/logprobs.js';
+import { runSampleJob, type SampleJob, type SampleOutcome } from '../kernels/sample-job.js';
+import { createSamplerScratch } from '../kernels/token-sampler.js';
+import { spawnWorker } from './spawn-worker.js';
+
+/** Messages between the engine thread and a sampler worker. */
+export type ToSamplerWorker =
+  | { type: 'buffer'; buffer: SharedArrayBuffer; capacity: number; vocab: number }
+  | { type: 'run'; runId: number; first: number; jobs: SampleJob[] };
+export type FromSamplerWorker = { runId: number; outcomes: SampleOutcome[] | null; error?: string };
+
+/** Where a step's rows are fused (row i of the step in rows[i]; raws[i] is its copy before processors). */
+export interface SampleRows {
+  rows: Float32Array[];
+  raws: Float32Array[];
+}
+
+/** Row views over `buffer`: `capacity` processed rows, then `capacity` raw rows, `vocab` floats each. */
+export function rowViews(buffer: ArrayBufferLike, capacity: number, vocab: number, count: number): SampleRows {
+  const rows: Float32Array[] = [];
+  const raws: Float32Array[] = [];
+  for (let i = 0; i < count; i++) {
+    rows.push(new Float32Array(buffer, i * vocab * 4, vocab));
+    raws.push(new Float32Array(buffer, (capacity + i) * vocab * 4, vocab));
+  }
+  return { rows, raws };
+}
+
+const scratch = { sampler: createSamplerScratch(), logprobs: createLogprobScratch() };
+
+/**
+ * Samples the rows of a step. The per-row work after fusion and processors (kernels/sample-job.ts: logprobs, the
+ * filters' scans and cuts, the draw's walk) is split across this thread and `threads` sampler workers, which read
+ * the rows from shared memory (no copy): a batch's sampling costs about 1 / (threads + 1) of its time on the
+ * engine thread. With 0 threads, or fewer rows than `minRows`, or a vocabulary below `minVocab` (where a message
+ * round trip costs more than the row), everything runs here. The results are the same either way: the jobs
+ * carry their draws.
+ */
+export class SamplerPool {
+  private buffer: ArrayBuffer | SharedArrayBuffer = new ArrayBuffer(0);
+  private capacity = 0;
+  private readonly workers: Worker[] = [];
+  private readonly waiters = new Map<number, (r: FromSamplerWorker) => void>();
+  private nextRunId = 1;
+  private broken = false;
+  /** Rows sampled by the workers so far (the rest ran on the engine thread). */
+  offThreadRows = 0;
+
+  constructor(
+    private readonly vocab: number,
+    threads: number,
+    private readonly minVocab = 16_384,
+    private readonly minRows = 2,
+  ) {
+    for (let i = 0; i < threads; i++) {
+      const worker = spawnWorker('./sampler-worker', import.meta.url, {});
+      worker.on('message', (msg: FromSamplerWorker) => {
+        this.waiters.get(msg.runId)?.(msg);
+        this.waiters.delete(msg.runId);
+      });
+      // A sampler worker that dies leaves its share to this thread from then on.
+      worker.on('error', () => this.fallBack());
+      worker.on('exit', () => this.fallBack());
+      worker.unref();
+      this.workers.push(worker);
+    }
+  }
+
+  get threads(): number {
+    return this.broken ? 0 : this.workers.length;
+  }
+
+  /** The rows a step of `count` sequences fuses into (valid until the next call). */
+  rows(count: number): SampleRows {
+    if (count > this.capacity) {
+      this.capacity = Math.max(count, this.capacity * 2);
+      const bytes = 2 * this.capacity * this.vocab * 4;
+      this.buffer = this.workers.length > 0 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+      for (const w of this.workers) {
+        w.postMessage({ type: 'buffer', buffer: this.buffer as SharedArrayBuffer, capacity: this.capacity, vocab: this.vocab } satisfies ToSamplerWorker);
+      }
+    }
+    return rowViews(this.buffer, this.capacity, this.vocab, count);
+  }
+
+  /** Samples jobs[i] from rows(jobs.length).rows[i] (and raws[i] for logprobs). */
+  async run(jobs: SampleJob[]): Promise<SampleOutcome[]> {
+    const { rows, raws } = rowViews(this.buffer, this.capacity, this.vocab, jobs.length);
+    const local = (from: number, to: number) =>
+      jobs.slice(from, to).map((job, k) => runSampleJob(rows[from + k], job.logprobs !== null ? raws[from + k] : null, job, scratch));
+    const threads = this.threads;
+    if (threads === 0 || jobs.length < this.minRows || this.vocab < this.minVocab) return local(0, jobs.length);
+
+    // This thread takes the first share; the workers take the rest, in order.
+    const share = Math.ceil(jobs.length / (threads + 1));
+    const remote: Promise<SampleOutcome[]>[] = [];
+    for (let w = 0, first = share; first < jobs.length; w++, first += share) {
+      const last = Math.min(jobs.length, first + share);
+      remote.push(
+        this.post(this.workers[w], first, jobs.slice(first, last)).then((r) => {
+          if (r === null) return local(first, last);
+          this.offThreadRows += r.length;
+          return r;
+        }),
+      );
+    }
+    const mine = local(0, share);
+    return mine.concat(...(await Promise.all(remote)));
+  }
+
+  async close(): Promise<void> {
+    this.broken = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private post(worker: Worker, first: number, jobs: SampleJob[]): Promise<SampleOutcome[] | null> {
+    const runId = this.nextRunId++;
+    return new Promise((resolve) => {
+      this.waiters.set(runId, (r) => resolve(r.outcomes));
+      worker.postMessage({ type: 'run', runId, first, jobs } satisfies ToSamplerWorker);
+    });
+  }
+
+  private fallBack(): void {
+    this.broken = true;
+    // Runs in flight on a dead worker are redone here (a null result means: do it locally).
+    for (const [runId, resolve] of this.waiters) resolve({ runId, outcomes: null });
+    this.waiters.clear();
+  }
+}
