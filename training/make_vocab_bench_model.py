@@ -25,8 +25,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from byte_bpe import ByteLevelBPE, train_merges  # noqa: E402
-from make_fixtures import CHATML, CORPUS, SPECIALS  # noqa: E402
+from make_gpu_model import bench_tokenizer  # noqa: E402
 from unir_model import Decoder, DecoderConfig, write_model_dir  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".bench-models", "vocab-152k")
@@ -47,11 +46,7 @@ def build(shape: dict, seed: int, eot: int, keep: bool) -> Decoder:
 
 def main() -> None:
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-    tok = ByteLevelBPE(train_merges(CORPUS, 48), SPECIALS)
-    eot = tok.specials["<|endoftext|>"]
-    tok_config = {"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
-                  "model_max_length": 8192, "chat_template": CHATML, "tokenizer_class": "PreTrainedTokenizerFast"}
-    gen_config = {"eos_token_id": [eot, tok.specials["<|im_end|>"]], "bos_token_id": eot}
+    tok, eot, tok_config, gen_config = bench_tokenizer(8192)
     jobs = [("base", BASE, 0, True, None), ("base-no-keep", BASE, 0, False, None),
             (os.path.join("reasoners", "r1"), MODULE, 1, True,
              {"name": "r1", "version": "1.0.0", "default_weight": 1.0, "base": "base",
