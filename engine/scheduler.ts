@@ -8,6 +8,7 @@ import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from '
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
 import { SamplerPool } from './sampler-pool.js';
 import { Sequence } from './sequence.js';
+import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
 
 export const BASE_KEY = 0;
@@ -64,10 +65,11 @@ export class Scheduler {
     this.sampler = new SamplerPool(options.vocab, options.samplerThreads ?? 0, options.samplerMinVocab);
   }
 
-  submit(seqId: number, request: GenerationRequest): void {
+  submit(seqId: number, request: GenerationRequest, grammar: GrammarLogitsProcessor | null = null): void {
     const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
-    const seq = new Sequence(seqId, request, this.tokenizer, this.options.vocab, this.options.maxContext);
+    const seq = new Sequence(seqId, request, this.tokenizer, this.options.vocab, this.options.maxContext, grammar);
     if (missing) {
+      seq.release();
       this.emit([this.doneEvent(seq, 'error', null, new UnirError('reasoner_not_found', `reasoning module version ${missing.versionId} is not attached`))]);
       return;
     }
@@ -160,7 +162,7 @@ export class Scheduler {
 
     const events: SequenceEvent[] = [];
     const byKey = new Map(results.map((r) => [r.key, r]));
-    const finished: { seq: Sequence; reason: FinishReason; stopReason: string | number | null }[] = [];
+    const finished: { seq: Sequence; reason: FinishReason; stopReason: string | number | null; error?: UnirError }[] = [];
     const toSample: { seq: Sequence; which: 'decode' | 'prefill'; index: Map<number, Map<number, number>> }[] = [];
 
     const decodeIndex = this.rowIndex(decoding);
@@ -197,7 +199,8 @@ export class Scheduler {
       const outcome = outcomes[i];
       if ('nonFinite' in outcome) {
         // A broken row ends its own sequence only.
-        this.fail([seq], new UnirError('model_failed', `the fused logits for this sequence are unusable: ${new NonFiniteLogitsError(outcome.nonFinite).message}`));
+        const err = seq.grammarFailure ?? new UnirError('model_failed', `the fused logits for this sequence are unusable: ${new NonFiniteLogitsError(outcome.nonFinite).message}`);
+        this.fail([seq], err);
         return;
       }
       const { event, finish } = seq.append(outcome.tokenId, outcome);
@@ -206,7 +209,7 @@ export class Scheduler {
       if (finish) finished.push({ seq, ...finish });
     });
     if (events.length > 0) this.emit(events);
-    for (const f of finished) this.finish([f.seq], f.reason, f.stopReason);
+    for (const f of finished) this.finish([f.seq], f.reason, f.stopReason, f.error);
     this.stats.steps++;
     this.stats.sampleMs += performance.now() - t1;
     this.stats.stepMs += performance.now() - t0;
@@ -291,6 +294,7 @@ export class Scheduler {
       if (seq.phase === 'finished') continue;
       const started = seq.phase !== 'waiting';
       seq.phase = 'finished';
+      seq.release();
       this.byId.delete(seq.id);
       if (started) for (const key of seq.modelKeys) (releases.get(key) ?? releases.set(key, []).get(key)!).push(seq.id);
       events.push(this.doneEvent(seq, reason, stopReason, err));

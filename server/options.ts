@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UnirError } from '../common/errors.js';
+import { REASONING_PARSERS } from './chat-output/reasoning-parser.js';
+import { TOOL_CALL_PARSERS } from './chat-output/tool-call-parser.js';
 import { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from '../models/execution-provider.js';
 
 /** Every setting of the server: a CLI flag, an environment variable UNIR_<NAME>, a default. */
@@ -27,6 +29,8 @@ export interface ServerOptions {
   watch: boolean;
   adminToken: string | null;
   chatTemplate: string | null;
+  toolCallParser: string;
+  reasoningParser: string | null;
   bodyLimit: number;
   requestTimeout: number;
   drainTimeout: number;
@@ -71,6 +75,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones.' },
   { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
+  { key: 'toolCallParser', flag: 'tool-call-parser', kind: 'string', default: 'auto', help: 'How tool calls are read from replies: hermes (<tool_call>{...}</tool_call>, Qwen), llama3_json ({"name", "parameters"}), none, or auto (guessed from the chat template).' },
+  { key: 'reasoningParser', flag: 'reasoning-parser', kind: 'string', default: null, help: 'Split <think>...</think> into reasoning_content: qwen3 or deepseek_r1; default: none (the text stays in content).' },
   { key: 'bodyLimit', flag: 'body-limit', kind: 'int', default: 4 * 1024 * 1024, help: 'Largest request body in bytes (413 beyond).' },
   { key: 'requestTimeout', flag: 'request-timeout', kind: 'int', default: 600, help: 'Seconds a generation may take before it is cancelled (finish_reason "timeout" is reported as an error); 0 disables.' },
   { key: 'drainTimeout', flag: 'drain-timeout', kind: 'int', default: 30, help: 'Seconds to let requests in flight finish on SIGTERM/SIGINT before exiting.' },
@@ -101,6 +107,12 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
   }
   const options = out as unknown as ServerOptions;
   if (options.maxBatch < 1) throw new UnirError('invalid_request', '--max-batch must be at least 1');
+  if (!['auto', 'none', ...TOOL_CALL_PARSERS].includes(options.toolCallParser)) {
+    throw new UnirError('invalid_request', `--tool-call-parser: expected auto, none, ${TOOL_CALL_PARSERS.join(', ')}, got ${JSON.stringify(options.toolCallParser)}`);
+  }
+  if (options.reasoningParser !== null && !(REASONING_PARSERS as readonly string[]).includes(options.reasoningParser)) {
+    throw new UnirError('invalid_request', `--reasoning-parser: expected ${REASONING_PARSERS.join(' or ')}, got ${JSON.stringify(options.reasoningParser)}`);
+  }
   if (!options.model) throw new UnirError('invalid_request', `--model DIR (or ${envName('model')}) is required`);
   return options;
 }
