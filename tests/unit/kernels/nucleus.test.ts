@@ -138,6 +138,7 @@ describe('selectNucleus: non-finite rows', () => {
 });
 
 describe('selectNucleus: exact probabilities against the full-sort reference', () => {
+  const CASES = 4 * 4 * 9;
   const settings = [
     { temperature: 1, topK: 0, topP: 1, minP: 0 },
     { temperature: 0.7, topK: 0, topP: 1, minP: 0 },
@@ -167,6 +168,7 @@ describe('selectNucleus: exact probabilities against the full-sort reference', (
   it('matches in set and probability (1e-9) on small vocabularies, every filter, every row kind', () => {
     const rng = new SeededRandom(11);
     const scratch = createNucleusScratch();
+    let compared = 0;
     for (const [kind, make] of Object.entries(rowKinds)) {
       for (const vocab of [7, 64, 300, 5000]) {
         const logits = make(rng, vocab);
@@ -174,10 +176,14 @@ describe('selectNucleus: exact probabilities against the full-sort reference', (
         for (const s of settings) {
           const reference = referenceCut(logits, s);
           // A cut that float rounding decides is skipped (equal logits whose count times topP is an integer).
-          if (!reference.ambiguous) expectSameDistribution(selectNucleus(logits, s, scratch), reference.kept);
+          if (reference.ambiguous) continue;
+          expectSameDistribution(selectNucleus(logits, s, scratch), reference.kept);
+          compared++;
         }
       }
     }
+    // Only cuts that rounding decides are skipped: a handful at most.
+    expect(compared).toBeGreaterThan(CASES - 4);
   });
 
   it('at V = 151,936 the top-k set and its probabilities equal the reference', () => {
