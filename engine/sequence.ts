@@ -1,9 +1,7 @@
 import { commitToken, createPenaltyState, processLogits, type SequencePenaltyState } from '../kernels/logits-pipeline.js';
-import { createLogprobScratch } from '../kernels/logprobs.js';
-import { NonFiniteLogitsError } from '../kernels/non-finite-logits.js';
-import { runSampleJob, type SampleJob } from '../kernels/sample-job.js';
+import type { SampleJob } from '../kernels/sample-job.js';
 import { randomSeed, SeededRandom } from '../kernels/seeded-random.js';
-import { createSamplerScratch, isGreedy } from '../kernels/token-sampler.js';
+import { isGreedy } from '../kernels/token-sampler.js';
 import { fuseLogits, type WeightedRow } from '../kernels/fuse-logits.js';
 import type { UnirError } from '../common/errors.js';
 import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
@@ -11,11 +9,6 @@ import type { TokenStreamDecoder } from '../models/token-stream-decoder.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import type { FinishReason, GenerationRequest, TokenEvent } from './generation-request.js';
 import { StopMatcher } from './stop-matcher.js';
-
-/** One per thread: the step loop samples sequences one after another. */
-const threadScratch = { sampler: createSamplerScratch(), logprobs: createLogprobScratch() };
-/** The fused row before processors, for logprobs; one per thread, grown once. */
-let rawScratch = new Float32Array(0);
 
 export type SequencePhase = 'waiting' | 'prefilling' | 'running' | 'finished';
 
@@ -27,7 +20,7 @@ export interface AppendResult {
 
 /**
  * One sequence's state across steps: prompt progress, generated tokens, its sampler state (seeded generator,
- * penalty counts), streaming text with stop strings, and the fused-logits scratch row.
+ * penalty counts), streaming text with stop strings.
  */
 export class Sequence {
   phase: SequencePhase = 'waiting';
@@ -43,7 +36,6 @@ export class Sequence {
   private readonly penalties: SequencePenaltyState;
   private readonly detokenizer: TokenStreamDecoder;
   private readonly stopMatcher: StopMatcher;
-  private readonly fused: Float32Array;
   private readonly endIds: ReadonlySet<number>;
   private readonly suppressUntilMin: number[];
   /** Set when the grammar could not mask or accept a token: the sequence ends with this error. */
@@ -55,7 +47,6 @@ export class Sequence {
     readonly id: number,
     readonly request: GenerationRequest,
     tokenizer: TextTokenizer,
-    vocab: number,
     private readonly maxContext: number,
     /** The request's grammar (structured outputs, forced tool calls): masks the fused logits before sampling. */
     private readonly grammar: GrammarLogitsProcessor | null = null,
@@ -64,7 +55,6 @@ export class Sequence {
     this.penalties = createPenaltyState(request.promptIds);
     this.detokenizer = tokenizer.streamDecoder(request.promptIds);
     this.stopMatcher = new StopMatcher(request.stop);
-    this.fused = new Float32Array(vocab);
     const eos = request.ignoreEos ? [] : tokenizer.eosTokenIds;
     this.endIds = new Set([...eos, ...request.stopTokenIds]);
     this.suppressUntilMin = [...new Set([...tokenizer.eosTokenIds, ...request.stopTokenIds])];
@@ -88,7 +78,7 @@ export class Sequence {
    * Fuses the models' rows into `out`, keeps a copy in `rawOut` when logprobs are asked for (they describe the
    * fused distribution before penalties, temperature and filters), applies the request's processors to `out`, and
    * takes this token's draw from the sequence's generator: the job that samples `out` (kernels/sample-job.ts), on
-   * this thread or another.
+   * this thread or a sampler worker (engine/sampler-pool.ts), with the same result.
    */
   prepareSample(baseRow: Float32Array, terms: readonly WeightedRow[], out: Float32Array, rawOut: Float32Array | null): SampleJob {
     const z = fuseLogits(out, baseRow, terms);
@@ -99,19 +89,6 @@ export class Sequence {
     if (this.grammar) this.grammarError ??= this.grammar.process(z);
     const draw = isGreedy(sampling) ? 0 : this.rng.next();
     return { temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, minP: sampling.minP, draw, logprobs: this.request.logprobs };
-  }
-
-  /**
-   * prepareSample and runSampleJob on this thread, into the sequence's own row.
-   * Throws NonFiniteLogitsError (kernels/non-finite-logits.ts) when the fused row holds NaN or +Infinity or
-   * no finite entry: the caller ends this sequence.
-   */
-  sample(baseRow: Float32Array, terms: readonly WeightedRow[]): { tokenId: number; logprob?: number; topLogprobs?: TokenEvent['topLogprobs'] } {
-    if (rawScratch.length < this.fused.length) rawScratch = new Float32Array(this.fused.length);
-    const raw = this.request.logprobs !== null ? rawScratch.subarray(0, this.fused.length) : null;
-    const outcome = runSampleJob(this.fused, raw, this.prepareSample(baseRow, terms, this.fused, raw), threadScratch);
-    if ('nonFinite' in outcome) throw new NonFiniteLogitsError(outcome.nonFinite);
-    return outcome;
   }
 
   /** The grammar's error for this step, if it could not mask: it explains an unusable row better than the row. */
