@@ -138,11 +138,11 @@ console.log(
     PARAM_SETS.map((set) => [set.name, ...vocabs.flatMap((v) => ['peaked', 'flat'].map((kind) => results.find((x) => x.vocab === v && x.kind === kind && x.set === set.name)!.ms))]),
   ),
 );
+const worstOf = (kind: string, key: 'ms' | 'wallMs') => {
+  const rows = results.filter((x) => x.vocab === 151936 && x.kind === kind);
+  return rows.length === 0 ? { ms: NaN, wallMs: NaN, set: '-' } : rows.reduce((a, b) => (b[key] > a[key] ? b : a));
+};
 for (const kind of ['peaked', 'flat']) {
-  const worst = results.filter((x) => x.vocab === 151936 && x.kind === kind);
-  if (worst.length === 0) continue;
-  const top = worst.reduce((a, b) => (b.ms > a.ms ? b : a));
-  const topWall = worst.reduce((a, b) => (b.wallMs > a.wallMs ? b : a));
-  console.log(`(wall clock: worst ${topWall.wallMs.toFixed(3)} ms, ${topWall.set}; CPU: worst is ${top.set})`);
-  console.log(`sampling: worst per-token ms at V=151936 (${kind}): ${top.ms.toFixed(3)}`);
+  console.log(`V=151936 ${kind}: worst by CPU time: ${worstOf(kind, 'ms').set}; worst wall clock: ${worstOf(kind, 'wallMs').wallMs.toFixed(3)} ms (${worstOf(kind, 'wallMs').set})`);
 }
+for (const kind of ['peaked', 'flat']) console.log(`sampling: worst per-token ms at V=151936 (${kind}): ${worstOf(kind, 'ms').ms.toFixed(3)}`);

@@ -138,7 +138,7 @@ describe('selectNucleus: non-finite rows', () => {
 });
 
 describe('selectNucleus: exact probabilities against the full-sort reference', () => {
-  const CASES = 4 * 4 * 9;
+  const CASES = 4 * 4 * 11;
   const settings = [
     { temperature: 1, topK: 0, topP: 1, minP: 0 },
     { temperature: 0.7, topK: 0, topP: 1, minP: 0 },
@@ -149,6 +149,9 @@ describe('selectNucleus: exact probabilities against the full-sort reference', (
     { temperature: 0.8, topK: 20, topP: 0.9, minP: 0.05 },
     { temperature: 1.2, topK: 0, topP: 0.5, minP: 0.2 },
     { temperature: 1e-4, topK: 0, topP: 0.9, minP: 0 },
+    // Above 2,048, top-k is a threshold search by bucketing rather than a heap.
+    { temperature: 1, topK: 3000, topP: 1, minP: 0 },
+    { temperature: 0.9, topK: 2500, topP: 0.9, minP: 0.01 },
   ];
   const rowKinds = {
     flat: (rng: SeededRandom, v: number) => Float32Array.from({ length: v }, () => -4 + 8 * rng.next()),
@@ -191,7 +194,7 @@ describe('selectNucleus: exact probabilities against the full-sort reference', (
     const scratch = createNucleusScratch();
     for (const make of [rowKinds.flat, rowKinds.peaked]) {
       const logits = make(rng, 151_936);
-      for (const topK of [1, 50, 1000]) {
+      for (const topK of [1, 50, 1000, 4000]) {
         const set = selectNucleus(logits, { temperature: 0.9, topK, topP: 1, minP: 0 }, scratch);
         const expected = referenceDistribution(logits, { temperature: 0.9, topK, topP: 1, minP: 0 });
         expect(ids(set)).toEqual(expected.map((e) => e.id));
