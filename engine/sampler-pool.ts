@@ -1,13 +1,13 @@
 import type { Worker } from 'node:worker_threads';
 import { createLogprobScratch } from '../kernels/logprobs.js';
 import { runSampleJob, type SampleJob, type SampleOutcome } from '../kernels/sample-job.js';
-import { createSamplerScratch } from '../kernels/token-sampler.js';
+import { createSamplerScratch, isGreedy } from '../kernels/token-sampler.js';
 import { spawnWorker } from './spawn-worker.js';
 
 /** Messages between the engine thread and a sampler worker. */
 export type ToSamplerWorker =
   | { type: 'buffer'; buffer: SharedArrayBuffer; capacity: number; vocab: number }
-  | { type: 'run'; runId: number; first: number; jobs: SampleJob[] };
+  | { type: 'run'; runId: number; slots: number[]; jobs: SampleJob[] };
 export type FromSamplerWorker = { runId: number; outcomes: SampleOutcome[] | null; error?: string };
 
 /** Where a step's rows are fused (row i of the step in rows[i]; raws[i] is its copy before processors). */
@@ -33,8 +33,8 @@ const scratch = { sampler: createSamplerScratch(), logprobs: createLogprobScratc
  * Samples the rows of a step. The per-row work after fusion and processors (kernels/sample-job.ts: logprobs, the
  * filters' scans and cuts, the draw's walk) is split across this thread and `threads` sampler workers, which read
  * the rows from shared memory (no copy): a batch's sampling costs about 1 / (threads + 1) of its time on the
- * engine thread. With 0 threads, or fewer rows than `minRows`, or a vocabulary below `minVocab` (where a message
- * round trip costs more than the row), everything runs here. The results are the same either way: the jobs
+ * engine thread. With 0 threads, or fewer rows worth moving than `minRows`, or a vocabulary below `minVocab`
+ * (where a message round trip costs more than the row), everything runs here. The results are the same either way: the jobs
  * carry their draws.
  */
 export class SamplerPool {
@@ -84,29 +84,39 @@ export class SamplerPool {
     return rowViews(this.buffer, this.capacity, this.vocab, count);
   }
 
-  /** Samples jobs[i] from rows(jobs.length).rows[i] (and raws[i] for logprobs). */
+  /**
+   * Samples jobs[i] from rows(jobs.length).rows[i] (and raws[i] for logprobs). Greedy rows without logprobs (one
+   * compare per id) stay on this thread; the others are shared out.
+   */
   async run(jobs: SampleJob[]): Promise<SampleOutcome[]> {
     const { rows, raws } = rowViews(this.buffer, this.capacity, this.vocab, jobs.length);
-    const local = (from: number, to: number) =>
-      jobs.slice(from, to).map((job, k) => runSampleJob(rows[from + k], job.logprobs !== null ? raws[from + k] : null, job, scratch));
+    const local = (slot: number) => runSampleJob(rows[slot], jobs[slot].logprobs !== null ? raws[slot] : null, jobs[slot], scratch);
     const threads = this.threads;
-    if (threads === 0 || jobs.length < this.minRows || this.vocab < this.minVocab) return local(0, jobs.length);
+    const heavy = jobs.flatMap((job, slot) => (isGreedy(job) && job.logprobs === null ? [] : [slot]));
+    if (threads === 0 || heavy.length < this.minRows || this.vocab < this.minVocab) return jobs.map((_, slot) => local(slot));
 
-    // This thread takes the first share; the workers take the rest, in order.
-    const share = Math.ceil(jobs.length / (threads + 1));
-    const remote: Promise<SampleOutcome[]>[] = [];
-    for (let w = 0, first = share; first < jobs.length; w++, first += share) {
-      const last = Math.min(jobs.length, first + share);
+    // The workers take equal shares of the heavy rows; this thread takes what is left, and the light rows.
+    const outcomes: SampleOutcome[] = new Array(jobs.length);
+    const share = Math.floor(heavy.length / (threads + 1));
+    const remote: Promise<void>[] = [];
+    const kept = new Set(heavy.slice(threads * share));
+    for (let w = 0; w < threads && share > 0; w++) {
+      const slots = heavy.slice(w * share, (w + 1) * share);
       remote.push(
-        this.post(this.workers[w], first, jobs.slice(first, last)).then((r) => {
-          if (r === null) return local(first, last);
-          this.offThreadRows += r.length;
-          return r;
+        this.post(this.workers[w], slots, slots.map((slot) => jobs[slot])).then((r) => {
+          if (r === null) slots.forEach((slot) => (outcomes[slot] = local(slot)));
+          else {
+            slots.forEach((slot, k) => (outcomes[slot] = r[k]));
+            this.offThreadRows += slots.length;
+          }
         }),
       );
     }
-    const mine = local(0, share);
-    return mine.concat(...(await Promise.all(remote)));
+    jobs.forEach((_, slot) => {
+      if (kept.has(slot) || !heavy.includes(slot)) outcomes[slot] = local(slot);
+    });
+    await Promise.all(remote);
+    return outcomes;
   }
 
   async close(): Promise<void> {
@@ -114,11 +124,11 @@ export class SamplerPool {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  private post(worker: Worker, first: number, jobs: SampleJob[]): Promise<SampleOutcome[] | null> {
+  private post(worker: Worker, slots: number[], jobs: SampleJob[]): Promise<SampleOutcome[] | null> {
     const runId = this.nextRunId++;
     return new Promise((resolve) => {
       this.waiters.set(runId, (r) => resolve(r.outcomes));
-      worker.postMessage({ type: 'run', runId, first, jobs } satisfies ToSamplerWorker);
+      worker.postMessage({ type: 'run', runId, slots, jobs } satisfies ToSamplerWorker);
     });
   }
 

@@ -17,8 +17,11 @@ parentPort!.on('message', (msg: ToSamplerWorker) => {
   }
   let reply: FromSamplerWorker;
   try {
-    const views: SampleRows = rowViews(buffer!, capacity, vocab, msg.first + msg.jobs.length);
-    const outcomes = msg.jobs.map((job, k) => runSampleJob(views.rows[msg.first + k], job.logprobs !== null ? views.raws[msg.first + k] : null, job, scratch));
+    const views: SampleRows = rowViews(buffer!, capacity, vocab, Math.max(...msg.slots) + 1);
+    const outcomes = msg.jobs.map((job, k) => {
+      const slot = msg.slots[k];
+      return runSampleJob(views.rows[slot], job.logprobs !== null ? views.raws[slot] : null, job, scratch);
+    });
     reply = { runId: msg.runId, outcomes };
   } catch (err) {
     // The engine thread redoes these jobs itself.

@@ -79,6 +79,8 @@ describe('SamplerPool.run', () => {
       { temperature: 0.7, topK: 0, topP: 0.9, minP: 0, draw: 0.9, logprobs: 20 },
       { temperature: 1.2, topK: 40, topP: 0.95, minP: 0.05, draw: 0.5, logprobs: 0 },
       { temperature: 1, topK: 0, topP: 1, minP: 0.1, draw: 0.99, logprobs: null },
+      // Greedy without logprobs: stays on the engine thread.
+      { temperature: 0, topK: 0, topP: 1, minP: 0, draw: 0, logprobs: null },
     ];
     const jobs = Array.from({ length: 11 }, (_, i) => ({ ...kinds[i % kinds.length], draw: rng.next() }));
     const fill = () => {
@@ -95,7 +97,8 @@ describe('SamplerPool.run', () => {
     const expected = jobs.map((job, i) => runSampleJob(rows[i], job.logprobs !== null ? raws[i] : null, job, scratch));
     expect(expected[4]).toEqual({ nonFinite: 'nan' });
     expect(await pool.run(jobs)).toEqual(expected);
-    expect(pool.offThreadRows).toBe(7);
+    // 10 rows worth moving: 3 per worker, 4 (and the greedy one) here.
+    expect(pool.offThreadRows).toBe(6);
     await pool.close();
     // Closed (or dead) workers: the engine thread does it all, with the same result.
     expect(await pool.run(jobs)).toEqual(expected);
