@@ -196,6 +196,8 @@ export class Scheduler {
     });
     const outcomes = await this.sampler.run(jobs);
     toSample.forEach(({ seq }, i) => {
+      // Ended while its row was sampled on another thread (a module detached, a shutdown): nothing to append.
+      if (seq.phase === 'finished') return;
       const outcome = outcomes[i];
       if ('nonFinite' in outcome) {
         // A broken row ends its own sequence only.
