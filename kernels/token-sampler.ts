@@ -19,8 +19,9 @@ export function createSamplerScratch(): SamplerScratch {
  * - temperature below GREEDY_BELOW_TEMPERATURE, or topK 1: argmax, and the rng is not touched.
  * - otherwise exactly one rng.next() draw u, so every sampled token consumes one draw whatever the row holds
  *   (seeded runs stay aligned); the candidates come from selectWeighted (temperature, top-k, top-p, min-p),
- *   and u times their total weight is walked over their cumulative weights in id order: the first candidate
- *   whose cumulative weight exceeds it wins (inverse transform sampling).
+ *   and u times their total weight is walked over their cumulative weights in the order selectWeighted lists
+ *   them (id order; rank order after a heap top-k): the first candidate whose cumulative weight exceeds it wins
+ *   (inverse transform sampling).
  *
  * Throws NonFiniteLogitsError (kernels/non-finite-logits.ts) for a row with NaN or +Infinity, or without a
  * finite entry: never a token from a broken row.
