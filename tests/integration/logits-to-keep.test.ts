@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -19,7 +19,15 @@ interface StepReference { prompt: string; prompt_ids: number[]; greedy_ids: numb
 const refs: { plain: StepReference[]; unsafe: StepReference[]; prefill_all_positions: { prompt_ids: number[]; logits: number[][] } } =
   JSON.parse(readFileSync(join(ROOT, 'references.json'), 'utf8'));
 
-const cacheDir = () => mkdtempSync(join(tmpdir(), 'unir-graph-cache-'));
+const cacheDirs: string[] = [];
+const cacheDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'unir-graph-cache-'));
+  cacheDirs.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of cacheDirs) rmSync(dir, { recursive: true, force: true });
+});
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let worst = 0;
   for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
