@@ -5,6 +5,7 @@ import type { RunLogits, RunRow } from '../models/decoder-runner.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import { emptyStats, type EngineStats } from './engine-stats.js';
 import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
+import type { DeviceFusion } from './device-fusion.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
 import { SamplerPool } from './sampler-pool.js';
 import { Sequence } from './sequence.js';
@@ -61,6 +62,8 @@ export class Scheduler {
     private readonly tokenizer: TextTokenizer,
     private readonly options: SchedulerOptions,
     private readonly emit: (events: SequenceEvent[]) => void,
+    /** `--fusion-site device`: the step's logits are fused where the models ran (engine/device-fusion.ts). */
+    private readonly fusion: DeviceFusion | null = null,
   ) {
     this.sampler = new SamplerPool(options.vocab, options.samplerThreads ?? 0, options.samplerMinVocab);
   }
@@ -116,6 +119,7 @@ export class Scheduler {
       relayoutMs: t.relayoutMs,
       cachedSequences: this.base.decoder.sequenceCount,
       sampledOffThread: this.sampler.offThreadRows,
+      baseTensors: this.base.decoder.tensorStats,
     };
   }
 
@@ -159,6 +163,7 @@ export class Scheduler {
       }
     }
     for (const [seq, err] of failed) this.fail([seq], err);
+    const onDevice = this.fusion ? await this.fuseOnDevice(this.fusion, results, decoding, prefill) : null;
 
     const events: SequenceEvent[] = [];
     const byKey = new Map(results.map((r) => [r.key, r]));
@@ -191,8 +196,9 @@ export class Scheduler {
         const r = index.get(key)!.get(seq.id)!;
         return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
       };
-      const terms: WeightedRow[] = seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
-      return seq.prepareSample(row(BASE_KEY), terms, slots.rows[i], seq.request.logprobs !== null ? slots.raws[i] : null);
+      const fused = onDevice?.get(seq.id);
+      const terms: WeightedRow[] = fused ? [] : seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
+      return seq.prepareSample(fused ?? row(BASE_KEY), terms, slots.rows[i], seq.request.logprobs !== null ? slots.raws[i] : null);
     });
     const outcomes = await this.sampler.run(jobs);
     toSample.forEach(({ seq }, i) => {
@@ -265,6 +271,18 @@ export class Scheduler {
     const moduleResults = await Promise.all(modules);
     this.stats.moduleWaitMs += performance.now() - tWait;
     return baseResult ? [baseResult, ...moduleResults] : moduleResults;
+  }
+
+  /** The fused rows of the sequences that sample this step; a failure there fails them, not the engine. */
+  private async fuseOnDevice(fusion: DeviceFusion, results: ModelStepResult[], decoding: Sequence[], prefill: PrefillWork[]): Promise<Map<number, Float32Array>> {
+    const completing = new Set(prefill.filter((p) => p.seq.prefilled + p.tokens.length >= p.seq.promptLength).map((p) => p.seq));
+    const samples = (s: Sequence) => s.phase !== 'finished' && !s.cancelled && (s.phase === 'running' || completing.has(s));
+    try {
+      return await fusion.fuseStep(results, decoding, prefill.map((p) => p.seq), samples);
+    } catch (err) {
+      this.fail([...decoding, ...completing].filter(samples), err instanceof UnirError ? err : new UnirError('model_failed', String(err)));
+      return new Map();
+    }
   }
 
   private rowIndex(seqs: Sequence[]): Map<number, Map<number, number>> {

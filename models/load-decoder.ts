@@ -3,6 +3,7 @@ import { readDecoderSignature, type DecoderSignature } from './decoder-signature
 import { DecoderRunner } from './decoder-runner.js';
 import { createSession, type ExecutionProvider, type SessionSettings } from './execution-provider.js';
 import { defaultGraphCacheDir, prepareLogitsGraph, type LogitsGraph } from './logits-graph-cache.js';
+import type { WebGpuAdapter } from './webgpu-adapter.js';
 import { readModelConfig, type ModelConfig } from './model-config.js';
 import { locateModelFiles, type ModelFiles } from './model-files.js';
 
@@ -12,6 +13,8 @@ export interface LoadedDecoder {
   signature: DecoderSignature;
   runner: DecoderRunner;
   ep: ExecutionProvider;
+  /** The WebGPU adapter the session runs on (null on other providers). */
+  adapter: WebGpuAdapter | null;
   loadMs: number;
   /** What was done about logits for every prompt position (logits-graph-cache.ts), for the load log. */
   logitsNote: LogitsGraph['note'];
@@ -33,7 +36,8 @@ export async function loadDecoder(
   const presentNames = Array.from({ length: config.numLayers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
   const cacheDir = settings.graphCacheDir === undefined ? defaultGraphCacheDir() : settings.graphCacheDir;
   const graph = prepareLogitsGraph(files.onnx, cacheDir, config.vocabSize, settings.rewriteLogitsGraph ?? true);
-  const { session, ep } = await createSession(files.onnx, settings, presentNames, onAutoChoice, graph);
+  const deviceOutputs = settings.logitsOnDevice ? [...presentNames, 'logits'] : presentNames;
+  const { session, ep, adapter } = await createSession(files.onnx, settings, deviceOutputs, onAutoChoice, graph);
   let signature: DecoderSignature;
   try {
     signature = readDecoderSignature(session, config, files.onnx);
@@ -41,7 +45,7 @@ export async function loadDecoder(
     await releaseSession(session);
     throw err;
   }
-  return { files, config, signature, runner: new DecoderRunner(session, signature), ep, loadMs: performance.now() - t0, logitsNote: graph.note };
+  return { files, config, signature, runner: new DecoderRunner(session, signature), ep, adapter, loadMs: performance.now() - t0, logitsNote: graph.note };
 }
 
 export async function releaseSession(session: InferenceSession): Promise<void> {
