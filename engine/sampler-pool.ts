@@ -53,7 +53,8 @@ export class SamplerPool {
     private readonly minVocab = 16_384,
     private readonly minRows = 2,
   ) {
-    for (let i = 0; i < threads; i++) {
+    // Below minVocab the pool never moves a row: no threads are started for it.
+    for (let i = 0; i < (vocab >= minVocab ? threads : 0); i++) {
       const worker = spawnWorker('./sampler-worker', import.meta.url, {});
       worker.on('message', (msg: FromSamplerWorker) => {
         this.waiters.get(msg.runId)?.(msg);
