@@ -22,6 +22,9 @@ export interface ServerOptions {
   maxBatch: number;
   maxQueue: number;
   prefillChunk: number;
+  graphCacheDir: string | null;
+  keepAllLogits: boolean;
+  samplerThreads: number | null;
   maxModelLen: number | null;
   reasoner: string[];
   reasonersDir: string | null;
@@ -70,6 +73,9 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxBatch', flag: 'max-batch', kind: 'int', default: 16, help: 'Sequences decoded together at most (running batch).' },
   { key: 'maxQueue', flag: 'max-queue', kind: 'int', default: 64, help: 'Sequences that may wait for a batch slot; beyond it requests get 429.' },
   { key: 'prefillChunk', flag: 'prefill-chunk', kind: 'int', default: 128, help: 'Prompt tokens prefilled per step, so a long prompt does not stall running streams; 0 prefills whole prompts.' },
+  { key: 'graphCacheDir', flag: 'graph-cache-dir', kind: 'string', default: null, help: 'Where graphs rewritten at load are cached (an export without num_logits_to_keep gets it, so a prefill computes logits for the last position only); default: $XDG_CACHE_HOME/unir-serve/graphs; "" disables the cache.' },
+  { key: 'keepAllLogits', flag: 'keep-all-logits', kind: 'bool', default: false, help: 'Serve exports without num_logits_to_keep unchanged (a prefill computes logits for every prompt position) instead of adding that input at load.' },
+  { key: 'samplerThreads', flag: 'sampler-threads', kind: 'int', default: null, help: 'Threads beside the engine thread that sample the rows of a step (vocabularies of 16,384 and more); default: cores - 1, at most 4; 0 samples on the engine thread.' },
   { key: 'maxModelLen', flag: 'max-model-len', kind: 'int', default: null, help: 'Context served (prompt + completion); default: the model\'s max_position_embeddings.' },
   { key: 'reasoner', flag: 'reasoner', kind: 'list', default: [], help: 'A reasoning module directory to load at start (repeatable).' },
   { key: 'reasonersDir', flag: 'reasoners-dir', kind: 'string', default: null, help: 'Modules root: each subdirectory holding a unir.json is loaded; admin loads resolve paths inside it.' },

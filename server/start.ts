@@ -93,6 +93,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const shared: Partial<SessionSettings> = {
     allowSoftwareAdapter: options.allowSoftwareAdapter,
     ...(mayUseWebGpu(options.ep, options.moduleEp) ? { adapterProbe: await webgpuAdapter() } : {}),
+    ...graphSettings(options),
   };
   const engine = await EngineClient.start({
     baseDir: files.dir,
@@ -101,9 +102,11 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     maxQueue: options.maxQueue,
     prefillChunk: options.prefillChunk,
     maxContext: options.maxModelLen ?? config.maxPositions,
+    samplerThreads: options.samplerThreads ?? undefined,
     fusionSite: options.fusionSite,
   });
   if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
+  if (engine.base.logitsNote) log[engine.base.logitsNote.level]({ model: options.model }, engine.base.logitsNote.message);
   metrics.modelLoadSeconds.set((performance.now() - t0) / 1000);
   const registry = new ReasonerRegistry(
     engine,
@@ -130,6 +133,11 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     maxContext: Math.min(options.maxModelLen ?? config.maxPositions, config.maxPositions),
     defaultReasoners,
   };
+}
+
+/** --graph-cache-dir (unset: the default directory, '': no cache) and --keep-all-logits. */
+function graphSettings(options: ServerOptions): { graphCacheDir: string | null | undefined; rewriteLogitsGraph: boolean } {
+  return { graphCacheDir: options.graphCacheDir === null ? undefined : options.graphCacheDir || null, rewriteLogitsGraph: !options.keepAllLogits };
 }
 
 async function loadChatTemplate(options: ServerOptions, tokenizer: TextTokenizer): Promise<ChatTemplate | null> {
