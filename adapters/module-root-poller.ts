@@ -12,7 +12,7 @@ export interface PolledRoot {
 /**
  * The polling change source of --watch-poll, for modules roots where file-system events are not delivered
  * (a volume shared between hosts: NFS, SMB, CephFS, FUSE). Every `intervalMs` after the previous poll ended it
- * lists the root and takes each subdirectory's fingerprint (metadata only: names, sizes, mtimes), then reports
+ * lists the root and takes each subdirectory's fingerprint (metadata only: names, sizes, mtimes, ctimes), then reports
  * the subdirectories that are new, changed or gone since the previous poll. It decides nothing itself: what a
  * change means (stable yet? load, replace, unload?) is the watcher's decision, the same as for an event.
  * The first poll reports every subdirectory, so nothing that changed before it started is missed.
