@@ -23,12 +23,15 @@ export class ModuleRootPoller {
   private polling: Promise<void> | null = null;
   private stopped = false;
 
+  /** Throws RangeError unless 1 <= intervalMs <= 2^31-1 (a Node.js timer fires after 1 ms beyond that). */
   constructor(
     private readonly root: PolledRoot,
     readonly intervalMs: number,
     private readonly changed: (entry: string) => void,
     private readonly failed: (err: Error) => void,
-  ) {}
+  ) {
+    if (!(intervalMs >= 1 && intervalMs <= 2 ** 31 - 1)) throw new RangeError(`poll interval ${intervalMs} ms: expected 1 to 2^31-1 ms`);
+  }
 
   start(): void {
     this.next(0);

@@ -106,6 +106,12 @@ describe('--watch-poll: the watcher fed by polling', () => {
 });
 
 describe('ModuleRootPoller', () => {
+  it('refuses an interval a Node.js timer cannot keep (it would fire after 1 ms, polling back to back)', () => {
+    const source = { entries: async () => [], look: async () => null };
+    for (const ms of [0, -5, 2 ** 31, Infinity, NaN]) expect(() => new ModuleRootPoller(source, ms, () => {}, () => {}), String(ms)).toThrow(RangeError);
+    expect(new ModuleRootPoller(source, 2 ** 31 - 1, () => {}, () => {}).intervalMs).toBe(2 ** 31 - 1);
+  });
+
   it('reports new, changed and removed subdirectories once each; a root that cannot be listed is retried', async () => {
     const keys = new Map<string, string>([['a', '1'], ['b', '1']]);
     let listable = true;

@@ -13,9 +13,13 @@ describe('--watch / --watch-poll', () => {
     expect(parse([]).watchPoll).toBeNull();
   });
 
-  it('refuses a poll interval that is not a positive number, naming the flag', () => {
-    for (const bad of ['0', '-1', 'soon', '', 'Infinity']) {
-      expect(() => parse([`--watch-poll=${bad}`])).toThrow(/--watch-poll: expected a positive number of seconds/);
+  it('refuses a poll interval that is not a number of seconds from 0.1 to 2147483, naming the flag', () => {
+    // Beyond 2147483 s Node.js fires a timer after 1 ms (TimeoutOverflowWarning): a "daily" poll would run
+    // back to back; below 0.1 s polling is a busy loop over the root.
+    for (const bad of ['0', '-1', 'soon', '', 'Infinity', '3000000', '2147484', '1e-9', '0.09']) {
+      expect(() => parse([`--watch-poll=${bad}`]), bad).toThrow(/--watch-poll: expected a number of seconds from 0.1 to 2147483/);
     }
+    expect(parse(['--watch-poll', '0.1']).watchPoll).toBe(0.1);
+    expect(parse(['--watch-poll', '2147483']).watchPoll).toBe(2147483);
   });
 });
