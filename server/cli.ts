@@ -26,7 +26,13 @@ async function main(): Promise<void> {
     }
     log.info({ signal, inFlight: server.ctx.lifecycle.inFlight }, 'draining: /ready is 503, new requests are refused');
     server.close().then(
-      () => {
+      ({ watcherStopped }) => {
+        if (!watcherStopped) {
+          // process.exit() joins libuv's threads, one of which waits on the unanswering file system: it would hang.
+          log.warn('stopped; a file-system call never returned, so the process ends itself with SIGKILL');
+          process.kill(process.pid, 'SIGKILL');
+          return;
+        }
         log.info('stopped');
         process.exit(0);
       },
