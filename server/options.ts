@@ -99,6 +99,15 @@ export function envName(flag: string): string {
   return `UNIR_${flag.toUpperCase().replace(/-/g, '_')}`;
 }
 
+/**
+ * The UNIR_ variables of `env` that name no option, sorted: a typo, an option this version does not have, or a
+ * Kubernetes service link (UNIR_SERVE_PORT for a Service named unir-serve). They are ignored; the CLI warns.
+ */
+export function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
+  const known = new Set(OPTION_SPECS.map((o) => envName(o.flag)));
+  return Object.keys(env).filter((name) => name.startsWith('UNIR_') && !known.has(name)).sort();
+}
+
 /** Flags win over environment variables, which win over defaults. */
 export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServerOptions {
   const spec = Object.fromEntries(
