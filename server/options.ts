@@ -133,6 +133,9 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
     throw new UnirError('invalid_request', `--reasoning-parser: expected ${REASONING_PARSERS.join(' or ')}, got ${JSON.stringify(options.reasoningParser)}`);
   }
   if (!options.model) throw new UnirError('invalid_request', `--model DIR (or ${envName('model')}) is required`);
+  if (watchesModulesRoot(options) && !options.reasonersDir) {
+    throw new UnirError('invalid_request', '--watch and --watch-poll need --reasoners-dir DIR (the modules root to follow)');
+  }
   return options;
 }
 

@@ -6,6 +6,7 @@ describe('UNIR_ environment variables', () => {
     const env = {
       UNIR_PORT: '9000',
       UNIR_WATCH_POLL: '2',
+      UNIR_REASONERS_DIR: '/modules',
       UNIR_ADMIN_TOKEN: 't',
       UNIR_WATCH_POL: '2', // a typo
       UNIR_API_KEY: 'k', // no --api-key in this version: the API would be open while the operator thinks it is not
