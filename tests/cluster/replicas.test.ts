@@ -191,6 +191,10 @@ describe('three replicas behind haproxy sharing one modules root', () => {
     const usedAdd = usingAdd();
     expect(usedAdd.length).toBeGreaterThan(6);
     expect(failures(usedAdd)).toEqual([]);
+    // The requests that ran while the replicas swapped it (from the new manifest to the last old version released).
+    const swapEnd = replacedAt + Math.max(...drained.map((d) => d.ms));
+    const duringSwap = usedAdd.filter((r) => r.start < swapEnd && r.end! > replacedAt);
+    expect(duringSwap.length).toBeGreaterThan(0);
 
     const removedAt = performance.now();
     rmSync(join(modules, 'add'), { recursive: true });
@@ -198,7 +202,7 @@ describe('three replicas behind haproxy sharing one modules root', () => {
     const answers = await throughProxyFromEach({ model: 'unir-demo+add', prompt: 'add 1+2=', max_tokens: 4 });
     expect([...answers.keys()].sort()).toEqual(['r0', 'r1', 'r2']);
     for (const a of answers.values()) expect(a.body.error?.code).toBe('reasoner_not_found');
-    figures.replace = { loadAverage: loadavg()[0], servedAfterMs: swapped.map((s) => s.ms), loadMs: swapped.map((s) => s.entry!.load_ms), oldVersionReleasedAfterMs: drained.map((s) => s.ms), requestsUsingAdd: usedAdd.length, failed: 0 };
+    figures.replace = { loadAverage: loadavg()[0], servedAfterMs: swapped.map((s) => s.ms), loadMs: swapped.map((s) => s.entry!.load_ms), oldVersionReleasedAfterMs: drained.map((s) => s.ms), requestsUsingAdd: usedAdd.length, requestsUsingAddDuringSwap: duringSwap.length, failed: 0 };
     figures.remove = { unloadedAfterMs: gone.map((s) => s.ms) };
   });
 
