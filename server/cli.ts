@@ -32,7 +32,8 @@ async function main(): Promise<void> {
         if (!watcherStopped) {
           // process.exit() joins libuv's threads, one of which waits on the unanswering file system: it would hang.
           log.warn('stopped; a file-system call never returned, so the process ends itself with SIGKILL');
-          process.kill(process.pid, 'SIGKILL');
+          // pino writes asynchronously; SIGKILL runs no exit handler that would flush it.
+          log.flush(() => process.kill(process.pid, 'SIGKILL'));
           return;
         }
         log.info('stopped');
