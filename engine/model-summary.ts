@@ -16,6 +16,9 @@ export interface ModelSummary {
   loadMs: number;
   /** What `--ep auto` chose and why (null when a provider was named). */
   autoNote?: string | null;
+  /** The base's tokenizer.json and EOS ids (for the grammar worker). */
+  tokenizerPath?: string;
+  eosTokenIds?: number[];
 }
 
 export function summarize(m: LoadedDecoder): ModelSummary {

@@ -6,7 +6,7 @@ import { emptyStats, type EngineStats } from './engine-stats.js';
 import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
 import { Sequence } from './sequence.js';
-import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
+import type { RemoteGrammar } from './remote-grammar.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
 
 export const BASE_KEY = 0;
@@ -55,7 +55,7 @@ export class Scheduler {
     private readonly emit: (events: SequenceEvent[]) => void,
   ) {}
 
-  submit(seqId: number, request: GenerationRequest, grammar: GrammarLogitsProcessor | null = null): void {
+  submit(seqId: number, request: GenerationRequest, grammar: RemoteGrammar | null = null): void {
     const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
     const seq = new Sequence(seqId, request, this.tokenizer, this.options.vocab, this.options.maxContext, grammar);
     if (missing) {
@@ -113,6 +113,11 @@ export class Scheduler {
     this.wake?.();
   }
 
+  /** Something a waiting step loop may be waiting for happened (a grammar mask arrived). */
+  nudge(): void {
+    this.wake?.();
+  }
+
   async loop(): Promise<void> {
     while (!this.stopped) {
       if (this.waiting.length + this.prefilling.length + this.running.length === 0) {
@@ -133,11 +138,15 @@ export class Scheduler {
     const t0 = performance.now();
     this.dropCancelled();
     this.admit();
-    const decoding = this.running;
+    // A grammar sequence whose next mask waits behind a compile sits the step out (the others go on).
+    const decoding = this.running.filter((s) => s.canDecode);
     const prefill = planPrefill(this.prefilling, this.options.prefillChunk);
     if (decoding.length === 0 && prefill.length === 0) return false;
 
     const results = await this.runModels(this.modelSteps(decoding, prefill));
+    // Grammar masks are computed in the grammar worker while the models ran: usually here already.
+    const masks = [...decoding, ...prefill.map((p) => p.seq)].map((s) => s.grammarReady()).filter((p) => p !== null);
+    if (masks.length > 0) await Promise.all(masks);
     const t1 = performance.now();
     const failed = new Map<Sequence, UnirError>();
     for (const r of results) {
