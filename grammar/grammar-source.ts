@@ -1,3 +1,4 @@
+import { rewriteCharClasses } from './char-class-rewrite.js';
 import { choiceGrammar, type GrammarSpec } from './grammar-spec.js';
 import type { Grammar, StructuralTagLike, XgrammarModule } from './xgrammar.js';
 
@@ -15,11 +16,11 @@ export async function grammarOf(xg: XgrammarModule, spec: GrammarSpec): Promise<
     case 'json_object':
       return xg.Grammar.fromEBNF(await jsonGrammar(xg, '{"type": "object"}', false));
     case 'regex':
-      return xg.Grammar.fromStructuralTag({ type: 'structural_tag', format: { type: 'regex', pattern: spec.pattern } } as StructuralTagLike);
+      return xg.Grammar.fromEBNF(await regexGrammar(xg, spec.pattern));
     case 'choice':
       return xg.Grammar.fromEBNF(choiceGrammar(spec.choices));
     case 'ebnf':
-      return xg.Grammar.fromEBNF(spec.grammar);
+      return xg.Grammar.fromEBNF(rewriteCharClasses(spec.grammar));
     case 'structural_tag':
       return xg.Grammar.fromStructuralTag((await compactTag(xg, spec.tag)) as StructuralTagLike);
   }
@@ -32,7 +33,17 @@ export async function grammarOf(xg: XgrammarModule, spec: GrammarSpec): Promise<
  */
 async function jsonGrammar(xg: XgrammarModule, schema: string, strict: boolean): Promise<string> {
   const ebnf = await xg.Testings._jsonSchemaToEBNF(schema, false, ONE_LINE, SEPARATORS, strict);
-  return ebnf.replaceAll('[^"\\\\\\r\\n]', '[^"\\\\\\0-\\x1f]');
+  return rewriteCharClasses(ebnf.replaceAll('[^"\\\\\\r\\n]', '[^"\\\\\\0-\\x1f]'));
+}
+
+/** A regex as EBNF (xgrammar's own conversion, printed), its character classes rewritten. */
+async function regexGrammar(xg: XgrammarModule, pattern: string): Promise<string> {
+  const grammar = await xg.Grammar.fromStructuralTag({ type: 'structural_tag', format: { type: 'regex', pattern } } as StructuralTagLike);
+  try {
+    return rewriteCharClasses(grammar.toString());
+  } finally {
+    grammar.dispose();
+  }
 }
 
 /** A structural tag whose json_schema parts are compact JSON grammars (xgrammar's own allow any whitespace there). */
@@ -44,6 +55,8 @@ async function compactTag(xg: XgrammarModule, node: unknown): Promise<unknown> {
     const schema = typeof n.json_schema === 'string' ? n.json_schema : JSON.stringify(n.json_schema);
     return { type: 'grammar', grammar: await jsonGrammar(xg, schema, true) };
   }
+  if (n.type === 'regex' && typeof n.pattern === 'string') return { type: 'grammar', grammar: await regexGrammar(xg, n.pattern) };
+  if (n.type === 'grammar' && typeof n.grammar === 'string') return { type: 'grammar', grammar: rewriteCharClasses(n.grammar) };
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(n)) out[k] = await compactTag(xg, v);
   return out;
