@@ -64,16 +64,19 @@ const EMPTY = new Uint8Array(0);
 function pieceSpeller(encoding: VocabEncoding): (piece: string) => Uint8Array {
   const utf8 = new TextEncoder();
   if (encoding.vocabType === 'byte_level') {
-    const toByte = unicodeToByte();
+    // GPT-2's alphabet is U+0021-U+0143: a lookup by char code.
+    const byteOf = new Int16Array(0x144).fill(-1);
+    for (const [ch, b] of unicodeToByte()) byteOf[ch.charCodeAt(0)] = b;
     return (piece) => {
-      const bytes: number[] = [];
-      for (const ch of piece) {
-        const b = toByte.get(ch);
-        // A character outside GPT-2's alphabet (not expected in a byte-level vocabulary): its own UTF-8.
-        if (b === undefined) bytes.push(...utf8.encode(ch));
-        else bytes.push(b);
+      const out = new Uint8Array(piece.length);
+      for (let i = 0; i < piece.length; i++) {
+        const code = piece.charCodeAt(i);
+        const b = code < byteOf.length ? byteOf[code] : -1;
+        // A character outside the alphabet (not expected in a byte-level vocabulary): the piece's own UTF-8.
+        if (b < 0) return utf8.encode(piece);
+        out[i] = b;
       }
-      return Uint8Array.from(bytes);
+      return out;
     };
   }
   return (piece) => {
