@@ -26,6 +26,8 @@ export interface GrammarWorkerStats {
   probes: number;
   /** Open matchers. */
   matchers: number;
+  /** The worker's memory outside its JS heap (WebAssembly memories are most of it), bytes. */
+  externalBytes: number;
 }
 
 /** Main thread → grammar worker. */

@@ -138,7 +138,7 @@ function addStats(rt: GrammarRuntime): void {
 async function stats(): Promise<GrammarWorkerStats> {
   const rt = runtime ? await runtime.catch(() => null) : null;
   const s = rt?.stats ?? { compileMs: 0, hits: 0, misses: 0 };
-  return { compileMs: counts.compileMs + s.compileMs, hits: counts.hits + s.hits, misses: counts.misses + s.misses, runtimes: counts.runtimes, probes: probe.instances, matchers: sequences.size };
+  return { compileMs: counts.compileMs + s.compileMs, hits: counts.hits + s.hits, misses: counts.misses + s.misses, runtimes: counts.runtimes, probes: probe.instances, matchers: sequences.size, externalBytes: process.memoryUsage().external };
 }
 
 engine.on('message', (msg: EngineToGrammar) => void onEngine(msg));
