@@ -21,7 +21,7 @@ const rows: (string | number)[][] = [];
 const sample = async (done: number, failedAs: string) => {
   (globalThis as { gc?: () => void }).gc?.();
   const s = await engine.grammarStats();
-  rows.push([done, mib(process.memoryUsage().rss), mib(s.externalBytes), s.probes, s.runtimes, failedAs]);
+  rows.push([String(done), mib(process.memoryUsage().rss), mib(s.externalBytes), String(s.probes), String(s.runtimes), failedAs]);
 };
 await sample(0, '');
 const t0 = performance.now();
