@@ -8,9 +8,10 @@
  *      its ms/token beside another unconstrained stream;
  *   3. the stall a compile causes: while a stream decodes, a request with a schema not yet compiled arrives;
  *      the stream's longest gap between tokens, and how many tokens it made before the new request's first.
- * Rounds alternate the variants; figures are medians over rounds (inter-token gaps: median per stream).
+ * Each round runs every variant, in the opposite order every other round; a stream's figure is the median of
+ * its inter-token gaps; differences are taken within a round (paired), and the table shows medians over rounds.
  *
- *   npx tsx bench/grammar-engine.ts [--rounds 5] [--tokens 96]
+ *   npx tsx bench/grammar-engine.ts [--rounds 9] [--tokens 160]
  */
 import { EngineClient } from '../engine/engine-client.js';
 import type { GenerationRequest, SequenceEvent } from '../engine/generation-request.js';
@@ -19,7 +20,7 @@ import { DEFAULT_SAMPLING } from '../kernels/sampling-params.js';
 import { chatModelDir } from '../tests/helpers/chat-fixtures.js';
 import { benchArgs, median, table } from './bench-args.js';
 
-const args = benchArgs({ rounds: { type: 'string', default: '5' }, tokens: { type: 'string', default: '96' } });
+const args = benchArgs({ rounds: { type: 'string', default: '9' }, tokens: { type: 'string', default: '160' } });
 const rounds = Number(args.rounds);
 const tokens = Number(args.tokens);
 
@@ -63,16 +64,16 @@ async function gaps(events: AsyncIterable<SequenceEvent>, onToken?: () => void):
 
 const engine = await EngineClient.start({ baseDir: chatModelDir('qwen3'), session: { ep: 'cpu', deviceId: 0, threads: 1 }, maxBatch: 8, maxQueue: 64, prefillChunk: 0, maxContext: 4096 });
 await engine.compileGrammar(CACHED);
-const perToken = { plain: [] as number[], grammar: [] as number[], besidePlain: [] as number[], besideGrammar: [] as number[] };
+const perToken = { plain: [] as number[], grammar: [] as number[], cost: [] as number[], besidePlain: [] as number[], besideGrammar: [] as number[], effect: [] as number[] };
 const stall = { maxGap: [] as number[], tokensBefore: [] as number[], firstTokenMs: [] as number[] };
 
 for (let r = 0; r < rounds; r++) {
-  perToken.plain.push(median(await gaps(engine.submit(request(r, tokens, null)))));
-  perToken.grammar.push(median(await gaps(engine.submit(request(r, tokens, CACHED)))));
-  const [a1] = await Promise.all([gaps(engine.submit(request(r, tokens, null))), gaps(engine.submit(request(r + 1, tokens, null)))]);
-  perToken.besidePlain.push(median(a1));
-  const [a2] = await Promise.all([gaps(engine.submit(request(r, tokens, null))), gaps(engine.submit(request(r + 1, tokens, CACHED)))]);
-  perToken.besideGrammar.push(median(a2));
+  const alone = async (grammar: GrammarSpec | null) => median(await gaps(engine.submit(request(r, tokens, grammar))));
+  const beside = async (grammar: GrammarSpec | null) => median((await Promise.all([gaps(engine.submit(request(r, tokens, null))), gaps(engine.submit(request(r + 1, tokens, grammar)))]))[0]);
+  const variants = [async () => perToken.plain.push(await alone(null)), async () => perToken.grammar.push(await alone(CACHED)), async () => perToken.besidePlain.push(await beside(null)), async () => perToken.besideGrammar.push(await beside(CACHED))];
+  for (const v of r % 2 === 0 ? variants : variants.reverse()) await v();
+  perToken.cost.push(perToken.grammar[r] - perToken.plain[r]);
+  perToken.effect.push(perToken.besideGrammar[r] - perToken.besidePlain[r]);
 
   // A long unconstrained stream; once it runs, a request whose schema is not compiled yet arrives.
   const controller = new AbortController();
@@ -102,10 +103,10 @@ console.log(
     [
       ['unconstrained stream alone (batch 1)', m(perToken.plain)],
       ['grammar stream alone (cached JSON schema, batch 1)', m(perToken.grammar)],
-      ['  per-token cost of the grammar sequence', m(perToken.grammar) - m(perToken.plain)],
+      ['  per-token cost of the grammar sequence (paired)', m(perToken.cost)],
       ['unconstrained stream beside an unconstrained one', m(perToken.besidePlain)],
       ['unconstrained stream beside the grammar stream', m(perToken.besideGrammar)],
-      ['  effect on the unconstrained stream', m(perToken.besideGrammar) - m(perToken.besidePlain)],
+      ['  effect on the unconstrained stream (paired)', m(perToken.effect)],
     ],
   ),
 );
@@ -120,4 +121,4 @@ console.log(
     ],
   ),
 );
-console.log(`\n${rounds} alternated rounds, ${tokens} tokens per stream; per-token figures are medians of inter-token gaps`);
+console.log(`\n${rounds} rounds (order reversed every other one), ${tokens} tokens per stream; per-token figures are medians of inter-token gaps`);

@@ -10,13 +10,11 @@ const CAPACITY = 64;
 
 /**
  * One xgrammar instance serving one tokenizer: its compiler and the compiled grammars, by spec hash (LRU).
- * Matchers made from its grammars live in its WebAssembly memory, so they count against it: a runtime that
- * was `tainted` (an xgrammar call aborted in it) takes no new work and is dropped once its last matcher closes.
+ * Matchers made from its grammars live in its WebAssembly memory: a runtime that was `tainted` (an xgrammar
+ * call aborted in it) takes no new work, and is collected once its last matcher is gone.
  */
 export class GrammarRuntime {
   private readonly compiled = new Map<string, CompiledGrammar>();
-  /** Matchers open on this runtime's grammars. */
-  matchers = 0;
   tainted = false;
   readonly stats = { compileMs: 0, hits: 0, misses: 0 };
 

@@ -13,17 +13,14 @@ export class SequenceMatcher {
   private disposed = false;
 
   private constructor(
-    private readonly runtime: GrammarRuntime,
     private readonly matcher: GrammarMatcher,
     private readonly utf8: Utf8TokenMasks,
-  ) {
-    runtime.matchers++;
-  }
+  ) {}
 
   /** @param stopTokenIds the ids that may end the output once the grammar is complete (EOS, stop_token_ids). */
   static async create(runtime: GrammarRuntime, grammar: CompiledGrammar, stopTokenIds: readonly number[], utf8: Utf8TokenMasks): Promise<SequenceMatcher> {
     const matcher = await runtime.xg.GrammarMatcher.createGrammarMatcher(grammar, stopTokenIds.length > 0 ? [...stopTokenIds] : undefined);
-    return new SequenceMatcher(runtime, matcher, utf8);
+    return new SequenceMatcher(matcher, utf8);
   }
 
   /** True once the grammar has accepted a stop token. */
@@ -53,6 +50,5 @@ export class SequenceMatcher {
     if (this.disposed) return;
     this.disposed = true;
     this.matcher.dispose();
-    this.runtime.matchers--;
   }
 }
