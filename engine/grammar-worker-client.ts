@@ -12,6 +12,7 @@ import { spawnWorker } from './spawn-worker.js';
 export class GrammarWorkerClient {
   private worker: Worker | null = null;
   private nextRequestId = 1;
+  private closing: Promise<void> = Promise.resolve();
   private readonly waiters = new Map<number, { resolve: (value: unknown) => void; reject: (err: UnirError) => void }>();
 
   constructor(
@@ -59,12 +60,14 @@ export class GrammarWorkerClient {
     return this.request({ type: 'stats', requestId: 0 }) as Promise<GrammarWorkerStats>;
   }
 
-  async close(): Promise<void> {
+  /** Stops the worker (if it runs); every caller waits for the same termination. */
+  close(): Promise<void> {
     const worker = this.worker;
     this.worker = null;
     for (const w of this.waiters.values()) w.reject(new UnirError('shutting_down', 'the engine is shutting down'));
     this.waiters.clear();
-    await worker?.terminate();
+    if (worker) this.closing = worker.terminate().then(() => undefined);
+    return this.closing;
   }
 
   private request(msg: ToGrammarWorker): Promise<unknown> {
