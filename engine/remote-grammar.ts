@@ -14,7 +14,8 @@ import type { GrammarLink } from './grammar-link.js';
 export class RemoteGrammar {
   private failure: UnirError | null = null;
   private complete = false;
-  private waiter: (() => void) | null = null;
+  /** While the next mask is awaited: the promise every caller gets, and its resolver. */
+  private waiting: { promise: Promise<void>; resolve: () => void } | null = null;
 
   constructor(
     private readonly link: GrammarLink,
@@ -31,7 +32,12 @@ export class RemoteGrammar {
   ready(): Promise<void> | null {
     this.link.drain();
     if (this.settled) return null;
-    return new Promise((resolve) => (this.waiter = resolve));
+    if (!this.waiting) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.waiting = { promise, resolve };
+    }
+    return this.waiting.promise;
   }
 
   /** Masks the row in place; returns an error (and leaves the row) when the grammar cannot go on. */
@@ -63,8 +69,8 @@ export class RemoteGrammar {
     if ('mask' in update) this.mask = update.mask;
     else if ('complete' in update) this.complete = true;
     else this.failure = update.failure;
-    this.waiter?.();
-    this.waiter = null;
+    this.waiting?.resolve();
+    this.waiting = null;
   }
 
   private get settled(): boolean {
