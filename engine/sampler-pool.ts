@@ -96,13 +96,18 @@ export class SamplerPool {
     const heavy = jobs.flatMap((job, slot) => (isGreedy(job) && job.logprobs === null ? [] : [slot]));
     if (threads === 0 || heavy.length < this.minRows || this.vocab < this.minVocab) return jobs.map((_, slot) => local(slot));
 
-    // The workers take equal shares of the heavy rows; this thread takes what is left, and the light rows.
+    // Even shares of the heavy rows over the workers and this thread (floor or ceil of heavy / (threads + 1)); the
+    // rows a floor leaves over go to workers, as this thread also takes the light rows. A step lasts as long as its
+    // largest share.
     const outcomes: SampleOutcome[] = new Array(jobs.length);
     const share = Math.floor(heavy.length / (threads + 1));
+    const extra = heavy.length - share * (threads + 1);
     const remote: Promise<void>[] = [];
-    const kept = new Set(heavy.slice(threads * share));
-    for (let w = 0; w < threads && share > 0; w++) {
-      const slots = heavy.slice(w * share, (w + 1) * share);
+    let next = 0;
+    for (let w = 0; w < threads; w++) {
+      const size = share + (w < extra ? 1 : 0);
+      if (size === 0) break;
+      const slots = heavy.slice(next, (next += size));
       remote.push(
         this.post(this.workers[w], slots, slots.map((slot) => jobs[slot])).then((r) => {
           if (r === null) slots.forEach((slot) => (outcomes[slot] = local(slot)));
@@ -113,8 +118,9 @@ export class SamplerPool {
         }),
       );
     }
+    const moved = new Set(heavy.slice(0, next));
     jobs.forEach((_, slot) => {
-      if (kept.has(slot) || !heavy.includes(slot)) outcomes[slot] = local(slot);
+      if (!moved.has(slot)) outcomes[slot] = local(slot);
     });
     await Promise.all(remote);
     return outcomes;
