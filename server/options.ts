@@ -56,6 +56,9 @@ interface OptionSpec {
 }
 
 const cores = availableParallelism();
+/** The range of a `seconds` option: from a tenth of a second to the longest Node.js timer (about 24.8 days). */
+const MIN_SECONDS = 0.1;
+const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 /** The table README's CLI reference is written from (npm run docs). */
 export const OPTION_SPECS: readonly OptionSpec[] = [
@@ -81,7 +84,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'reasonersDir', flag: 'reasoners-dir', kind: 'string', default: null, help: 'Modules root: each subdirectory holding a unir.json is loaded; admin loads resolve paths inside it.' },
   { key: 'defaultReasoners', flag: 'default-reasoners', kind: 'string', default: null, help: 'Modules applied when a request names none, e.g. "add,sort:0.5".' },
   { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones. File-system events, or polling every 2 s where the root is on a network or FUSE file system (NFS, SMB/CIFS, CephFS, 9p, FUSE); the admin API then refuses loads and unloads (the root decides, for every replica).' },
-  { key: 'watchPoll', flag: 'watch-poll', kind: 'seconds', default: null, help: 'Watch --reasoners-dir by polling every N seconds (fractions allowed) instead of file-system events: for roots shared between hosts. Implies --watch.' },
+  { key: 'watchPoll', flag: 'watch-poll', kind: 'seconds', default: null, help: 'Watch --reasoners-dir by polling every N seconds (0.1 to 2147483, fractions allowed) instead of file-system events: for roots shared between hosts. Implies --watch.' },
   { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
   { key: 'toolCallParser', flag: 'tool-call-parser', kind: 'string', default: 'auto', help: 'How tool calls are read from replies: hermes (<tool_call>{...}</tool_call>, Qwen), llama3_json ({"name", "parameters"}), none, or auto (guessed from the chat template).' },
@@ -105,6 +108,15 @@ export function watchesModulesRoot(options: Pick<ServerOptions, 'watch' | 'watch
 
 export function envName(flag: string): string {
   return `UNIR_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/**
+ * The UNIR_ variables of `env` that name no option, sorted: a typo, an option this version does not have, or a
+ * Kubernetes service link (UNIR_SERVE_PORT for a Service named unir-serve). They are ignored; the CLI warns.
+ */
+export function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
+  const known = new Set(OPTION_SPECS.map((o) => envName(o.flag)));
+  return Object.keys(env).filter((name) => name.startsWith('UNIR_') && !known.has(name)).sort();
 }
 
 /** Flags win over environment variables, which win over defaults. */
@@ -135,6 +147,9 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
     throw new UnirError('invalid_request', `--reasoning-parser: expected ${REASONING_PARSERS.join(' or ')}, got ${JSON.stringify(options.reasoningParser)}`);
   }
   if (!options.model) throw new UnirError('invalid_request', `--model DIR (or ${envName('model')}) is required`);
+  if (watchesModulesRoot(options) && !options.reasonersDir) {
+    throw new UnirError('invalid_request', '--watch and --watch-poll need --reasoners-dir DIR (the modules root to follow)');
+  }
   return options;
 }
 
@@ -152,8 +167,9 @@ function convert(o: OptionSpec, raw: unknown): unknown {
       return n;
     }
     case 'seconds': {
+      // Node.js timers hold at most 2^31-1 ms and fire after 1 ms beyond it; under 0.1 s a poll is a busy loop.
       const n = Number(raw);
-      if (String(raw).trim() === '' || !Number.isFinite(n) || n <= 0) throw bad('expected a positive number of seconds');
+      if (String(raw).trim() === '' || !(n >= MIN_SECONDS && n <= MAX_SECONDS)) throw bad(`expected a number of seconds from ${MIN_SECONDS} to ${MAX_SECONDS}`);
       return n;
     }
     case 'list':
