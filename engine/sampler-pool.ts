@@ -35,7 +35,7 @@ const scratch = { sampler: createSamplerScratch(), logprobs: createLogprobScratc
  * the rows from shared memory (no copy): a batch's sampling costs about 1 / (threads + 1) of its time on the
  * engine thread. With 0 threads, or fewer rows worth moving than `minRows`, or a vocabulary below `minVocab`
  * (where a message round trip costs more than the row), everything runs here. The results are the same either way: the jobs
- * carry their draws.
+ * carry their draws. At most `maxRows - 1` workers are started: a step of `maxRows` rows has none for the others.
  */
 export class SamplerPool {
   private buffer: ArrayBuffer | SharedArrayBuffer = new ArrayBuffer(0);
@@ -52,9 +52,10 @@ export class SamplerPool {
     threads: number,
     private readonly minVocab = 16_384,
     private readonly minRows = 2,
+    maxRows = Infinity,
   ) {
     // Below minVocab the pool never moves a row: no threads are started for it.
-    for (let i = 0; i < (vocab >= minVocab ? threads : 0); i++) {
+    for (let i = 0; i < (vocab >= minVocab ? Math.min(threads, maxRows - 1) : 0); i++) {
       const worker = spawnWorker('./sampler-worker', import.meta.url, {});
       worker.on('message', (msg: FromSamplerWorker) => {
         this.waiters.get(msg.runId)?.(msg);

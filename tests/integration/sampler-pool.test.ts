@@ -134,4 +134,10 @@ describe('SamplerPool: how a step\'s rows are shared out', () => {
     expect(await offThread(7)).toBeGreaterThanOrEqual(5);
     await pool.close();
   });
+
+  it('starts no more workers than a step of maxRows rows can use (maxRows - 1)', async () => {
+    const pool = new SamplerPool(4096, 8, 1, 2, 3);
+    expect(pool.threads).toBe(2);
+    await pool.close();
+  });
 });
