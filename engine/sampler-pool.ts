@@ -35,7 +35,7 @@ const scratch = { sampler: createSamplerScratch(), logprobs: createLogprobScratc
  * the rows from shared memory (no copy): a batch's sampling costs about 1 / (threads + 1) of its time on the
  * engine thread. With 0 threads, or fewer rows worth moving than `minRows`, or a vocabulary below `minVocab`
  * (where a message round trip costs more than the row), everything runs here. The results are the same either way: the jobs
- * carry their draws.
+ * carry their draws. At most `maxRows - 1` workers are started: a step of `maxRows` rows has none for the others.
  */
 export class SamplerPool {
   private buffer: ArrayBuffer | SharedArrayBuffer = new ArrayBuffer(0);
@@ -52,9 +52,10 @@ export class SamplerPool {
     threads: number,
     private readonly minVocab = 16_384,
     private readonly minRows = 2,
+    maxRows = Infinity,
   ) {
     // Below minVocab the pool never moves a row: no threads are started for it.
-    for (let i = 0; i < (vocab >= minVocab ? threads : 0); i++) {
+    for (let i = 0; i < (vocab >= minVocab ? Math.min(threads, maxRows - 1) : 0); i++) {
       const worker = spawnWorker('./sampler-worker', import.meta.url, {});
       worker.on('message', (msg: FromSamplerWorker) => {
         this.waiters.get(msg.runId)?.(msg);
@@ -96,13 +97,18 @@ export class SamplerPool {
     const heavy = jobs.flatMap((job, slot) => (isGreedy(job) && job.logprobs === null ? [] : [slot]));
     if (threads === 0 || heavy.length < this.minRows || this.vocab < this.minVocab) return jobs.map((_, slot) => local(slot));
 
-    // The workers take equal shares of the heavy rows; this thread takes what is left, and the light rows.
+    // Even shares of the heavy rows over the workers and this thread (floor or ceil of heavy / (threads + 1)); the
+    // rows a floor leaves over go to workers, as this thread also takes the light rows. A step lasts as long as its
+    // largest share.
     const outcomes: SampleOutcome[] = new Array(jobs.length);
     const share = Math.floor(heavy.length / (threads + 1));
+    const extra = heavy.length - share * (threads + 1);
     const remote: Promise<void>[] = [];
-    const kept = new Set(heavy.slice(threads * share));
-    for (let w = 0; w < threads && share > 0; w++) {
-      const slots = heavy.slice(w * share, (w + 1) * share);
+    let next = 0;
+    for (let w = 0; w < threads; w++) {
+      const size = share + (w < extra ? 1 : 0);
+      if (size === 0) break;
+      const slots = heavy.slice(next, (next += size));
       remote.push(
         this.post(this.workers[w], slots, slots.map((slot) => jobs[slot])).then((r) => {
           if (r === null) slots.forEach((slot) => (outcomes[slot] = local(slot)));
@@ -113,8 +119,9 @@ export class SamplerPool {
         }),
       );
     }
+    const moved = new Set(heavy.slice(0, next));
     jobs.forEach((_, slot) => {
-      if (kept.has(slot) || !heavy.includes(slot)) outcomes[slot] = local(slot);
+      if (!moved.has(slot)) outcomes[slot] = local(slot);
     });
     await Promise.all(remote);
     return outcomes;

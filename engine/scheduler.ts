@@ -65,7 +65,7 @@ export class Scheduler {
     /** `--fusion-site device`: the step's logits are fused where the models ran (engine/device-fusion.ts). */
     private readonly fusion: DeviceFusion | null = null,
   ) {
-    this.sampler = new SamplerPool(options.vocab, options.samplerThreads ?? 0, options.samplerMinVocab);
+    this.sampler = new SamplerPool(options.vocab, options.samplerThreads ?? 0, options.samplerMinVocab, undefined, options.maxBatch);
   }
 
   submit(seqId: number, request: GenerationRequest, grammar: RemoteGrammar | null = null): void {

@@ -1,4 +1,5 @@
 import type { InferenceSession } from 'onnxruntime-node';
+import { UnirError } from '../common/errors.js';
 import { readDecoderSignature, type DecoderSignature } from './decoder-signature.js';
 import { DecoderRunner } from './decoder-runner.js';
 import { createSession, type ExecutionProvider, type SessionSettings } from './execution-provider.js';
@@ -35,9 +36,20 @@ export async function loadDecoder(
   // Present names come from config.json so the session can keep them on the device from its creation.
   const presentNames = Array.from({ length: config.numLayers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
   const cacheDir = settings.graphCacheDir === undefined ? defaultGraphCacheDir() : settings.graphCacheDir;
-  const graph = prepareLogitsGraph(files.onnx, cacheDir, config.vocabSize, settings.rewriteLogitsGraph ?? true);
+  let graph = prepareLogitsGraph(files.onnx, cacheDir, config.vocabSize, settings.rewriteLogitsGraph ?? true);
   const deviceOutputs = settings.logitsOnDevice ? [...presentNames, 'logits'] : presentNames;
-  const { session, ep, adapter } = await createSession(files.onnx, settings, deviceOutputs, onAutoChoice, graph);
+  let created: Awaited<ReturnType<typeof createSession>>;
+  try {
+    created = await createSession(files.onnx, settings, deviceOutputs, onAutoChoice, graph);
+  } catch (err) {
+    // A cached graph ONNX Runtime cannot parse (truncated, emptied, overwritten): rewrite the export again, once.
+    if (!graph.fromCache || !(err instanceof UnirError) || err.code !== 'invalid_model_dir') throw err;
+    const redone = prepareLogitsGraph(files.onnx, cacheDir, config.vocabSize, true, true);
+    const why = `the cached graph ${graph.path} could not be loaded (${err.message.replace(/^.*?ONNX Runtime: /, '')}), so it was rewritten`;
+    graph = { ...redone, note: { level: 'warn', message: `${redone.note?.message ?? files.onnx}; ${why}` } };
+    created = await createSession(files.onnx, settings, deviceOutputs, onAutoChoice, graph);
+  }
+  const { session, ep, adapter } = created;
   let signature: DecoderSignature;
   try {
     signature = readDecoderSignature(session, config, files.onnx);

@@ -11,6 +11,8 @@ export interface LogitsGraph {
   externalDataDir: string | null;
   /** What was done, for the load log (null when the export already has a logits-to-keep input). */
   note: { level: 'info' | 'warn'; message: string } | null;
+  /** Whether `path` is a graph read back from the cache (one ONNX Runtime cannot load is rewritten again: `fresh`). */
+  fromCache: boolean;
 }
 
 /** What the cache remembers of one source graph (a small JSON file beside the rewritten one). */
@@ -34,10 +36,11 @@ export function defaultGraphCacheDir(env: NodeJS.ProcessEnv = process.env): stri
  * is handed to ONNX Runtime as bytes with the source's directory as the external-data folder.
  * A graph that cannot be rewritten safely is served unchanged, with a warning saying what that costs; a cache that
  * cannot be written only costs the rewrite at every load (also said). `cacheDir` null: no cache. `rewrite` false
- * serves every export unchanged (the warning still says what a missing input costs).
+ * serves every export unchanged (the warning still says what a missing input costs). `fresh` ignores what the cache
+ * holds for this source and writes it again (a cached graph that turned out corrupt).
  */
-export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vocabSize: number, rewrite = true): LogitsGraph {
-  const unchanged = (note: LogitsGraph['note']): LogitsGraph => ({ path: onnxPath, bytes: null, externalDataDir: null, note });
+export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vocabSize: number, rewrite = true, fresh = false): LogitsGraph {
+  const unchanged = (note: LogitsGraph['note']): LogitsGraph => ({ path: onnxPath, bytes: null, externalDataDir: null, note, fromCache: false });
   const unsafeNote = (reason: string): LogitsGraph['note'] => ({
     level: 'warn',
     message:
@@ -50,14 +53,14 @@ export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vo
     const found = rewriteForLogitsToKeep(readFileSync(onnxPath));
     return unchanged(found.kind === 'has-input' ? null : unsafeNote('the rewrite is turned off by --keep-all-logits'));
   }
-  const cached = cacheDir ? readEntry(join(cacheDir, `${key}.json`)) : null;
+  const cached = cacheDir && !fresh ? readEntry(join(cacheDir, `${key}.json`)) : null;
   const cachedGraph = cacheDir ? join(cacheDir, `${key}.onnx`) : null;
   if (cached?.kind === 'has-input') return unchanged(null);
   if (cached?.kind === 'unsafe') return unchanged(unsafeNote(cached.reason ?? 'see an earlier load'));
   if (cached?.kind === 'rewritten' && cachedGraph && existsSync(cachedGraph)) {
     const note = { level: 'info' as const, message: `${onnxPath}: served with logits for the kept positions only (${LOGITS_TO_KEEP_INPUT} added at load; cached graph ${cachedGraph})` };
-    if (!cached.externalData) return { path: cachedGraph, bytes: null, externalDataDir: null, note };
-    return { path: cachedGraph, bytes: readFileSync(cachedGraph), externalDataDir: dirname(onnxPath), note };
+    if (!cached.externalData) return { path: cachedGraph, bytes: null, externalDataDir: null, note, fromCache: true };
+    return { path: cachedGraph, bytes: readFileSync(cachedGraph), externalDataDir: dirname(onnxPath), note, fromCache: true };
   }
 
   let result: ReturnType<typeof rewriteForLogitsToKeep>;
@@ -89,8 +92,8 @@ export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vo
   const failed = save({ kind: 'rewritten', source: onnxPath, externalData }, result.chunks);
   const where = failed === null ? `cached graph ${cachedGraph}` : `not cached: ${failed}; the rewrite runs at every load`;
   const note = { level: failed === null ? ('info' as const) : ('warn' as const), message: `${onnxPath}: served with logits for the kept positions only (${LOGITS_TO_KEEP_INPUT} added at load; ${where})` };
-  if (failed === null && !externalData) return { path: cachedGraph!, bytes: null, externalDataDir: null, note };
-  return { path: onnxPath, bytes: Buffer.concat(result.chunks), externalDataDir: dirname(onnxPath), note };
+  if (failed === null && !externalData) return { path: cachedGraph!, bytes: null, externalDataDir: null, note, fromCache: false };
+  return { path: onnxPath, bytes: Buffer.concat(result.chunks), externalDataDir: dirname(onnxPath), note, fromCache: false };
 }
 
 function readEntry(path: string): CacheEntry | null {

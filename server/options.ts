@@ -59,6 +59,7 @@ const cores = availableParallelism();
 /** The range of a `seconds` option: from a tenth of a second to the longest Node.js timer (about 24.8 days). */
 const MIN_SECONDS = 0.1;
 const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+const MAX_SAMPLER_THREADS = 64;
 
 /** The table README's CLI reference is written from (npm run docs). */
 export const OPTION_SPECS: readonly OptionSpec[] = [
@@ -78,7 +79,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'prefillChunk', flag: 'prefill-chunk', kind: 'int', default: 128, help: 'Prompt tokens prefilled per step, so a long prompt does not stall running streams; 0 prefills whole prompts.' },
   { key: 'graphCacheDir', flag: 'graph-cache-dir', kind: 'string', default: null, help: 'Where graphs rewritten at load are cached (an export without num_logits_to_keep gets it, so a prefill computes logits for the last position only); default: $XDG_CACHE_HOME/unir-serve/graphs; "" disables the cache.' },
   { key: 'keepAllLogits', flag: 'keep-all-logits', kind: 'bool', default: false, help: 'Serve exports without num_logits_to_keep unchanged (a prefill computes logits for every prompt position) instead of adding that input at load.' },
-  { key: 'samplerThreads', flag: 'sampler-threads', kind: 'int', default: null, help: 'Threads beside the engine thread that sample the rows of a step (vocabularies of 16,384 and more); default: cores - 1, at most 4; 0 samples on the engine thread.' },
+  { key: 'samplerThreads', flag: 'sampler-threads', kind: 'int', default: null, help: 'Threads beside the engine thread that sample the rows of a step (vocabularies of 16,384 and more); default: cores - 1, at most 4; 0 samples on the engine thread; at most 64, and no more are started than --max-batch - 1 (a step has no row for the others).' },
   { key: 'maxModelLen', flag: 'max-model-len', kind: 'int', default: null, help: 'Context served (prompt + completion); default: the model\'s max_position_embeddings.' },
   { key: 'reasoner', flag: 'reasoner', kind: 'list', default: [], help: 'A reasoning module directory to load at start (repeatable).' },
   { key: 'reasonersDir', flag: 'reasoners-dir', kind: 'string', default: null, help: 'Modules root: each subdirectory holding a unir.json is loaded; admin loads resolve paths inside it.' },
@@ -137,6 +138,10 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
   }
   const options = out as unknown as ServerOptions;
   if (options.maxBatch < 1) throw new UnirError('invalid_request', '--max-batch must be at least 1');
+  if (options.samplerThreads !== null && options.samplerThreads > MAX_SAMPLER_THREADS) {
+    // Each is a Node.js worker of about 30 MB that only pays with a core of its own.
+    throw new UnirError('invalid_request', `--sampler-threads: at most ${MAX_SAMPLER_THREADS}, got ${options.samplerThreads} (more threads than cores only adds memory)`);
+  }
   if (options.fusionSite !== 'host' && options.fusionSite !== 'device') {
     throw new UnirError('invalid_request', `--fusion-site: expected host or device, got ${JSON.stringify(options.fusionSite)}`);
   }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -181,6 +181,20 @@ describe('loadDecoder on the three exports against PyTorch', () => {
   it('the same weights exported with it give the same', async () => {
     expect(withKeep.logitsNote).toBeNull();
     await expectReferences(withKeep, refs.plain);
+  });
+
+  it('a cached graph that is corrupt (truncated) is rewritten again and served, with a warning, not a failed load', async () => {
+    const dir = cacheDir();
+    await (await loadDecoder(WITHOUT, { ep: 'cpu', deviceId: 0, threads: 1, graphCacheDir: dir })).runner.session.release();
+    const graphFile = join(dir, readdirSync(dir).find((f) => f.endsWith('.onnx'))!);
+    const size = statSync(graphFile).size;
+    truncateSync(graphFile, Math.floor(size / 2));
+    const model = await loadDecoder(WITHOUT, { ep: 'cpu', deviceId: 0, threads: 1, graphCacheDir: dir });
+    loaded.push(model);
+    expect(model.logitsNote?.level).toBe('warn');
+    expect(model.logitsNote?.message).toMatch(/could not be loaded .*rewritten/);
+    expect(statSync(graphFile).size).toBe(size);
+    await expectReferences(model, refs.plain.slice(0, 1));
   });
 
   it('an unsafe graph is served unchanged (still PyTorch\'s outputs) with a warning naming the cost', async () => {

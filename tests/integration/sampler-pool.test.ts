@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReasonerRegistry } from '../../adapters/reasoner-registry.js';
 import type { EngineClient } from '../../engine/engine-client.js';
@@ -97,10 +98,46 @@ describe('SamplerPool.run', () => {
     const expected = jobs.map((job, i) => runSampleJob(rows[i], job.logprobs !== null ? raws[i] : null, job, scratch));
     expect(expected[4]).toEqual({ nonFinite: 'nan' });
     expect(await pool.run(jobs)).toEqual(expected);
-    // 10 rows worth moving: 3 per worker, 4 (and the greedy one) here.
-    expect(pool.offThreadRows).toBe(6);
+    // 10 rows worth moving over 3 threads: 4 and 3 to the workers, 3 (and the greedy one) here.
+    expect(pool.offThreadRows).toBe(7);
     await pool.close();
     // Closed (or dead) workers: the engine thread does it all, with the same result.
     expect(await pool.run(jobs)).toEqual(expected);
+  });
+});
+
+describe('SamplerPool: how a step\'s rows are shared out', () => {
+  const job: SampleJob = { temperature: 0.8, topK: 0, topP: 0.9, minP: 0, draw: 0.5, logprobs: null };
+  const fill = (pool: SamplerPool, n: number) => pool.rows(n).rows.forEach((row, i) => row.forEach((_, j) => (row[j] = Math.sin(i + j))));
+  it('a worker that dies with rows in flight leaves them to the engine thread, with the same results', async () => {
+    const pool = new SamplerPool(4096, 2, 1);
+    // A worker that dies with rows in flight: they are sampled here instead, and later steps stay here.
+    fill(pool, 6);
+    const expected = await pool.run(Array.from({ length: 6 }, () => job));
+    void (pool as unknown as { workers: Worker[] }).workers[1].terminate();
+    expect(await pool.run(Array.from({ length: 6 }, () => job))).toEqual(expected);
+    expect(pool.threads).toBe(0);
+    await pool.close();
+  });
+
+  it('no thread takes more than its even share of the rows worth moving, and fewer rows than threads all move', async () => {
+    const pool = new SamplerPool(4096, 3, 1);
+    const offThread = async (n: number) => {
+      fill(pool, n);
+      const before = pool.offThreadRows;
+      await pool.run(Array.from({ length: n }, () => job));
+      return pool.offThreadRows - before;
+    };
+    // 3 rows, 3 workers: one each (an even share of 3 over 4 threads is at most 1, so none stays here).
+    expect(await offThread(3)).toBe(3);
+    // 7 rows over 4 threads: at most ceil(7 / 4) = 2 on any one, the engine thread included.
+    expect(await offThread(7)).toBeGreaterThanOrEqual(5);
+    await pool.close();
+  });
+
+  it('starts no more workers than a step of maxRows rows can use (maxRows - 1)', async () => {
+    const pool = new SamplerPool(4096, 8, 1, 2, 3);
+    expect(pool.threads).toBe(2);
+    await pool.close();
   });
 });

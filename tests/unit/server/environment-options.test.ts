@@ -18,4 +18,9 @@ describe('UNIR_ environment variables', () => {
     expect(parseServerOptions(['--model', 'm'], env).port).toBe(9000); // still ignored, not an error
     expect(unknownEnvironment({ UNIR_MODEL: 'm', UNIR_NO_UI: '1' })).toEqual([]);
   });
+
+  it('--sampler-threads above 64 is refused at start (each is a worker of tens of MB), saying the bound', () => {
+    expect(parseServerOptions(['--model', 'm', '--sampler-threads', '64'], {}).samplerThreads).toBe(64);
+    expect(() => parseServerOptions(['--model', 'm'], { UNIR_SAMPLER_THREADS: '1000' })).toThrow(/--sampler-threads: at most 64, got 1000/);
+  });
 });
