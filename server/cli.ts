@@ -1,8 +1,32 @@
 #!/usr/bin/env node
 /** unir-serve --model DIR [options]: see --help, or README's CLI reference. */
+import pino, { type Logger } from 'pino';
 import { UnirError } from '../common/errors.js';
 import { helpText, parseServerOptions, unknownEnvironment } from './options.js';
 import { startServer } from './start.js';
+
+/**
+ * SIGKILL runs no exit handler, and pino's default stream writes on libuv's thread pool: its flush(cb) calls back at
+ * once (minLength 0) even while a write is still in flight, which the kill would then lose. So: wait for the stream's
+ * 'drain' (the in-flight write done; bounded to 1 s, as nothing may be in flight), write what is still buffered
+ * synchronously, then kill.
+ */
+function flushLogThenKill(log: Logger): void {
+  const stream = (log as unknown as Record<symbol, { once?: (e: string, f: () => void) => void; flushSync?: () => void }>)[pino.symbols.streamSym];
+  let killed = false;
+  const kill = () => {
+    if (killed) return;
+    killed = true;
+    try {
+      stream?.flushSync?.();
+    } catch {
+      // a stream that cannot flush synchronously: what it wrote so far is all there is
+    }
+    process.kill(process.pid, 'SIGKILL');
+  };
+  stream?.once?.('drain', kill);
+  setTimeout(kill, 1000);
+}
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -32,8 +56,7 @@ async function main(): Promise<void> {
         if (!watcherStopped) {
           // process.exit() joins libuv's threads, one of which waits on the unanswering file system: it would hang.
           log.warn('stopped; a file-system call never returned, so the process ends itself with SIGKILL');
-          // pino writes asynchronously; SIGKILL runs no exit handler that would flush it.
-          log.flush(() => process.kill(process.pid, 'SIGKILL'));
+          flushLogThenKill(log);
           return;
         }
         log.info('stopped');
