@@ -17,8 +17,11 @@ export function messageText(m: ChatMessageBody, index: number): string {
   if (typeof m.content === 'string') return m.content;
   return m.content
     .map((part, j) => {
-      if (part.type !== 'text' || typeof part.text !== 'string') {
+      if (part.type !== 'text') {
         throw new UnirError('invalid_request', `only text content parts are supported: messages[${index}].content[${j}] is of type "${part.type}"`, `messages.${index}.content`);
+      }
+      if (typeof part.text !== 'string') {
+        throw new UnirError('invalid_request', `messages[${index}].content[${j}] is a text part and needs "text" (a string)`, `messages.${index}.content.${j}.text`);
       }
       return part.text;
     })

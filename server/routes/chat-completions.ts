@@ -7,8 +7,9 @@ import { chatChoiceLogprobs, chatLogprobOfEvent, type ChatLogprob } from '../cha
 import { chatMessages, messageText, renderChatPrompt } from '../chat-prompt.js';
 import { collectChoices, usageOf } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
-import { planGeneration } from '../generation-plan.js';
+import { checkStreamOptions, planGeneration } from '../generation-plan.js';
 import { GenerationRun } from '../generation-run.js';
+import { checkTokenRange } from '../prompt-ids.js';
 import { chatBodySchema, type ChatBody } from '../schemas/chat-schema.js';
 import { clientGone, SseWriter } from '../sse.js';
 
@@ -20,11 +21,13 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
     async (req, reply) => {
       const body = req.body;
       const maxTokens = checkChatBody(body);
+      checkStreamOptions(body);
       const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;
       const messages = chatMessages(body.messages);
       const { ids } = renderChatPrompt(ctx, messages, body.add_generation_prompt ?? true);
       if (ids.length === 0) throw new UnirError('invalid_request', 'the messages render to an empty prompt', 'messages');
-      const plan = planGeneration(ctx, { ...body, max_tokens: maxTokens }, ids, { defaultMaxTokens: 'rest', logprobs, fromMessages: true });
+      checkTokenRange(ctx, ids, true, 'messages');
+      const plan = planGeneration(ctx, { ...body, max_tokens: maxTokens }, [ids], { defaultMaxTokens: 'rest', logprobs, fromMessages: true });
       const run = new GenerationRun(ctx, plan, 'chat_completions', clientGone(reply));
       const last = body.messages[body.messages.length - 1];
       const echo = body.echo && last.role === 'assistant' ? messageText(last, body.messages.length - 1) : '';

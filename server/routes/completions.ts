@@ -6,8 +6,8 @@ import type { TextTokenizer } from '../../models/text-tokenizer.js';
 import type { AppContext } from '../app-context.js';
 import { collectChoices, usageOf, type CollectedChoice } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
-import { planGeneration } from '../generation-plan.js';
-import { promptIds as toPromptIds } from '../prompt-ids.js';
+import { checkStreamOptions, planGeneration } from '../generation-plan.js';
+import { promptIdList, promptInputs } from '../prompt-ids.js';
 import { GenerationRun } from '../generation-run.js';
 import { completionBodySchema, type CompletionBody } from '../schemas/completion-schema.js';
 import { clientGone, SseWriter } from '../sse.js';
@@ -23,13 +23,21 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
     if (body.echo && body.logprobs !== null && body.logprobs !== undefined) {
       throw new UnirError('invalid_request', 'echo with logprobs is not supported: prompt logprobs are not computed', 'echo');
     }
-    const promptIds = toPromptIds(ctx, body.prompt);
+    if (body.max_completion_tokens !== undefined) {
+      // OpenAI's reference has max_completion_tokens on chat completions only; its completions API refuses it.
+      throw new UnirError('invalid_request', 'max_completion_tokens is a chat completions parameter: /v1/completions takes max_tokens', 'max_completion_tokens');
+    }
+    checkStreamOptions(body);
+    const prompts = promptIdList(ctx, body.prompt);
     const logprobs = body.logprobs ?? null;
-    const plan = planGeneration(ctx, body, promptIds, { defaultMaxTokens: 16, logprobs, fromMessages: false });
+    const plan = planGeneration(ctx, body, prompts, { defaultMaxTokens: 16, logprobs, fromMessages: false });
     const run = new GenerationRun(ctx, plan, 'completions', clientGone(reply));
     const id = `cmpl-${randomUUID().replace(/-/g, '')}`;
     const created = Math.floor(Date.now() / 1000);
-    const echo = body.echo ? (typeof body.prompt === 'string' ? body.prompt : ctx.tokenizer.decode(promptIds)) : '';
+    const n = body.n ?? 1;
+    // Choice k continues prompt floor(k / n); echo repeats that prompt (its text, or its tokens decoded).
+    const echoes = body.echo ? promptInputs(body.prompt).inputs.map((p, i) => (typeof p === 'string' ? p : ctx.tokenizer.decode(prompts[i]))) : [];
+    const echoOf = (choice: number) => echoes[Math.floor(choice / n)] ?? '';
     const head = { id, object: 'text_completion', created, model: plan.model };
 
     if (!body.stream) {
@@ -38,15 +46,16 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
         ...head,
         choices: choices.map((c) => ({
           index: c.index,
-          text: echo + c.text,
-          logprobs: logprobs === null ? null : completionLogprobs(ctx.tokenizer, c, echo.length),
+          text: echoOf(c.index) + c.text,
+          logprobs: logprobs === null ? null : completionLogprobs(ctx.tokenizer, c, echoOf(c.index).length),
           finish_reason: c.done!.finishReason,
           stop_reason: c.done!.stopReason,
         })),
-        usage: usageOf(promptIds.length, choices),
+        usage: usageOf(plan.promptTokens, choices),
       };
     }
-    return streamCompletion(reply, ctx, run, { head, echo, logprobs, n: plan.requests.length, includeUsage: body.stream_options?.include_usage === true, promptTokens: promptIds.length });
+    const includeUsage = body.stream_options?.include_usage === true;
+    return streamCompletion(reply, ctx, run, { head, echoOf, logprobs, n: plan.requests.length, includeUsage, promptTokens: plan.promptTokens });
   });
 }
 
@@ -54,14 +63,20 @@ async function streamCompletion(
   reply: FastifyReply,
   ctx: AppContext,
   run: GenerationRun,
-  o: { head: object; echo: string; logprobs: number | null; n: number; includeUsage: boolean; promptTokens: number },
+  o: { head: object; echoOf: (choice: number) => string; logprobs: number | null; n: number; includeUsage: boolean; promptTokens: number },
 ): Promise<void> {
   const sse = new SseWriter(reply);
+  // With include_usage every chunk has usage: null, and the last one (no choices) the usage (OpenAI's promise).
+  const usageField = o.includeUsage ? { usage: null } : {};
   const chunk = (index: number, text: string, extra: { logprobs?: unknown; finish_reason?: string | null; stop_reason?: string | number | null } = {}) =>
-    sse.send({ ...o.head, choices: [{ index, text, logprobs: extra.logprobs ?? null, finish_reason: extra.finish_reason ?? null, ...(extra.finish_reason ? { stop_reason: extra.stop_reason ?? null } : {}) }] });
-  const offsets = new Array<number>(o.n).fill(o.echo.length);
+    sse.send({
+      ...o.head,
+      choices: [{ index, text, logprobs: extra.logprobs ?? null, finish_reason: extra.finish_reason ?? null, ...(extra.finish_reason ? { stop_reason: extra.stop_reason ?? null } : {}) }],
+      ...usageField,
+    });
+  const offsets = Array.from({ length: o.n }, (_, i) => o.echoOf(i).length);
   const dones: (DoneEvent | null)[] = new Array(o.n).fill(null);
-  if (o.echo) for (let i = 0; i < o.n; i++) chunk(i, o.echo);
+  for (let i = 0; i < o.n; i++) if (o.echoOf(i)) chunk(i, o.echoOf(i));
   try {
     for await (const { index, event } of run) {
       if (event.kind === 'token') {

@@ -19,11 +19,15 @@ export const samplingProperties = {
     default: null,
     description: 'Token id (as a string key) to a bias in [-100, 100] added to its logit.',
   },
-  seed: { type: ['integer', 'null'], default: null, description: 'Seeds the sampler: the same seed and request give the same text. With n > 1, choice i uses seed + i.' },
+  seed: { type: ['integer', 'null'], minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER, default: null, description: 'Seeds the sampler: the same seed and request give the same text. With n > 1, choice i uses seed + i.' },
   stop: {
-    anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 4 }, { type: 'null' }],
+    // One type list, not anyOf: a failing branch of anyOf would name the wrong rule ("must be string").
+    type: ['string', 'array', 'null'],
+    minLength: 1,
+    maxItems: 4,
+    items: { type: 'string', minLength: 1 },
     default: null,
-    description: 'Up to 4 strings that end generation; the stop string is not returned.',
+    description: 'A string or up to 4 strings (none empty) that end generation; the stop string is not returned.',
   },
   stop_token_ids: { type: ['array', 'null'], items: { type: 'integer', minimum: 0 }, maxItems: 64, default: null, description: 'Token ids that end generation (not returned). Extension (vLLM).' },
   min_tokens: { type: ['integer', 'null'], minimum: 0, default: 0, description: 'EOS and stop tokens are blocked until this many tokens exist. Extension (vLLM).' },
@@ -34,7 +38,7 @@ export const samplingProperties = {
     type: ['object', 'null'],
     properties: { include_usage: { type: 'boolean' } },
     default: null,
-    description: 'include_usage: true adds a last chunk with usage (and empty choices).',
+    description: 'Only with stream: true (else 400, as OpenAI). include_usage: true adds usage: null to every chunk and a last chunk with the usage (and empty choices).',
   },
   reasoners: {
     type: ['array', 'null'],
@@ -64,6 +68,7 @@ export interface SamplingBody {
   presence_penalty?: number | null;
   frequency_penalty?: number | null;
   logit_bias?: Record<string, number> | null;
+  /** An integer within +-(2^53 - 1), so that it survives JSON as an exact number. */
   seed?: number | null;
   stop?: string | string[] | null;
   stop_token_ids?: number[] | null;

@@ -1,4 +1,5 @@
 import { chatMessagesSchema, type ChatMessageBody } from './chat-schema.js';
+import { completionBodySchema } from './completion-schema.js';
 
 const model = { type: 'string', minLength: 1, description: 'Optional: the served model id (BASE or BASE+modules; modules share the base\'s vocabulary).' } as const;
 
@@ -6,7 +7,13 @@ export const tokenizeBodySchema = {
   type: 'object',
   properties: {
     model,
-    prompt: { type: 'string', description: 'Text to tokenize. Give either prompt or messages.' },
+    prompt: {
+      ...completionBodySchema.properties.prompt,
+      minItems: 0,
+      description:
+        'What to tokenize, in any of the completion prompt forms (a string, strings, token ids, arrays of token ids). Several prompts give ' +
+        'a list of token lists. Give either prompt or messages.',
+    },
     messages: chatMessagesSchema,
     add_generation_prompt: { type: ['boolean', 'null'], default: true, description: 'With messages: let the chat template open the assistant\'s turn.' },
     add_special_tokens: { type: ['boolean', 'null'], description: 'Add the tokenizer\'s special tokens (BOS); default true for prompt, false for messages (the template writes them).' },
@@ -16,7 +23,7 @@ export const tokenizeBodySchema = {
 
 export interface TokenizeBody {
   model?: string;
-  prompt?: string;
+  prompt?: string | (string | number | number[])[];
   messages?: ChatMessageBody[];
   add_generation_prompt?: boolean | null;
   add_special_tokens?: boolean | null;

@@ -80,7 +80,7 @@ export class StreamSession {
       checkUnsupported(body);
       const ids = promptIds(this.ctx, body.prompt);
       const logprobs = body.logprobs ?? null;
-      const plan = planGeneration(this.ctx, { ...body, model: body.model ?? this.ctx.modelId }, ids, { defaultMaxTokens: 16, logprobs, fromMessages: false });
+      const plan = planGeneration(this.ctx, { ...body, model: body.model ?? this.ctx.modelId }, [ids], { defaultMaxTokens: 16, logprobs, fromMessages: false });
       n = plan.requests.length;
       // Throws queue_full (engine at capacity) or shutting_down; the plan's modules are released then.
       run = new GenerationRun(this.ctx, plan, 'websocket', controller.signal);
