@@ -5,7 +5,8 @@ import { createSamplerScratch, sampleToken } from '../kernels/token-sampler.js';
 import { fuseLogits, type WeightedRow } from '../kernels/fuse-logits.js';
 import type { TokenStreamDecoder } from '../models/token-stream-decoder.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
-import type { FinishReason, GenerationRequest, TokenEvent } from './generation-request.js';
+import type { FinishReason, GenerationRequest, ReturnedToken, TokenEvent, TopLogprob } from './generation-request.js';
+import { ReturnedTokens } from './returned-tokens.js';
 import { StopMatcher } from './stop-matcher.js';
 
 /** One per thread: the step loop samples sequences one after another. */
@@ -33,6 +34,8 @@ export class Sequence {
   admittedAt: number | null = null;
   /** Text held back by the stop matcher at the end, emitted with the done event. */
   tail = '';
+  /** With logprobs: the tokens whose text `tail` returns. */
+  tailTokens: ReturnedToken[] = [];
   private readonly rng: SeededRandom;
   private readonly penalties: SequencePenaltyState;
   private readonly detokenizer: TokenStreamDecoder;
@@ -40,6 +43,11 @@ export class Sequence {
   private readonly fused: Float32Array;
   private readonly endIds: ReadonlySet<number>;
   private readonly suppressUntilMin: number[];
+  /** Logprobs cover the returned text: which tokens it is made of (null without logprobs). */
+  private readonly returned: ReturnedTokens | null;
+  private readonly skippedIds: ReadonlySet<number>;
+  private returnedChars = 0;
+  private readonly carried: ReturnedToken[] = [];
   /** Model keys this sequence runs on: 0 is the base, others are module version ids, sorted. */
   readonly modelKeys: number[];
 
@@ -58,6 +66,8 @@ export class Sequence {
     const eos = request.ignoreEos ? [] : tokenizer.eosTokenIds;
     this.endIds = new Set([...eos, ...request.stopTokenIds]);
     this.suppressUntilMin = [...new Set([...tokenizer.eosTokenIds, ...request.stopTokenIds])];
+    this.returned = request.logprobs === null ? null : new ReturnedTokens();
+    this.skippedIds = tokenizer.specialIds;
     // Sorted so the fusion sum runs in one order whatever order the request named the modules in.
     this.modelKeys = [0, ...request.reasoners.map((r) => r.versionId).sort((a, b) => a - b)];
   }
@@ -75,10 +85,10 @@ export class Sequence {
   }
 
   /** Fuses the models' rows, applies the request's processors and samples the next token. */
-  sample(baseRow: Float32Array, terms: readonly WeightedRow[]): { tokenId: number; logprob?: number; topLogprobs?: TokenEvent['topLogprobs'] } {
+  sample(baseRow: Float32Array, terms: readonly WeightedRow[]): { tokenId: number; logprob?: number; topLogprobs?: TopLogprob[] } {
     const z = fuseLogits(this.fused, baseRow, terms);
     let stats: ReturnType<typeof logSoftmaxStats> | null = null;
-    let top: TokenEvent['topLogprobs'];
+    let top: TopLogprob[] | undefined;
     if (this.request.logprobs !== null) {
       // Logprobs describe the fused distribution itself, before penalties, temperature and filters.
       stats = logSoftmaxStats(z);
@@ -93,23 +103,48 @@ export class Sequence {
   }
 
   /** Appends a sampled token: penalties, text, and the stop conditions in vLLM's order. */
-  append(tokenId: number, extra: { logprob?: number; topLogprobs?: TokenEvent['topLogprobs'] }): AppendResult {
+  append(tokenId: number, extra: { logprob?: number; topLogprobs?: TopLogprob[] }): AppendResult {
     this.generated.push(tokenId);
     commitToken(this.penalties, tokenId);
-    const event: TokenEvent = { kind: 'token', seqId: this.id, tokenId, text: '', ...extra };
+    const event: TokenEvent = { kind: 'token', seqId: this.id, tokenId, text: '' };
     if (this.endIds.has(tokenId) && this.generated.length >= this.request.minTokens) {
-      // EOS and stop tokens end the text without appearing in it.
+      // EOS and stop tokens end the text without appearing in it (nor in the logprobs).
       const stopReason = this.request.stopTokenIds.includes(tokenId) ? tokenId : null;
       this.tail = this.stopMatcher.flush() + this.detokenizer.flush();
+      this.endTokens(this.returned?.releaseAll());
       return { event, finish: { reason: 'stop', stopReason } };
     }
-    const { emit, matched } = this.stopMatcher.push(this.detokenizer.push(tokenId));
+    const delta = this.detokenizer.push(tokenId);
+    // A special token the text skips is not part of the returned text.
+    if (this.returned && !this.skippedIds.has(tokenId)) this.returned.add(tokenId, delta, extra.logprob, extra.topLogprobs);
+    const { emit, matched } = this.stopMatcher.push(delta);
     event.text = emit;
-    if (matched !== null) return { event, finish: { reason: 'stop', stopReason: matched } };
+    this.returnedChars += emit.length;
+    if (matched !== null) {
+      this.attach(event, this.returned?.cutAt(this.returnedChars));
+      this.endTokens([]);
+      return { event, finish: { reason: 'stop', stopReason: matched } };
+    }
+    this.attach(event, this.returned?.release(this.returnedChars));
     if (this.generated.length >= this.request.maxTokens || this.promptLength + this.generated.length >= this.maxContext) {
       this.tail = this.stopMatcher.push(this.detokenizer.flush()).emit + this.stopMatcher.flush();
+      this.endTokens(this.returned?.releaseAll());
       return { event, finish: { reason: 'length', stopReason: null } };
     }
     return { event, finish: null };
+  }
+
+  /**
+   * Returned tokens ride with an event that carries text (streams skip events without): tokens found returned at an
+   * event without text (a stop string matched, the text of a token it starts inside already sent) wait for the next.
+   */
+  private attach(event: TokenEvent, tokens: ReturnedToken[] | undefined): void {
+    if (!tokens || tokens.length === 0) return;
+    if (event.text === '') this.carried.push(...tokens);
+    else event.returnedTokens = this.carried.length > 0 ? [...this.carried.splice(0), ...tokens] : tokens;
+  }
+
+  private endTokens(rest: ReturnedToken[] | undefined): void {
+    this.tailTokens = [...this.carried.splice(0), ...(rest ?? [])];
   }
 }

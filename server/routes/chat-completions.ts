@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { UnirError } from '../../common/errors.js';
-import type { DoneEvent } from '../../engine/generation-request.js';
+import type { DoneEvent, ReturnedToken } from '../../engine/generation-request.js';
 import type { AppContext } from '../app-context.js';
-import { chatChoiceLogprobs, chatLogprobOfEvent, type ChatLogprob } from '../chat-format.js';
+import { chatLogprobs } from '../chat-format.js';
 import { chatMessages, messageText, renderChatPrompt } from '../chat-prompt.js';
 import { collectChoices, usageOf } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
@@ -44,7 +44,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
           choices: choices.map((c) => ({
             index: c.index,
             message: { role: 'assistant', content: echo + c.text },
-            logprobs: logprobs === null ? null : chatChoiceLogprobs(ctx.tokenizer, c),
+            logprobs: logprobs === null ? null : chatLogprobs(ctx.tokenizer, c.returnedTokens),
             finish_reason: c.done!.finishReason,
             stop_reason: c.done!.stopReason,
           })),
@@ -86,44 +86,40 @@ interface StreamOptions {
 /**
  * OpenAI's chunk sequence per choice: a role delta first, content deltas, then a last delta with the
  * finish_reason; with include_usage every chunk has usage: null and a last chunk (no choices) has the usage.
- * A token whose text is held back (an incomplete character or stop-string prefix) sends no chunk: its
- * logprob rides with the next chunk that has text, so the logprobs of a stream equal the plain response's.
+ * A token whose text is held back (an incomplete character or stop-string prefix) sends no chunk: its logprob
+ * entry comes with the chunk that returns its text, so the logprobs of a stream equal the plain response's.
  */
 async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationRun, o: StreamOptions): Promise<void> {
   const sse = new SseWriter(reply);
   const usageField = o.includeUsage ? { usage: null } : {};
-  const chunk = (index: number, delta: object, extra: { logprobs?: ChatLogprob[]; done?: DoneEvent } = {}) =>
+  const chunk = (index: number, delta: object, extra: { tokens?: ReturnedToken[]; done?: DoneEvent } = {}) =>
     sse.send({
       ...o.head,
       choices: [
         {
           index,
           delta,
-          logprobs: extra.logprobs ? { content: extra.logprobs } : null,
+          logprobs: o.logprobs !== null && extra.tokens ? chatLogprobs(ctx.tokenizer, extra.tokens) : null,
           finish_reason: extra.done?.finishReason ?? null,
           ...(extra.done ? { stop_reason: extra.done.stopReason } : {}),
         },
       ],
       ...usageField,
     });
-  const pending: ChatLogprob[][] = Array.from({ length: o.n }, () => []);
   const dones: (DoneEvent | null)[] = new Array(o.n).fill(null);
-  const takePending = (index: number) => (o.logprobs === null ? undefined : pending[index].splice(0));
   for (let i = 0; i < o.n; i++) chunk(i, { role: 'assistant', content: o.echo });
   try {
     for await (const { index, event } of run) {
       if (event.kind === 'token') {
-        if (o.logprobs !== null) pending[index].push(chatLogprobOfEvent(ctx.tokenizer, event));
         if (event.text === '') continue;
-        chunk(index, { content: event.text }, { logprobs: takePending(index) });
+        chunk(index, { content: event.text }, { tokens: event.returnedTokens });
       } else {
         dones[index] = event;
         if (event.error) {
           sse.send(errorBody(toUnirError(new UnirError(event.error.code, event.error.message, event.error.param))));
           continue;
         }
-        const lp = takePending(index);
-        chunk(index, event.text ? { content: event.text } : {}, { logprobs: lp && lp.length > 0 ? lp : undefined, done: event });
+        chunk(index, event.text ? { content: event.text } : {}, { tokens: event.returnedTokens, done: event });
       }
     }
     if (o.includeUsage) sse.send({ ...o.head, choices: [], usage: usageOf(o.promptTokens, dones.map((done) => ({ done }))) });

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { UnirError } from '../../common/errors.js';
-import type { DoneEvent, TokenEvent, TopLogprob } from '../../engine/generation-request.js';
+import type { DoneEvent, ReturnedToken, TopLogprob } from '../../engine/generation-request.js';
 import type { TextTokenizer } from '../../models/text-tokenizer.js';
 import type { AppContext } from '../app-context.js';
-import { collectChoices, usageOf, type CollectedChoice } from '../choice-collector.js';
+import { collectChoices, usageOf } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
 import { checkStreamOptions, planGeneration } from '../generation-plan.js';
 import { promptIdList, promptInputs } from '../prompt-ids.js';
@@ -47,7 +47,7 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
         choices: choices.map((c) => ({
           index: c.index,
           text: echoOf(c.index) + c.text,
-          logprobs: logprobs === null ? null : completionLogprobs(ctx.tokenizer, c, echoOf(c.index).length),
+          logprobs: logprobs === null ? null : completionLogprobs(ctx.tokenizer, c.returnedTokens, echoOf(c.index).length),
           finish_reason: c.done!.finishReason,
           stop_reason: c.done!.stopReason,
         })),
@@ -74,23 +74,23 @@ async function streamCompletion(
       choices: [{ index, text, logprobs: extra.logprobs ?? null, finish_reason: extra.finish_reason ?? null, ...(extra.finish_reason ? { stop_reason: extra.stop_reason ?? null } : {}) }],
       ...usageField,
     });
-  const offsets = Array.from({ length: o.n }, (_, i) => o.echoOf(i).length);
   const dones: (DoneEvent | null)[] = new Array(o.n).fill(null);
   for (let i = 0; i < o.n; i++) if (o.echoOf(i)) chunk(i, o.echoOf(i));
+  const logprobsOf = (index: number, tokens: ReturnedToken[] | undefined) =>
+    o.logprobs === null ? undefined : completionLogprobs(ctx.tokenizer, tokens ?? [], o.echoOf(index).length);
   try {
     for await (const { index, event } of run) {
       if (event.kind === 'token') {
-        if (event.text === '' && o.logprobs === null) continue;
-        const lp = o.logprobs === null ? undefined : tokenLogprobs(ctx.tokenizer, [event], offsets[index]);
-        offsets[index] += event.text.length;
-        chunk(index, event.text, { logprobs: lp });
+        // Text held back sends nothing: its logprobs come with the chunk that returns it.
+        if (event.text === '') continue;
+        chunk(index, event.text, { logprobs: logprobsOf(index, event.returnedTokens) });
       } else {
         dones[index] = event;
         if (event.error) {
           sse.send(errorBody(toUnirError(new UnirError(event.error.code, event.error.message, event.error.param))));
           continue;
         }
-        chunk(index, event.text, { finish_reason: event.finishReason, stop_reason: event.stopReason });
+        chunk(index, event.text, { logprobs: logprobsOf(index, event.returnedTokens), finish_reason: event.finishReason, stop_reason: event.stopReason });
       }
     }
     if (o.includeUsage) sse.send({ ...o.head, choices: [], usage: usageOf(o.promptTokens, dones.map((done) => ({ done }))) });
@@ -100,22 +100,16 @@ async function streamCompletion(
   sse.done();
 }
 
-/** OpenAI's completion logprobs: per token its text, logprob, top alternatives and text offset. */
-function completionLogprobs(tokenizer: TextTokenizer, c: CollectedChoice, offset: number) {
+/**
+ * OpenAI's completion logprobs for the returned tokens: per token its text, logprob, top alternatives and character
+ * offset in the choice's text (after any echo). A token a stop string begins inside shows the part it returns.
+ */
+function completionLogprobs(tokenizer: TextTokenizer, tokens: readonly ReturnedToken[], echoLength: number) {
   return {
-    tokens: c.tokenIds.map((id) => tokenizer.tokenText(id)),
-    token_logprobs: c.logprobs,
-    top_logprobs: c.topLogprobs.map((top) => topMap(tokenizer, top)),
-    text_offset: c.textOffsets.map((o) => o + offset),
-  };
-}
-
-function tokenLogprobs(tokenizer: TextTokenizer, events: TokenEvent[], offset: number) {
-  return {
-    tokens: events.map((e) => tokenizer.tokenText(e.tokenId)),
-    token_logprobs: events.map((e) => e.logprob ?? null),
-    top_logprobs: events.map((e) => topMap(tokenizer, e.topLogprobs ?? [])),
-    text_offset: [offset],
+    tokens: tokens.map((t) => t.text ?? tokenizer.tokenText(t.tokenId)),
+    token_logprobs: tokens.map((t) => t.logprob ?? null),
+    top_logprobs: tokens.map((t) => topMap(tokenizer, t.topLogprobs ?? [])),
+    text_offset: tokens.map((t) => t.offset + echoLength),
   };
 }
 

@@ -90,7 +90,7 @@ describe('continuous batching is exact', () => {
 
 async function collectWithLogprobs(events: AsyncIterable<import('../../engine/generation-request.js').SequenceEvent>) {
   const out: { id: number; lp?: number; top?: unknown }[] = [];
-  for await (const e of events) if (e.kind === 'token') out.push({ id: e.tokenId, lp: e.logprob, top: e.topLogprobs });
+  for await (const e of events) for (const t of e.returnedTokens ?? []) out.push({ id: t.tokenId, lp: t.logprob, top: t.topLogprobs });
   return out;
 }
 
