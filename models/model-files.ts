@@ -10,6 +10,8 @@ export interface ModelFiles {
   tokenizer: string;
   tokenizerConfig: string | null;
   generationConfig: string | null;
+  /** genai_config.json of an ORT-GenAI model-builder directory. */
+  genaiConfig: string | null;
 }
 
 /** Finds the files of a model directory; a missing one is one clear error naming what was looked for. */
@@ -30,6 +32,7 @@ export function locateModelFiles(dirArg: string): ModelFiles {
     tokenizer: required('tokenizer.json', 'unir-serve tokenizes with the fast-tokenizer file tokenizer.json'),
     tokenizerConfig: optional('tokenizer_config.json'),
     generationConfig: optional('generation_config.json'),
+    genaiConfig: optional('genai_config.json'),
     onnx: locateOnnx(dir),
   };
 }

@@ -140,13 +140,15 @@ function samplingOf(body: SamplingBody, ctx: AppContext): SamplingParams {
   for (const id of body.stop_token_ids ?? []) {
     if (id >= vocab) throw new UnirError('invalid_request', `stop_token_ids names token id ${id}, outside the vocabulary (0..${vocab - 1})`, 'stop_token_ids');
   }
-  const topK = body.top_k ?? -1;
+  // A field the request omits: the model's default (--generation-config), else OpenAI's.
+  const d = ctx.samplingDefaults;
+  const topK = body.top_k ?? d.top_k ?? -1;
   return {
-    temperature: body.temperature ?? 1,
+    temperature: body.temperature ?? d.temperature ?? 1,
     topK: topK <= 0 ? 0 : topK,
-    topP: body.top_p ?? 1,
-    minP: body.min_p ?? 0,
-    repetitionPenalty: body.repetition_penalty ?? 1,
+    topP: body.top_p ?? d.top_p ?? 1,
+    minP: body.min_p ?? d.min_p ?? 0,
+    repetitionPenalty: body.repetition_penalty ?? d.repetition_penalty ?? 1,
     presencePenalty: body.presence_penalty ?? 0,
     frequencyPenalty: body.frequency_penalty ?? 0,
     logitBias,

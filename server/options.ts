@@ -24,6 +24,7 @@ export interface ServerOptions {
   watch: boolean;
   adminToken: string | null;
   chatTemplate: string | null;
+  generationConfig: string;
   bodyLimit: number;
   requestTimeout: number;
   drainTimeout: number;
@@ -65,6 +66,13 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones.' },
   { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
+  {
+    key: 'generationConfig',
+    flag: 'generation-config',
+    kind: 'string',
+    default: 'auto',
+    help: 'Sampling defaults for fields a request omits: auto (the model\'s generation_config.json: temperature, top_p, top_k, min_p, repetition_penalty, as vLLM), none (OpenAI\'s defaults; vllm is an alias), or a directory holding a generation_config.json.',
+  },
   { key: 'bodyLimit', flag: 'body-limit', kind: 'int', default: 4 * 1024 * 1024, help: 'Largest request body in bytes (413 beyond).' },
   { key: 'requestTimeout', flag: 'request-timeout', kind: 'int', default: 600, help: 'Seconds a generation may take before it is cancelled (finish_reason "timeout" is reported as an error); 0 disables.' },
   { key: 'drainTimeout', flag: 'drain-timeout', kind: 'int', default: 30, help: 'Seconds to let requests in flight finish on SIGTERM/SIGINT before exiting.' },

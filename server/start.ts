@@ -7,6 +7,7 @@ import { loadReasonersAtStart } from '../adapters/startup-reasoners.js';
 import { UnirError } from '../common/errors.js';
 import { EngineClient } from '../engine/engine-client.js';
 import { ChatTemplate } from '../models/chat-template.js';
+import { loadSamplingDefaults } from '../models/generation-defaults.js';
 import { readModelConfig } from '../models/model-config.js';
 import { locateModelFiles } from '../models/model-files.js';
 import { TextTokenizer } from '../models/text-tokenizer.js';
@@ -46,7 +47,16 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
     if (options.watch && !closing) watcher = await startReasonerWatch(options.reasonersDir, runtime.registry, log);
     if (closing) await watcher?.stop();
     lifecycle.ready = true;
-    log.info({ model: modelId, ep: runtime.engine.base.ep, reasoners: runtime.registry.names() }, 'ready');
+    log.info(
+      {
+        model: modelId,
+        ep: runtime.engine.base.ep,
+        reasoners: runtime.registry.names(),
+        generation_defaults: runtime.generationDefaults.defaults,
+        generation_config: runtime.generationDefaults.source,
+      },
+      'ready',
+    );
   });
 
   const close = () =>
@@ -80,6 +90,8 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const config = readModelConfig(files);
   const tokenizer = TextTokenizer.load(files, config);
   const chatTemplate = await loadChatTemplate(options, tokenizer);
+  // Before the engine starts: a bad value fails fast.
+  const generationDefaults = loadSamplingDefaults(options.generationConfig, files);
   const engine = await EngineClient.start({
     baseDir: files.dir,
     session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads },
@@ -112,6 +124,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     registry,
     maxContext: Math.min(options.maxModelLen ?? config.maxPositions, config.maxPositions),
     defaultReasoners,
+    generationDefaults,
   };
 }
 
