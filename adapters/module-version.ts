@@ -3,6 +3,7 @@ import { deserializeError, UnirError } from '../common/errors.js';
 import type { ModelSummary } from '../engine/model-summary.js';
 import { spawnWorker } from '../engine/spawn-worker.js';
 import type { SessionSettings } from '../models/execution-provider.js';
+import type { OnnxChoice } from '../models/onnx-variant.js';
 import type { ReasonerManifest } from './manifest.js';
 import type { FromModuleWorker, ModuleWorkerData } from './module-worker.js';
 
@@ -19,6 +20,8 @@ export class ModuleVersion {
   loadedAt: Date | null = null;
   summary: ModelSummary | null = null;
   error: string | null = null;
+  /** Which ONNX variant to load (the admin request's, else the manifest's). */
+  onnxChoice: OnnxChoice = {};
   private worker: Worker | null = null;
   private onIdle: (() => void) | null = null;
 
@@ -37,7 +40,7 @@ export class ModuleVersion {
   /** Loads in a worker (off the event loop); resolves with the engine's port once the module is checked. */
   async load(session: SessionSettings, baseDir: string, onExit: (v: ModuleVersion) => void): Promise<import('node:worker_threads').MessagePort> {
     const { port1, port2 } = new MessageChannel();
-    const data: ModuleWorkerData = { name: this.name, dir: this.dir, session, baseDir, port: port2 };
+    const data: ModuleWorkerData = { name: this.name, dir: this.dir, session, baseDir, port: port2, onnx: this.onnxChoice };
     const worker = spawnWorker('./module-worker', import.meta.url, { workerData: data, transferList: [port2] });
     this.worker = worker;
     try {

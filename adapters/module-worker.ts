@@ -9,6 +9,7 @@ import { locateModelFiles } from '../models/model-files.js';
 import { readModelConfig } from '../models/model-config.js';
 import { TextTokenizer } from '../models/text-tokenizer.js';
 import type { SessionSettings } from '../models/execution-provider.js';
+import type { ChoiceNames, OnnxChoice } from '../models/onnx-variant.js';
 import type { FromModelWorker, ToModelWorker } from '../engine/protocol.js';
 import { summarize } from '../engine/model-summary.js';
 import { tokenizerMismatch } from './tokenizer-compatibility.js';
@@ -19,7 +20,11 @@ export interface ModuleWorkerData {
   session: SessionSettings;
   baseDir: string;
   port: MessagePort;
+  onnx: OnnxChoice;
 }
+
+/** A module's choice is named by its unir.json / admin API fields, and may not leave the module directory. */
+const MODULE_NAMES: ChoiceNames = { dtype: '"dtype"', onnxFile: '"onnx_file"', confined: true };
 
 export type FromModuleWorker =
   | { type: 'loaded'; summary: ReturnType<typeof summarize> }
@@ -28,14 +33,14 @@ export type FromModuleWorker =
 const data = workerData as ModuleWorkerData;
 
 async function load(): Promise<LoadedDecoder> {
-  const files = locateModelFiles(data.dir);
+  const files = locateModelFiles(data.dir, data.onnx, MODULE_NAMES);
   const baseFiles = locateModelFiles(data.baseDir);
   const mismatch = tokenizerMismatch(
     TextTokenizer.load(baseFiles, readModelConfig(baseFiles)),
     TextTokenizer.load(files, readModelConfig(files)),
   );
   if (mismatch) throw new UnirError('incompatible_reasoner', `reasoning module ${data.name} (${data.dir}) is not compatible with the base: ${mismatch}`);
-  return loadDecoder(data.dir, data.session);
+  return loadDecoder(data.dir, data.session, { onnx: data.onnx, names: MODULE_NAMES });
 }
 
 function serve(model: LoadedDecoder, port: MessagePort): void {

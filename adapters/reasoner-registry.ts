@@ -2,6 +2,7 @@ import { UnirError } from '../common/errors.js';
 import type { EngineClient } from '../engine/engine-client.js';
 import type { ReasonerUse } from '../engine/generation-request.js';
 import type { SessionSettings } from '../models/execution-provider.js';
+import type { OnnxChoice } from '../models/onnx-variant.js';
 import { directorySize } from './directory-size.js';
 import { readManifest } from './manifest.js';
 import { ModuleVersion, type VersionState } from './module-version.js';
@@ -33,6 +34,8 @@ export interface ReasonerInfo {
   size_bytes: number;
   path: string;
   vocab_size: number | null;
+  /** The ONNX file served (relative to path), its size in bytes and its external data. */
+  onnx: { file: string; bytes: number; external_data: { file: string; bytes: number }[] } | null;
   error: string | null;
 }
 
@@ -74,7 +77,7 @@ export class ReasonerRegistry {
   }
 
   /** Loads the module in `dir`; with `replace`, swaps it in for the version of the same name. */
-  async load(dir: string, opts: { name?: string; defaultWeight?: number; replace?: boolean } = {}): Promise<ReasonerInfo> {
+  async load(dir: string, opts: { name?: string; defaultWeight?: number; replace?: boolean; onnx?: OnnxChoice } = {}): Promise<ReasonerInfo> {
     let manifest;
     try {
       manifest = await readManifest(dir);
@@ -87,6 +90,8 @@ export class ReasonerRegistry {
       throw new UnirError('reasoner_exists', `reasoning module ${name} is already loaded: set "replace": true to replace it`, 'name');
     }
     const version = new ModuleVersion(this.nextVersionId++, { ...manifest, name }, dir, opts.defaultWeight ?? manifest.default_weight, await directorySize(dir));
+    // The request's choice of ONNX variant wins over the manifest's.
+    version.onnxChoice = opts.onnx ?? { dtype: manifest.dtype, onnxFile: manifest.onnx_file };
     this.loading.set(name, version);
     try {
       const port = await version.load(this.session, this.baseDir, (v) => this.onWorkerExit(v));
@@ -205,6 +210,7 @@ function info(v: ModuleVersion): ReasonerInfo {
     size_bytes: v.sizeBytes,
     path: v.dir,
     vocab_size: v.summary?.vocabSize ?? null,
+    onnx: v.summary ? { file: v.summary.onnx.file, bytes: v.summary.onnx.bytes, external_data: v.summary.onnx.externalData } : null,
     error: v.error,
   };
 }
@@ -212,6 +218,6 @@ function info(v: ModuleVersion): ReasonerInfo {
 function failedInfo(name: string, dir: string, error: string): ReasonerInfo {
   return {
     name, version: '', description: '', default_weight: 0, base: null, state: 'failed', in_flight: 0, loaded_at: null,
-    load_ms: null, size_bytes: 0, path: dir, vocab_size: null, error,
+    load_ms: null, size_bytes: 0, path: dir, vocab_size: null, onnx: null, error,
   };
 }

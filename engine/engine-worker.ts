@@ -18,8 +18,11 @@ const post = (msg: FromEngine) => port.postMessage(msg);
 
 async function main(): Promise<void> {
   let autoNote: string | null = null;
-  const base = await loadDecoder(options.baseDir, options.session, (ep, skipped) => {
-    autoNote = skipped.length > 0 ? `chose ${ep}; skipped ${skipped.join('; ')}` : `chose ${ep}`;
+  const base = await loadDecoder(options.baseDir, options.session, {
+    onnx: options.onnx,
+    onAutoChoice: (ep, skipped) => {
+      autoNote = skipped.length > 0 ? `chose ${ep}; skipped ${skipped.join('; ')}` : `chose ${ep}`;
+    },
   });
   const tokenizer = TextTokenizer.load(base.files, base.config);
   const scheduler = new Scheduler(

@@ -71,6 +71,13 @@ export class TextTokenizer {
     return this.decode([id], false);
   }
 
+  /** Tokens whose id is `first` or more (ids a model with `first` logits rows cannot take), by id. */
+  idsFrom(first: number): { id: number; token: string }[] {
+    const out: { id: number; token: string }[] = [];
+    for (const [token, id] of this.vocab) if (id >= first) out.push({ id, token });
+    return out.sort((a, b) => a.id - b.id);
+  }
+
   idOf(token: string): number | undefined {
     return this.vocab.get(token);
   }

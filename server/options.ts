@@ -2,10 +2,13 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UnirError } from '../common/errors.js';
 import { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from '../models/execution-provider.js';
+import { isOnnxDtype, ONNX_DTYPES, type OnnxDtype } from '../models/onnx-variant.js';
 
 /** Every setting of the server: a CLI flag, an environment variable UNIR_<NAME>, a default. */
 export interface ServerOptions {
   model: string;
+  dtype: OnnxDtype | null;
+  onnxFile: string | null;
   servedModelName: string | null;
   host: string;
   port: number;
@@ -33,7 +36,7 @@ export interface ServerOptions {
   logLevel: string;
 }
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'ep';
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'ep' | 'dtype';
 
 interface OptionSpec {
   key: keyof ServerOptions;
@@ -48,6 +51,14 @@ const cores = availableParallelism();
 /** The table README's CLI reference is written from (npm run docs). */
 export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'model', flag: 'model', kind: 'string', default: '', help: 'Base model directory (Hugging Face / Optimum layout). Required.' },
+  {
+    key: 'dtype',
+    flag: 'dtype',
+    kind: 'dtype',
+    default: null,
+    help: `ONNX variant of the base by transformers.js's name: ${ONNX_DTYPES.join(', ')} (model.onnx, model_fp16.onnx, model_q4.onnx, ... in the directory or its onnx/). Default: model.onnx, or the only variant.`,
+  },
+  { key: 'onnxFile', flag: 'onnx-file', kind: 'string', default: null, help: 'The base\'s ONNX file, relative to --model (or absolute); instead of --dtype.' },
   { key: 'servedModelName', flag: 'served-model-name', kind: 'string', default: null, help: 'Model id clients send; default: the model directory name.' },
   { key: 'host', flag: 'host', kind: 'string', default: '127.0.0.1', help: 'Address to listen on.' },
   { key: 'port', flag: 'port', kind: 'int', default: 8000, help: 'Port to listen on (0 picks a free one).' },
@@ -104,6 +115,7 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
   const options = out as unknown as ServerOptions;
   if (options.maxBatch < 1) throw new UnirError('invalid_request', '--max-batch must be at least 1');
   if (!options.model) throw new UnirError('invalid_request', `--model DIR (or ${envName('model')}) is required`);
+  if (options.dtype && options.onnxFile) throw new UnirError('invalid_request', 'give either --dtype or --onnx-file, not both');
   return options;
 }
 
@@ -122,6 +134,9 @@ function convert(o: OptionSpec, raw: unknown): unknown {
     }
     case 'list':
       return Array.isArray(raw) ? raw : String(raw).split(',').filter(Boolean);
+    case 'dtype':
+      if (!isOnnxDtype(raw)) throw bad(`expected one of ${ONNX_DTYPES.join(', ')}`);
+      return raw;
     case 'ep':
       if (!EXECUTION_PROVIDERS.includes(raw as ExecutionProviderChoice)) throw bad(`expected one of ${EXECUTION_PROVIDERS.join(', ')}`);
       return raw;

@@ -6,6 +6,7 @@ import { startReasonerWatch, type ReasonerWatcher } from '../adapters/reasoner-w
 import { loadReasonersAtStart } from '../adapters/startup-reasoners.js';
 import { UnirError } from '../common/errors.js';
 import { EngineClient } from '../engine/engine-client.js';
+import type { ModelSummary } from '../engine/model-summary.js';
 import { ChatTemplate } from '../models/chat-template.js';
 import { loadSamplingDefaults } from '../models/generation-defaults.js';
 import { readModelConfig } from '../models/model-config.js';
@@ -52,6 +53,7 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
         model: modelId,
         ep: runtime.engine.base.ep,
         reasoners: runtime.registry.names(),
+        onnx: onnxLogFields(runtime.engine.base),
         generation_defaults: runtime.generationDefaults.defaults,
         generation_config: runtime.generationDefaults.source,
       },
@@ -86,7 +88,8 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
 
 async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics): Promise<ModelRuntime> {
   const t0 = performance.now();
-  const files = locateModelFiles(options.model);
+  const onnx = { dtype: options.dtype, onnxFile: options.onnxFile };
+  const files = locateModelFiles(options.model, onnx);
   const config = readModelConfig(files);
   const tokenizer = TextTokenizer.load(files, config);
   const chatTemplate = await loadChatTemplate(options, tokenizer);
@@ -94,6 +97,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const generationDefaults = loadSamplingDefaults(options.generationConfig, files);
   const engine = await EngineClient.start({
     baseDir: files.dir,
+    onnx,
     session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads },
     maxBatch: options.maxBatch,
     maxQueue: options.maxQueue,
@@ -101,6 +105,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     maxContext: options.maxModelLen ?? config.maxPositions,
   });
   if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
+  warnIdsBeyondRows(tokenizer, engine.base.vocabSize, log);
   metrics.modelLoadSeconds.set((performance.now() - t0) / 1000);
   const registry = new ReasonerRegistry(
     engine,
@@ -131,6 +136,25 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
 async function loadChatTemplate(options: ServerOptions, tokenizer: TextTokenizer): Promise<ChatTemplate | null> {
   const source = options.chatTemplate ? await readFile(options.chatTemplate, 'utf8') : tokenizer.chatTemplate;
   return source ? new ChatTemplate(source, { bos_token: tokenizer.bosToken, eos_token: tokenizer.eosToken }) : null;
+}
+
+/** The ready log's account of the graph served: file, bytes, external data, contrib operators, KV alignment. */
+function onnxLogFields(base: ModelSummary) {
+  const o = base.onnx;
+  return { file: o.file, bytes: o.bytes, external_data: o.externalData, contrib_operators: o.contribOperators, kv_alignment: o.kvAlignment };
+}
+
+/**
+ * A tokenizer may know ids the model has no logits row for (Gemma 3: id 262144 against 262,144 rows). Requests
+ * whose prompt holds one are refused with 400; the operator hears of it once, at load.
+ */
+function warnIdsBeyondRows(tokenizer: TextTokenizer, rows: number, log: Logger): void {
+  const beyond = tokenizer.idsFrom(rows);
+  if (beyond.length === 0) return;
+  log.warn(
+    { logits_rows: rows, tokens: beyond.slice(0, 8).map((t) => ({ id: t.id, token: t.token })), count: beyond.length },
+    `the tokenizer has ${beyond.length} token id${beyond.length > 1 ? 's' : ''} at or past the model's ${rows} logits rows; prompts that contain them are refused (400)`,
+  );
 }
 
 /** "add,sort:0.5" → [{name: 'add'}, {name: 'sort', weight: 0.5}] */

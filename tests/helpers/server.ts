@@ -15,7 +15,12 @@ export async function startTestServer(args: string[] = [], opts: { logs?: Record
     ? pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) })
     : pino({ level: process.env.UNIR_TEST_LOG ?? 'silent' });
   const server = await startServer(options, logger);
-  await server.ready;
+  try {
+    await server.ready;
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
   return server;
 }
 
