@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 /** unir-serve --model DIR [options]: see --help, or README's CLI reference. */
 import { UnirError } from '../common/errors.js';
+import { listenFailure } from './listen-failure.js';
 import { helpText, parseServerOptions } from './options.js';
-import { startServer } from './start.js';
+import { packageVersion } from './package-version.js';
+import { startServer, type RunningServer } from './start.js';
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
     process.stdout.write(helpText());
+    return;
+  }
+  if (process.argv.includes('--version') || process.argv.includes('-v')) {
+    process.stdout.write(`unir-serve ${packageVersion()}\n`);
     return;
   }
   let options;
@@ -16,7 +22,16 @@ async function main(): Promise<void> {
     process.stderr.write(`unir-serve: ${(err as Error).message}\n`);
     process.exit(2);
   }
-  const server = await startServer(options);
+  let server: RunningServer;
+  try {
+    server = await startServer(options);
+  } catch (err) {
+    // A port in use (and other listen failures) is one line that says what to do, not a Node stack.
+    const line = listenFailure(err, options);
+    if (!line) throw err;
+    process.stderr.write(`unir-serve: ${line}\n`);
+    process.exit(1);
+  }
   const log = server.ctx.log;
   let signals = 0;
   const shutdown = (signal: string) => {

@@ -147,5 +147,6 @@ function convert(o: OptionSpec, raw: unknown): unknown {
 
 export function helpText(): string {
   const lines = OPTION_SPECS.map((o) => `  --${o.flag.padEnd(22)} ${o.help} [${envName(o.flag)}${o.default !== null && o.default !== '' ? `, default ${JSON.stringify(o.default)}` : ''}]`);
-  return `unir-serve --model DIR [options]\n\n${lines.join('\n')}\n`;
+  const info = ['  --help, -h               This text.', '  --version, -v            The version, then exit.'];
+  return `unir-serve --model DIR [options]\n\n${lines.join('\n')}\n${info.join('\n')}\n`;
 }
