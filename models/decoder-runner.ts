@@ -2,7 +2,7 @@ import ort from 'onnxruntime-node';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
 import type { DecoderSignature } from './decoder-signature.js';
-import { halfToFloat } from './float16.js';
+import { feedableHalf, halfBits, halfToFloat } from './float16.js';
 import { KvGatherGraph, type GraphPlacement } from './kv-gather-graph.js';
 import {
   disposeLayout,
@@ -151,8 +151,8 @@ export class DecoderRunner {
     // Right-padded rows of different lengths end at different positions: keep every position's logits then.
     const ragged = left && rows.some((r) => r.tokens.length !== width);
     if (sig.logitsToKeepInput) feeds[sig.logitsToKeepInput] = new ort.Tensor('int64', new BigInt64Array([ragged ? BigInt(width) : 1n]), []);
-    sig.pastKeyNames.forEach((n, i) => (feeds[n] = past.keys[i]));
-    sig.pastValueNames.forEach((n, i) => (feeds[n] = past.values[i]));
+    sig.pastKeyNames.forEach((n, i) => (feeds[n] = feedableHalf(past.keys[i])));
+    sig.pastValueNames.forEach((n, i) => (feeds[n] = feedableHalf(past.values[i])));
 
     const t1 = performance.now();
     let out: InferenceSession.ReturnType;
@@ -259,7 +259,7 @@ function lastPositionLogits(logits: Tensor, rows: number, end: (row: number) => 
   if (logits.location !== 'cpu') throw new UnirError('internal_error', `logits came back on ${logits.location}: they must be fetched to the host`);
   const [, positions, vocab] = logits.dims;
   // Half-precision exports return float16 logits; fusion and sampling work in float32.
-  const data = logits.type === 'float16' ? halfToFloat(logits.data as Uint16Array) : (logits.data as Float32Array);
+  const data = logits.type === 'float16' ? halfToFloat(halfBits(logits.data as ArrayBufferView)) : (logits.data as Float32Array);
   if (positions === 1) return { data, rows, vocab };
   const last = new Float32Array(rows * vocab);
   for (let r = 0; r < rows; r++) {

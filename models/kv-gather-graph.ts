@@ -4,6 +4,7 @@ import ort from 'onnxruntime-node';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
 import type { DecoderSignature, KvAlignment, KvDtype } from './decoder-signature.js';
+import { feedableHalf } from './float16.js';
 import type { KvLayout, KvRowSource, KvTensors, TensorLedger } from './kv-layout.js';
 
 /** Where a graph's tensors live: 'cpu' (the CPU EP) or 'gpu-buffer' (the WebGPU EP, output kept on the device). */
@@ -77,7 +78,7 @@ export class KvGatherGraph {
     const one = async (pick: (l: KvLayout) => Tensor[], layer: number): Promise<Tensor> => {
       let acc: Tensor | null = null;
       for (let i = 0; i < layouts.length; i++) {
-        const feeds = { kv: pick(layouts[i])[layer], acc: acc ?? this.zeros, ...feedsOf[i], width: widthTensor };
+        const feeds = { kv: feedableHalf(pick(layouts[i])[layer]), acc: feedableHalf(acc ?? this.zeros), ...feedsOf[i], width: widthTensor };
         let out: Tensor;
         try {
           out = (await this.session.run(feeds)).out;

@@ -2,6 +2,7 @@ import ort from 'onnxruntime-node';
 import type { Tensor } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
 import type { DecoderSignature } from './decoder-signature.js';
+import { halfBits } from './float16.js';
 
 /**
  * The KV cache of a batch of sequences, as ONNX Runtime takes it: per layer one key and one value tensor
@@ -99,7 +100,7 @@ export function gatherKv(sig: DecoderSignature, sources: readonly KvRowSource[],
       if (tensor.location !== 'cpu') {
         throw new UnirError('internal_error', `the host copy cannot read a KV cache held on ${tensor.location}: use the device gather`);
       }
-      const data = tensor.data as KvArray;
+      const data = sig.kvDtype === 'float16' ? halfBits(tensor.data as ArrayBufferView) : (tensor.data as Float32Array);
       const srcWidth = src.layout.width;
       const len = src.layout.lengths[src.row];
       const right = sig.kvAlignment === 'right';

@@ -3,13 +3,16 @@
  * OpenAI's and vLLM's names and ranges. The descriptions and defaults are the endpoint reference
  * (README and /openapi.json are written from them).
  */
+/** The five fields whose default is the model's generation_config.json value (--generation-config auto). */
+const MODEL_DEFAULT = ' Default: the model\'s generation_config.json value (see --generation-config), else the one shown.';
+
 export const samplingProperties = {
   max_tokens: { type: ['integer', 'null'], minimum: 1, description: 'Tokens to generate at most. Completions default to 16; chat defaults to the rest of the context.' },
-  temperature: { type: ['number', 'null'], minimum: 0, maximum: 2, default: 1, description: 'Divides the fused logits; 0 is greedy.' },
-  top_p: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1, default: 1, description: 'Nucleus sampling: the smallest set of tokens whose probability reaches top_p.' },
-  top_k: { type: ['integer', 'null'], minimum: -1, default: -1, description: 'Keep the k most likely tokens; -1 (or 0) keeps all. Extension (vLLM).' },
-  min_p: { type: ['number', 'null'], minimum: 0, maximum: 1, default: 0, description: 'Drop tokens whose probability is below min_p times the top one. Extension (vLLM).' },
-  repetition_penalty: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 10, default: 1, description: 'Divides positive (multiplies negative) logits of tokens in the prompt or output; 1 is off. Extension (vLLM).' },
+  temperature: { type: ['number', 'null'], minimum: 0, maximum: 2, default: 1, description: `Divides the fused logits; 0 is greedy.${MODEL_DEFAULT}` },
+  top_p: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1, default: 1, description: `Nucleus sampling: the smallest set of tokens whose probability reaches top_p.${MODEL_DEFAULT}` },
+  top_k: { type: ['integer', 'null'], minimum: -1, default: -1, description: `Keep the k most likely tokens; -1 (or 0) keeps all.${MODEL_DEFAULT} Extension (vLLM).` },
+  min_p: { type: ['number', 'null'], minimum: 0, maximum: 1, default: 0, description: `Drop tokens whose probability is below min_p times the top one.${MODEL_DEFAULT} Extension (vLLM).` },
+  repetition_penalty: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 10, default: 1, description: `Divides positive (multiplies negative) logits of tokens in the prompt or output; 1 is off.${MODEL_DEFAULT} Extension (vLLM).` },
   presence_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2, default: 0, description: 'Subtracted once from the logit of every token already generated.' },
   frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2, default: 0, description: 'Subtracted from a token\'s logit for each time it was generated.' },
   logit_bias: {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineClient } from '../../../engine/engine-client.js';
 import { DecoderRunner, type RunLogits } from '../../../models/decoder-runner.js';
 import type { DecoderSignature, KvAlignment, KvDtype } from '../../../models/decoder-signature.js';
+import { halfBits } from '../../../models/float16.js';
 import { KvGatherGraph } from '../../../models/kv-gather-graph.js';
 import { gatherKv, TensorLedger, type KvLayout, type KvRowSource } from '../../../models/kv-layout.js';
 import { loadDecoder, type LoadedDecoder } from '../../../models/load-decoder.js';
@@ -55,7 +56,7 @@ function randomLayout(sig: DecoderSignature, lengths: number[], width: number, n
 }
 
 function bits(t: Tensor): Uint8Array {
-  const d = t.data as Float32Array | Uint16Array;
+  const d = t.data as ArrayBufferView;
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
@@ -109,8 +110,10 @@ describe.each(GRAPH_CASES)('the device gather graph (%s KV, %s-aligned) on the C
     }
     // Independent of gatherKv: row 0 (c's row 1, length 6) holds c's last 6 columns at its end (right-aligned) or its
     // first 6 at its start (left-aligned); its other columns are zero.
-    const k0 = dev.keys[0].data as Float32Array | Uint16Array;
-    const src = c.keys[0].data as Float32Array | Uint16Array;
+    // float16 as bits: on Node 24 ORT's data is a Float16Array, or (once fed) a Uint16Array view of it.
+    const values = (t: Tensor) => (dtype === 'float16' ? halfBits(t.data as ArrayBufferView) : (t.data as Float32Array));
+    const k0 = values(dev.keys[0]);
+    const src = values(c.keys[0]);
     const rowLen = width * DIM;
     const real = alignment === 'right' ? [(width - 6) * DIM, rowLen] : [0, 6 * DIM];
     const from = (1 * HEADS * 12 + (alignment === 'right' ? 6 : 0)) * DIM;
