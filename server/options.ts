@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UnirError } from '../common/errors.js';
+import { REASONING_PARSERS } from './chat-output/reasoning-parser.js';
+import { TOOL_CALL_PARSERS } from './chat-output/tool-call-parser.js';
 import { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from '../models/execution-provider.js';
 import { isOnnxDtype, ONNX_DTYPES, type OnnxDtype } from '../models/onnx-variant.js';
 
@@ -28,6 +30,8 @@ export interface ServerOptions {
   adminToken: string | null;
   chatTemplate: string | null;
   generationConfig: string;
+  toolCallParser: string;
+  reasoningParser: string | null;
   bodyLimit: number;
   requestTimeout: number;
   drainTimeout: number;
@@ -84,6 +88,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     default: 'auto',
     help: 'Sampling defaults for fields a request omits: auto (the model\'s generation_config.json: temperature, top_p, top_k, min_p, repetition_penalty, as vLLM), none (OpenAI\'s defaults; vllm is an alias), or a directory holding a generation_config.json.',
   },
+  { key: 'toolCallParser', flag: 'tool-call-parser', kind: 'string', default: 'auto', help: 'How tool calls are read from replies: hermes (<tool_call>{...}</tool_call>, Qwen), llama3_json ({"name", "parameters"}), none, or auto (guessed from the chat template).' },
+  { key: 'reasoningParser', flag: 'reasoning-parser', kind: 'string', default: null, help: 'Split <think>...</think> into reasoning_content: qwen3 or deepseek_r1; default: none (the text stays in content).' },
   { key: 'bodyLimit', flag: 'body-limit', kind: 'int', default: 4 * 1024 * 1024, help: 'Largest request body in bytes (413 beyond).' },
   { key: 'requestTimeout', flag: 'request-timeout', kind: 'int', default: 600, help: 'Seconds a generation may take before it is cancelled (finish_reason "timeout" is reported as an error); 0 disables.' },
   { key: 'drainTimeout', flag: 'drain-timeout', kind: 'int', default: 30, help: 'Seconds to let requests in flight finish on SIGTERM/SIGINT before exiting.' },
@@ -114,6 +120,12 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
   }
   const options = out as unknown as ServerOptions;
   if (options.maxBatch < 1) throw new UnirError('invalid_request', '--max-batch must be at least 1');
+  if (!['auto', 'none', ...TOOL_CALL_PARSERS].includes(options.toolCallParser)) {
+    throw new UnirError('invalid_request', `--tool-call-parser: expected auto, none, ${TOOL_CALL_PARSERS.join(', ')}, got ${JSON.stringify(options.toolCallParser)}`);
+  }
+  if (options.reasoningParser !== null && !(REASONING_PARSERS as readonly string[]).includes(options.reasoningParser)) {
+    throw new UnirError('invalid_request', `--reasoning-parser: expected ${REASONING_PARSERS.join(' or ')}, got ${JSON.stringify(options.reasoningParser)}`);
+  }
   if (!options.model) throw new UnirError('invalid_request', `--model DIR (or ${envName('model')}) is required`);
   if (options.dtype && options.onnxFile) throw new UnirError('invalid_request', 'give either --dtype or --onnx-file, not both');
   return options;

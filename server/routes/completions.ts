@@ -11,6 +11,8 @@ import { promptIdList, promptInputs } from '../prompt-ids.js';
 import { GenerationRun } from '../generation-run.js';
 import { completionBodySchema, type CompletionBody } from '../schemas/completion-schema.js';
 import { clientGone, SseWriter } from '../sse.js';
+import { prepareGrammar, requestGrammar } from '../structured-output.js';
+import { warnUnknownFields } from '../unknown-fields.js';
 
 /** POST /v1/completions: OpenAI's legacy completion API, plain or streamed (SSE). */
 export async function completionRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
@@ -28,9 +30,13 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
       throw new UnirError('invalid_request', 'max_completion_tokens is a chat completions parameter: /v1/completions takes max_tokens', 'max_completion_tokens');
     }
     checkStreamOptions(body);
+    warnUnknownFields(ctx, 'completions', body, completionBodySchema.properties);
+    const grammar = requestGrammar(body);
+    if (grammar) await prepareGrammar(ctx, grammar, body);
     const prompts = promptIdList(ctx, body.prompt);
     const logprobs = body.logprobs ?? null;
     const plan = planGeneration(ctx, body, prompts, { defaultMaxTokens: 16, logprobs, fromMessages: false });
+    for (const r of plan.requests) r.grammar = grammar?.spec ?? null;
     const run = new GenerationRun(ctx, plan, 'completions', clientGone(reply));
     const id = `cmpl-${randomUUID().replace(/-/g, '')}`;
     const created = Math.floor(Date.now() / 1000);

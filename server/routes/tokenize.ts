@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { UnirError } from '../../common/errors.js';
 import type { AppContext } from '../app-context.js';
-import { chatMessages, renderChatPrompt } from '../chat-prompt.js';
+import { renderChatPrompt } from '../chat-prompt.js';
 import { promptInputs, promptTokenIds, type PromptInput } from '../prompt-ids.js';
 import { detokenizeBodySchema, tokenizeBodySchema, type DetokenizeBody, type TokenizeBody } from '../schemas/tokenize-schema.js';
 
@@ -17,26 +17,21 @@ export async function tokenizeRoutes(app: FastifyInstance, ctx: AppContext): Pro
       const hasMessages = body.messages !== undefined;
       if (hasPrompt === hasMessages) throw new UnirError('invalid_request', 'give either "prompt" or "messages"', hasPrompt ? 'messages' : 'prompt');
       const strs = (ids: number[]) => ids.map((id) => ctx.tokenizer.tokenText(id));
-      if (hasPrompt && Array.isArray(body.prompt) && body.prompt.length > 0) {
-        const { inputs, list } = promptInputs(body.prompt);
-        const lists = inputs.map((input) => Array.from(tokensOf(ctx, input, body.add_special_tokens ?? true)));
-        if (list) {
-          return {
-            tokens: lists,
-            count: lists.reduce((sum, l) => sum + l.length, 0),
-            max_model_len: ctx.maxContext,
-            ...(body.return_token_strs ? { token_strs: lists.map(strs) } : {}),
-          };
-        }
-      }
-      const ids = hasPrompt ? promptIdsOf(ctx, body) : messageIds(ctx, body);
-      const tokens = Array.from(ids);
-      return {
+      const respond = (tokens: number[] | number[][], count: number, tokenStrs: () => string[] | string[][]) => ({
         tokens,
-        count: tokens.length,
+        count,
         max_model_len: ctx.maxContext,
-        ...(body.return_token_strs ? { token_strs: strs(tokens) } : {}),
-      };
+        ...(body.return_token_strs ? { token_strs: tokenStrs() } : {}),
+      });
+      if (!hasPrompt) {
+        const tokens = Array.from(messageIds(ctx, body));
+        return respond(tokens, tokens.length, () => strs(tokens));
+      }
+      // A string or one token array gives one list; several prompts give a list of lists (count: their total).
+      const { inputs, list } = promptInputs(body.prompt!);
+      const lists = inputs.map((input) => Array.from(tokensOf(ctx, input, body.add_special_tokens ?? true)));
+      if (list) return respond(lists, lists.reduce((sum, l) => sum + l.length, 0), () => lists.map(strs));
+      return respond(lists[0], lists[0].length, () => strs(lists[0]));
     },
   );
 
@@ -53,20 +48,13 @@ export async function tokenizeRoutes(app: FastifyInstance, ctx: AppContext): Pro
   );
 }
 
-/** One prompt (text or one token array; an empty list is no tokens). */
-function promptIdsOf(ctx: AppContext, body: TokenizeBody): Int32Array {
-  const prompt = body.prompt!;
-  if (Array.isArray(prompt) && prompt.length === 0) return new Int32Array(0);
-  return tokensOf(ctx, promptInputs(prompt).inputs[0], body.add_special_tokens ?? true);
-}
-
 /** Text is tokenized as it is (the tokenizer's view, even of ids the model has no row for); token ids are checked. */
 function tokensOf(ctx: AppContext, input: PromptInput, addSpecialTokens: boolean): Int32Array {
   return typeof input === 'string' ? ctx.tokenizer.encode(input, addSpecialTokens) : promptTokenIds(ctx, input);
 }
 
 function messageIds(ctx: AppContext, body: TokenizeBody): Int32Array {
-  const { text, ids } = renderChatPrompt(ctx, chatMessages(body.messages!), body.add_generation_prompt ?? true);
+  const { text, ids } = renderChatPrompt(ctx, { ...body, messages: body.messages! });
   return body.add_special_tokens ? ctx.tokenizer.encode(text, true) : ids;
 }
 

@@ -1,4 +1,5 @@
 import { samplingProperties, type SamplingBody } from './sampling-schema.js';
+import { structuredOutputProperties, type StructuredOutputBody } from './structured-output-schema.js';
 
 /** One prompt, as /v1/stream takes it: a string or one array of token ids. */
 export const singlePromptSchema = {
@@ -26,10 +27,11 @@ export const completionBodySchema = {
     echo: { type: ['boolean', 'null'], default: false, description: 'Prepend the prompt to the returned text.' },
     best_of: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Only best_of = n is supported.' },
     suffix: { type: ['string', 'null'], default: null, description: 'Not supported (must be absent or null).' },
+    ...structuredOutputProperties,
   },
 } as const;
 
-export interface CompletionBody extends SamplingBody {
+export interface CompletionBody extends SamplingBody, StructuredOutputBody {
   model: string;
   prompt: string | (string | number | number[])[];
   /** A chat parameter: refused here (OpenAI's completions take max_tokens). */
