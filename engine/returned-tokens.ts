@@ -15,11 +15,14 @@ interface Pending {
  * special tokens the text skips are never added.
  *
  * Positions are offsets in the decoded text, which equals the returned text up to a cut: the stop matcher only
- * holds text back, it never reorders it.
+ * holds text back, it never reorders it. Tokens ride with an event that carries text (streams skip events
+ * without); ones found returned at an event without text wait for the next event, or the end.
  */
 export class ReturnedTokens {
   private readonly pending: Pending[] = [];
+  private readonly carried: ReturnedToken[] = [];
   private decoded = 0;
+  private returned = 0;
 
   /** A token whose text (`delta`, possibly '' for part of a character) goes into the decoded text. */
   add(tokenId: number, delta: string, logprob?: number, topLogprobs?: TopLogprob[]): void {
@@ -31,33 +34,45 @@ export class ReturnedTokens {
   }
 
   /**
-   * The pending tokens whose text lies within the first `returned` characters of the returned text. A token that
-   * ends inside a character (no text of its own) is returned with the character it starts.
+   * `text` was returned: the tokens to send with it, whose text lies within what is returned so far (a token
+   * that ends inside a character goes with the character). Undefined when there are none, or `text` is ''.
    */
-  release(returned: number): ReturnedToken[] {
+  emitted(text: string): ReturnedToken[] | undefined {
+    this.returned += text.length;
     let n = 0;
     while (n < this.pending.length) {
       const p = this.pending[n];
-      const inside = p.delta.length > 0 ? p.start + p.delta.length <= returned : p.start < returned;
+      const inside = p.delta.length > 0 ? p.start + p.delta.length <= this.returned : p.start < this.returned;
       if (!inside) break;
       n++;
     }
-    return this.pending.splice(0, n).map((p) => p.token);
+    return this.ride(text, this.pending.splice(0, n).map((p) => p.token));
   }
 
-  /** Generation ended and everything held is returned: every pending token. */
-  releaseAll(): ReturnedToken[] {
-    return this.pending.splice(0).map((p) => p.token);
-  }
-
-  /** A stop string begins at `cut` (the returned text's final length): tokens before it, the one it starts inside cut short. */
-  cutAt(cut: number): ReturnedToken[] {
+  /** `text` was returned and a stop string begins after it: the tokens before the cut, the one it begins inside cut short. */
+  stopped(text: string): ReturnedToken[] | undefined {
+    this.returned += text.length;
+    const cut = this.returned;
     const out: ReturnedToken[] = [];
     for (const p of this.pending.splice(0)) {
       if (p.start >= cut) break;
       if (p.start + p.delta.length > cut) p.token.text = p.delta.slice(0, cut - p.start);
       out.push(p.token);
     }
-    return out;
+    return this.ride(text, out);
+  }
+
+  /** Generation ended: the tokens still held, with everything still pending (all of it is returned now). */
+  end(): ReturnedToken[] {
+    return [...this.carried.splice(0), ...this.pending.splice(0).map((p) => p.token)];
+  }
+
+  private ride(text: string, tokens: ReturnedToken[]): ReturnedToken[] | undefined {
+    if (text === '') {
+      this.carried.push(...tokens);
+      return undefined;
+    }
+    const all = this.carried.length > 0 ? [...this.carried.splice(0), ...tokens] : tokens;
+    return all.length > 0 ? all : undefined;
   }
 }

@@ -48,8 +48,6 @@ export class Sequence {
   /** Logprobs cover the returned text: which tokens it is made of (null without logprobs). */
   private readonly returned: ReturnedTokens | null;
   private readonly skippedIds: ReadonlySet<number>;
-  private returnedChars = 0;
-  private readonly carried: ReturnedToken[] = [];
   /** Set when the grammar could not mask or accept a token: the sequence ends with this error. */
   private grammarError: UnirError | null = null;
   /** Model keys this sequence runs on: 0 is the base, others are module version ids, sorted. */
@@ -122,7 +120,7 @@ export class Sequence {
       // EOS and stop tokens end the text without appearing in it (nor in the logprobs).
       const stopReason = this.request.stopTokenIds.includes(tokenId) ? tokenId : null;
       this.tail = this.stopMatcher.flush() + this.detokenizer.flush();
-      this.endTokens(this.returned?.releaseAll());
+      this.tailTokens = this.returned?.end() ?? [];
       return { event, finish: { reason: 'stop', stopReason } };
     }
     const delta = this.detokenizer.push(tokenId);
@@ -130,33 +128,17 @@ export class Sequence {
     if (this.returned && !this.skippedIds.has(tokenId)) this.returned.add(tokenId, delta, extra.logprob, extra.topLogprobs);
     const { emit, matched } = this.stopMatcher.push(delta);
     event.text = emit;
-    this.returnedChars += emit.length;
+    event.returnedTokens = matched !== null ? this.returned?.stopped(emit) : this.returned?.emitted(emit);
     if (matched !== null) {
-      this.attach(event, this.returned?.cutAt(this.returnedChars));
-      this.endTokens([]);
+      this.tailTokens = this.returned?.end() ?? [];
       return { event, finish: { reason: 'stop', stopReason: matched } };
     }
-    this.attach(event, this.returned?.release(this.returnedChars));
     if (this.generated.length >= this.request.maxTokens || this.promptLength + this.generated.length >= this.maxContext) {
       this.tail = this.stopMatcher.push(this.detokenizer.flush()).emit + this.stopMatcher.flush();
-      this.endTokens(this.returned?.releaseAll());
+      this.tailTokens = this.returned?.end() ?? [];
       return { event, finish: { reason: 'length', stopReason: null } };
     }
     return { event, finish: null };
-  }
-
-  /**
-   * Returned tokens ride with an event that carries text (streams skip events without): tokens found returned at an
-   * event without text (a stop string matched, the text of a token it starts inside already sent) wait for the next.
-   */
-  private attach(event: TokenEvent, tokens: ReturnedToken[] | undefined): void {
-    if (!tokens || tokens.length === 0) return;
-    if (event.text === '') this.carried.push(...tokens);
-    else event.returnedTokens = this.carried.length > 0 ? [...this.carried.splice(0), ...tokens] : tokens;
-  }
-
-  private endTokens(rest: ReturnedToken[] | undefined): void {
-    this.tailTokens = [...this.carried.splice(0), ...(rest ?? [])];
   }
 
   /** Frees what the sequence holds outside the JS heap (the grammar matcher's WebAssembly memory). */
