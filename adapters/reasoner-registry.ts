@@ -3,6 +3,7 @@ import type { EngineClient } from '../engine/engine-client.js';
 import type { ReasonerUse } from '../engine/generation-request.js';
 import type { SessionSettings } from '../models/execution-provider.js';
 import type { OnnxChoice } from '../models/onnx-variant.js';
+import { contentHash } from './content-hash.js';
 import { directorySize } from './directory-size.js';
 import { readManifest } from './manifest.js';
 import { ModuleVersion, type VersionState } from './module-version.js';
@@ -32,6 +33,8 @@ export interface ReasonerInfo {
   loaded_at: string | null;
   load_ms: number | null;
   size_bytes: number;
+  /** sha256 of the module's files (adapters/content-hash.ts): equal on two replicas means the same bytes. */
+  content_hash: string | null;
   path: string;
   vocab_size: number | null;
   /** The ONNX file served (relative to path), its size in bytes and its external data. */
@@ -89,7 +92,8 @@ export class ReasonerRegistry {
     if ((this.current.has(name) || this.loading.has(name)) && !opts.replace) {
       throw new UnirError('reasoner_exists', `reasoning module ${name} is already loaded: set "replace": true to replace it`, 'name');
     }
-    const version = new ModuleVersion(this.nextVersionId++, { ...manifest, name }, dir, opts.defaultWeight ?? manifest.default_weight, await directorySize(dir));
+    const [sizeBytes, hash] = await Promise.all([directorySize(dir), contentHash(dir)]);
+    const version = new ModuleVersion(this.nextVersionId++, { ...manifest, name }, dir, opts.defaultWeight ?? manifest.default_weight, sizeBytes, hash);
     // The request's choice of ONNX variant wins over the manifest's.
     version.onnxChoice = opts.onnx ?? { dtype: manifest.dtype, onnxFile: manifest.onnx_file };
     this.loading.set(name, version);
@@ -208,6 +212,7 @@ function info(v: ModuleVersion): ReasonerInfo {
     loaded_at: v.loadedAt?.toISOString() ?? null,
     load_ms: v.summary ? Math.round(v.summary.loadMs) : null,
     size_bytes: v.sizeBytes,
+    content_hash: v.contentHash,
     path: v.dir,
     vocab_size: v.summary?.vocabSize ?? null,
     onnx: v.summary ? { file: v.summary.onnx.file, bytes: v.summary.onnx.bytes, external_data: v.summary.onnx.externalData } : null,
@@ -218,6 +223,6 @@ function info(v: ModuleVersion): ReasonerInfo {
 function failedInfo(name: string, dir: string, error: string): ReasonerInfo {
   return {
     name, version: '', description: '', default_weight: 0, base: null, state: 'failed', in_flight: 0, loaded_at: null,
-    load_ms: null, size_bytes: 0, path: dir, vocab_size: null, onnx: null, error,
+    load_ms: null, size_bytes: 0, content_hash: null, path: dir, vocab_size: null, onnx: null, error,
   };
 }

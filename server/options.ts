@@ -27,6 +27,8 @@ export interface ServerOptions {
   reasonersDir: string | null;
   defaultReasoners: string | null;
   watch: boolean;
+  /** Seconds between polls of the modules root (implies watching); null: events, or polling where they are not delivered. */
+  watchPoll: number | null;
   adminToken: string | null;
   chatTemplate: string | null;
   generationConfig: string;
@@ -38,9 +40,10 @@ export interface ServerOptions {
   wsMaxGenerations: number;
   wsMaxMessageBytes: number;
   logLevel: string;
+  noUi: boolean;
 }
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'ep' | 'dtype';
+type Kind = 'string' | 'int' | 'seconds' | 'bool' | 'list' | 'ep' | 'dtype';
 
 interface OptionSpec {
   key: keyof ServerOptions;
@@ -78,7 +81,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'reasoner', flag: 'reasoner', kind: 'list', default: [], help: 'A reasoning module directory to load at start (repeatable).' },
   { key: 'reasonersDir', flag: 'reasoners-dir', kind: 'string', default: null, help: 'Modules root: each subdirectory holding a unir.json is loaded; admin loads resolve paths inside it.' },
   { key: 'defaultReasoners', flag: 'default-reasoners', kind: 'string', default: null, help: 'Modules applied when a request names none, e.g. "add,sort:0.5".' },
-  { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones.' },
+  { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones. File-system events, or polling every 2 s where the root is on a network or FUSE file system (NFS, SMB/CIFS, CephFS, 9p, FUSE); the admin API then refuses loads and unloads (the root decides, for every replica).' },
+  { key: 'watchPoll', flag: 'watch-poll', kind: 'seconds', default: null, help: 'Watch --reasoners-dir by polling every N seconds (fractions allowed) instead of file-system events: for roots shared between hosts. Implies --watch.' },
   { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
   {
@@ -96,7 +100,16 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'wsMaxGenerations', flag: 'ws-max-generations', kind: 'int', default: 8, help: 'Concurrent generations per WebSocket.' },
   { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', kind: 'int', default: 1024 * 1024, help: 'Largest WebSocket message in bytes.' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace, silent.' },
+  { key: 'noUi', flag: 'no-ui', kind: 'bool', default: false, help: 'Do not serve the playground page (GET / and /playground, scripts under /ui/).' },
 ];
+
+/**
+ * --watch or --watch-poll: the modules root decides which modules this server runs (shared mode: every replica
+ * follows the same root), so the admin API refuses loads and unloads.
+ */
+export function watchesModulesRoot(options: Pick<ServerOptions, 'watch' | 'watchPoll'>): boolean {
+  return options.watch || options.watchPoll !== null;
+}
 
 export function envName(flag: string): string {
   return `UNIR_${flag.toUpperCase().replace(/-/g, '_')}`;
@@ -142,6 +155,11 @@ function convert(o: OptionSpec, raw: unknown): unknown {
     case 'int': {
       const n = Number(raw);
       if (!Number.isInteger(n) || n < 0) throw bad('expected a non-negative integer');
+      return n;
+    }
+    case 'seconds': {
+      const n = Number(raw);
+      if (String(raw).trim() === '' || !Number.isFinite(n) || n <= 0) throw bad('expected a positive number of seconds');
       return n;
     }
     case 'list':

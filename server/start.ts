@@ -16,7 +16,7 @@ import { AppContext, type ModelRuntime } from './app-context.js';
 import { buildApp } from './app.js';
 import { Lifecycle } from './lifecycle.js';
 import { Metrics } from './metrics.js';
-import type { ServerOptions } from './options.js';
+import { watchesModulesRoot, type ServerOptions } from './options.js';
 
 export interface RunningServer {
   ctx: AppContext;
@@ -45,7 +45,9 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
   let closing: Promise<void> | null = null;
   const ready = loadRuntime(options, log, metrics).then(async (runtime) => {
     ctx.setRuntime(runtime);
-    if (options.watch && !closing) watcher = await startReasonerWatch(options.reasonersDir, runtime.registry, log);
+    if (watchesModulesRoot(options) && !closing) {
+      watcher = await startReasonerWatch(options.reasonersDir, runtime.registry, log, { pollMs: (options.watchPoll ?? 0) * 1000 });
+    }
     if (closing) await watcher?.stop();
     lifecycle.ready = true;
     log.info(
@@ -56,6 +58,7 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
         onnx: onnxLogFields(runtime.engine.base),
         generation_defaults: runtime.generationDefaults.defaults,
         generation_config: runtime.generationDefaults.source,
+        ...(options.noUi ? {} : { playground: `${url}/` }),
       },
       'ready',
     );
