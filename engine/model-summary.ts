@@ -1,6 +1,7 @@
 import { relative } from 'node:path';
 import type { KvAlignment } from '../models/decoder-signature.js';
 import type { LoadedDecoder } from '../models/load-decoder.js';
+import type { WebGpuAdapter } from '../models/webgpu-adapter.js';
 
 /** The graph file served: its path in the model directory, size, external data, and the contrib operators it uses. */
 export interface OnnxSummary {
@@ -17,6 +18,8 @@ export interface ModelSummary {
   dir: string;
   modelType: string;
   ep: string;
+  /** The WebGPU adapter (null on other providers). */
+  adapter: WebGpuAdapter | null;
   numLayers: number;
   numKvHeads: number;
   headDim: number;
@@ -36,6 +39,7 @@ export function summarize(m: LoadedDecoder): ModelSummary {
     dir: m.files.dir,
     modelType: m.config.modelType,
     ep: m.ep,
+    adapter: m.adapter,
     numLayers: m.signature.numLayers,
     numKvHeads: m.signature.numKvHeads,
     headDim: m.signature.headDim,

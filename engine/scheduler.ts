@@ -4,6 +4,7 @@ import type { RunLogits, RunRow } from '../models/decoder-runner.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import { emptyStats, type EngineStats } from './engine-stats.js';
 import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
+import type { DeviceFusion } from './device-fusion.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
 import { Sequence } from './sequence.js';
 import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
@@ -53,6 +54,8 @@ export class Scheduler {
     private readonly tokenizer: TextTokenizer,
     private readonly options: SchedulerOptions,
     private readonly emit: (events: SequenceEvent[]) => void,
+    /** `--fusion-site device`: the step's logits are fused where the models ran (engine/device-fusion.ts). */
+    private readonly fusion: DeviceFusion | null = null,
   ) {}
 
   submit(seqId: number, request: GenerationRequest, grammar: GrammarLogitsProcessor | null = null): void {
@@ -105,6 +108,7 @@ export class Scheduler {
       relayouts: t.relayouts,
       relayoutMs: t.relayoutMs,
       cachedSequences: this.base.decoder.sequenceCount,
+      baseTensors: this.base.decoder.tensorStats,
     };
   }
 
@@ -147,6 +151,7 @@ export class Scheduler {
       }
     }
     for (const [seq, err] of failed) this.fail([seq], err);
+    const onDevice = this.fusion ? await this.fuseOnDevice(this.fusion, results, decoding, prefill) : null;
 
     const events: SequenceEvent[] = [];
     const byKey = new Map(results.map((r) => [r.key, r]));
@@ -157,8 +162,9 @@ export class Scheduler {
         const r = rowOf(key);
         return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
       };
-      const terms: WeightedRow[] = seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
-      const sampled = seq.sample(row(BASE_KEY), terms);
+      const fused = onDevice?.get(seq.id);
+      const terms: WeightedRow[] = fused ? [] : seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
+      const sampled = seq.sample(fused ?? row(BASE_KEY), terms);
       const { event, finish } = seq.append(sampled.tokenId, sampled);
       events.push(event);
       this.stats.generatedTokens++;
@@ -237,6 +243,18 @@ export class Scheduler {
     const moduleResults = await Promise.all(modules);
     this.stats.moduleWaitMs += performance.now() - tWait;
     return baseResult ? [baseResult, ...moduleResults] : moduleResults;
+  }
+
+  /** The fused rows of the sequences that sample this step; a failure there fails them, not the engine. */
+  private async fuseOnDevice(fusion: DeviceFusion, results: ModelStepResult[], decoding: Sequence[], prefill: PrefillWork[]): Promise<Map<number, Float32Array>> {
+    const completing = new Set(prefill.filter((p) => p.seq.prefilled + p.tokens.length >= p.seq.promptLength).map((p) => p.seq));
+    const samples = (s: Sequence) => s.phase !== 'finished' && !s.cancelled && (s.phase === 'running' || completing.has(s));
+    try {
+      return await fusion.fuseStep(results, decoding, prefill.map((p) => p.seq), samples);
+    } catch (err) {
+      this.fail([...decoding, ...completing].filter(samples), err instanceof UnirError ? err : new UnirError('model_failed', String(err)));
+      return new Map();
+    }
   }
 
   private rowIndex(seqs: Sequence[]): Map<number, Map<number, number>> {

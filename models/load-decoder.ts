@@ -1,7 +1,9 @@
 import type { InferenceSession } from 'onnxruntime-node';
+import { UnirError } from '../common/errors.js';
 import { readDecoderSignature, type DecoderSignature } from './decoder-signature.js';
 import { DecoderRunner } from './decoder-runner.js';
 import { createSession, type ExecutionProvider, type SessionSettings } from './execution-provider.js';
+import type { WebGpuAdapter } from './webgpu-adapter.js';
 import { readModelConfig, type ModelConfig } from './model-config.js';
 import { locateModelFiles, type ModelFiles } from './model-files.js';
 import { readOnnxFileInfo, type OnnxFileInfo } from './onnx-file-info.js';
@@ -15,6 +17,8 @@ export interface LoadedDecoder {
   signature: DecoderSignature;
   runner: DecoderRunner;
   ep: ExecutionProvider;
+  /** The WebGPU adapter the session runs on (null on other providers). */
+  adapter: WebGpuAdapter | null;
   loadMs: number;
 }
 
@@ -35,15 +39,20 @@ export async function loadDecoder(dir: string, settings: SessionSettings, opts: 
   const onnx = readOnnxFileInfo(files.onnx);
   // Present names come from config.json so the session can keep them on the device from its creation.
   const presentNames = Array.from({ length: config.numLayers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
-  const { session, ep } = await createSession(files.onnx, settings, presentNames, opts.onAutoChoice);
+  const deviceOutputs = settings.logitsOnDevice ? [...presentNames, 'logits'] : presentNames;
+  const { session, ep, adapter } = await createSession(files.onnx, settings, deviceOutputs, opts.onAutoChoice);
   let signature: DecoderSignature;
   try {
     signature = readDecoderSignature(session, config, files.onnx, onnx.operators);
+    if (signature.kvAlignment === 'left' && settings.logitsOnDevice) {
+      // Right-padded prefill rows end at different positions; the device fusion graph reads the last one.
+      throw new UnirError('invalid_request', `${files.onnx} uses GroupQueryAttention (a left-aligned KV cache), which --fusion-site device does not serve yet: use --fusion-site host`);
+    }
   } catch (err) {
     await releaseSession(session);
     throw err;
   }
-  return { files, config, onnx, signature, runner: new DecoderRunner(session, signature), ep, loadMs: performance.now() - t0 };
+  return { files, config, onnx, signature, runner: new DecoderRunner(session, signature), ep, adapter, loadMs: performance.now() - t0 };
 }
 
 export async function releaseSession(session: InferenceSession): Promise<void> {

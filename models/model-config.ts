@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { UnirError } from '../common/errors.js';
 import { readJsonObject } from './json-file.js';
-import type { ModelFiles } from './model-files.js';
+import type { ModelConfigFiles } from './model-files.js';
 
 /** What the runtime needs from config.json and generation_config.json, under the names of several families. */
 export interface ModelConfig {
@@ -23,7 +23,7 @@ export interface ModelConfig {
  * Mistral 3): its fields win over the top level's. An ORT-GenAI directory has no config.json: genai_config.json's
  * model.decoder says the same under other names.
  */
-export function readModelConfig(files: ModelFiles): ModelConfig {
+export function readModelConfig(files: ModelConfigFiles): ModelConfig {
   const path = files.config ?? files.genaiConfig!;
   const raw = files.config ? withTextConfig(readJsonObject(files.config)) : fromGenaiConfig(readJsonObject(path), path);
   const gen = files.generationConfig ? readJsonObject(files.generationConfig) : {};

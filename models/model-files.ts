@@ -20,11 +20,20 @@ export interface ModelFiles {
   genaiConfig: string | null;
 }
 
+/** A model directory's files but its graph: what the tokenizer and the config are read from. */
+export type ModelConfigFiles = Omit<ModelFiles, 'onnx'>;
+
 /**
  * Finds the files of a model directory; a missing one is one clear error naming what was looked for. `choice`
  * picks the ONNX variant (--dtype / --onnx-file, or a module's "dtype" / "onnx_file").
  */
 export function locateModelFiles(dirArg: string, choice: OnnxChoice = {}, names?: ChoiceNames): ModelFiles {
+  const files = locateConfigFiles(dirArg);
+  return { ...files, onnx: locateOnnx(files.dir, choice, { genaiFile: files.genaiConfig ? genaiDecoderFile(files.genaiConfig) : null, names }) };
+}
+
+/** The config and tokenizer files of a model directory, without choosing among its ONNX variants. */
+export function locateConfigFiles(dirArg: string): ModelConfigFiles {
   const dir = resolve(dirArg);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new UnirError('invalid_model_dir', `model directory ${dir} does not exist or is not a directory`);
@@ -44,7 +53,6 @@ export function locateModelFiles(dirArg: string, choice: OnnxChoice = {}, names?
     tokenizerConfig: optional('tokenizer_config.json'),
     generationConfig: optional('generation_config.json'),
     genaiConfig,
-    onnx: locateOnnx(dir, choice, { genaiFile: genaiConfig ? genaiDecoderFile(genaiConfig) : null, names }),
   };
 }
 

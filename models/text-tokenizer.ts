@@ -1,7 +1,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { readJsonObject } from './json-file.js';
 import type { ModelConfig } from './model-config.js';
-import type { ModelFiles } from './model-files.js';
+import type { ModelConfigFiles } from './model-files.js';
 import { UnirError } from '../common/errors.js';
 import { byteLevelTable, ByteLevelDetokenizer } from './byte-level-detokenizer.js';
 import { IncrementalDetokenizer } from './incremental-detokenizer.js';
@@ -36,7 +36,7 @@ export class TextTokenizer {
     this.chatTemplate = typeof template === 'string' ? template : namedDefaultTemplate(template);
   }
 
-  static load(files: ModelFiles, config: ModelConfig): TextTokenizer {
+  static load(files: ModelConfigFiles, config: ModelConfig): TextTokenizer {
     const json = readJsonObject(files.tokenizer);
     const tokenizerConfig = files.tokenizerConfig ? readJsonObject(files.tokenizerConfig) : {};
     let inner: Tokenizer;

@@ -7,6 +7,7 @@ import { loadReasonersAtStart } from '../adapters/startup-reasoners.js';
 import { UnirError } from '../common/errors.js';
 import { EngineClient } from '../engine/engine-client.js';
 import type { ModelSummary } from '../engine/model-summary.js';
+import { softwareAdapterNote, webgpuAdapter, type SessionSettings } from '../models/execution-provider.js';
 import { ChatTemplate } from '../models/chat-template.js';
 import { loadSamplingDefaults } from '../models/generation-defaults.js';
 import { readModelConfig } from '../models/model-config.js';
@@ -50,10 +51,14 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
     }
     if (closing) await watcher?.stop();
     lifecycle.ready = true;
+    const { ep, adapter } = runtime.engine.base;
     log.info(
       {
         model: modelId,
-        ep: runtime.engine.base.ep,
+        ep,
+        adapter,
+        moduleEp: runtime.registry.moduleEp,
+        modulePlacement: runtime.registry.placement,
         reasoners: runtime.registry.names(),
         onnx: onnxLogFields(runtime.engine.base),
         generation_defaults: runtime.generationDefaults.defaults,
@@ -98,14 +103,21 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const chatTemplate = await loadChatTemplate(options, tokenizer);
   // Before the engine starts: a bad value fails fast.
   const generationDefaults = loadSamplingDefaults(options.generationConfig, files);
+  const usesWebGpu = [options.ep, options.moduleEp].some((ep) => ep === 'webgpu' || ep === 'auto');
+  // The adapter is probed once here (a child process) and handed to the threads that create WebGPU sessions.
+  const shared: Partial<SessionSettings> = {
+    allowSoftwareAdapter: options.allowSoftwareAdapter,
+    ...(usesWebGpu ? { adapterProbe: await webgpuAdapter() } : {}),
+  };
   const engine = await EngineClient.start({
     baseDir: files.dir,
     onnx,
-    session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads },
+    session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads, ...shared },
     maxBatch: options.maxBatch,
     maxQueue: options.maxQueue,
     prefillChunk: options.prefillChunk,
     maxContext: options.maxModelLen ?? config.maxPositions,
+    fusionSite: options.fusionSite,
   });
   if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
   warnIdsBeyondRows(tokenizer, engine.base.vocabSize, log);
@@ -113,13 +125,15 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const registry = new ReasonerRegistry(
     engine,
     files.dir,
-    { ep: options.moduleEp ?? engine.base.ep as ServerOptions['ep'], deviceId: options.deviceId, threads: options.moduleThreads },
+    { ep: options.moduleEp ?? 'auto', deviceId: options.deviceId, threads: options.moduleThreads, logitsOnDevice: options.fusionSite === 'device', ...shared },
     {
       onLoad: (name, ok) => metrics.reasonerEvents.inc({ reasoner: name, event: ok ? 'load' : 'load_failed' }),
       onUnload: (name) => metrics.reasonerEvents.inc({ reasoner: name, event: 'unload' }),
       onRequest: (name) => metrics.reasonerRequests.inc({ reasoner: name }),
     },
   );
+  const adapter = engine.base.adapter ?? (registry.moduleEp === 'webgpu' && shared.adapterProbe?.ok ? shared.adapterProbe.adapter : null);
+  if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter));
   await loadReasonersAtStart(registry, options, log);
   const defaultReasoners = parseDefaultReasoners(options.defaultReasoners);
   for (const d of defaultReasoners) {

@@ -34,8 +34,10 @@ describe('--dtype and --onnx-file', () => {
   it('a directory holding only onnx/model_q4f16.onnx and onnx/model_fp16.onnx serves with --dtype fp16; the ready log names the file', async () => {
     const dir = variantsDir();
     temps.push(join(dir, '..'));
-    const { server, logs } = await start(['--model', dir, '--dtype', 'fp16']);
+    // A module checks its tokenizer against the base's files: the base's several variants must not stop it.
+    const { server, logs } = await start(['--model', dir, '--dtype', 'fp16', '--reasoner', join(REASONERS, 'r1')]);
     const ready = logs.find((l) => l.msg === 'ready')!;
+    expect(ready.reasoners).toEqual(['r1']);
     expect(ready.onnx).toEqual({
       file: join('onnx', 'model_fp16.onnx'),
       bytes: statSync(join(dir, 'onnx', 'model_fp16.onnx')).size,
