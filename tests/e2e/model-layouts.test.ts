@@ -35,8 +35,11 @@ describe('--dtype and --onnx-file', () => {
     const dir = variantsDir();
     temps.push(join(dir, '..'));
     // A module checks its tokenizer against the base's files: the base's several variants must not stop it.
+    const { specials } = references.tokenizer;
+    writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: [specials['<|endoftext|>'], specials['<|im_end|>']] }));
     const { server, logs } = await start(['--model', dir, '--dtype', 'fp16', '--reasoner', join(REASONERS, 'r1')]);
     const ready = logs.find((l) => l.msg === 'ready')!;
+    expect(logs.filter((l) => l.level === 50).map((l) => l.err ?? l.msg)).toEqual([]);
     expect(ready.reasoners).toEqual(['r1']);
     expect(ready.onnx).toEqual({
       file: join('onnx', 'model_fp16.onnx'),
