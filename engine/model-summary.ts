@@ -32,6 +32,8 @@ export interface ModelSummary {
   onnx: OnnxSummary;
   /** What `--ep auto` chose and why (null when a provider was named). */
   autoNote?: string | null;
+  /** What was done about logits for every prompt position, to log once at load (null: nothing to say). */
+  logitsNote: LoadedDecoder['logitsNote'];
 }
 
 export function summarize(m: LoadedDecoder): ModelSummary {
@@ -56,5 +58,6 @@ export function summarize(m: LoadedDecoder): ModelSummary {
       contribOperators: m.onnx.operators.filter((op) => op.includes('.')),
       kvAlignment: m.signature.kvAlignment,
     },
+    logitsNote: m.logitsNote,
   };
 }

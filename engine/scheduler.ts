@@ -1,11 +1,13 @@
 import { serializeError, UnirError } from '../common/errors.js';
 import type { WeightedRow } from '../kernels/fuse-logits.js';
+import { NonFiniteLogitsError } from '../kernels/non-finite-logits.js';
 import type { RunLogits, RunRow } from '../models/decoder-runner.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import { emptyStats, type EngineStats } from './engine-stats.js';
 import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { DeviceFusion } from './device-fusion.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
+import { SamplerPool } from './sampler-pool.js';
 import { Sequence } from './sequence.js';
 import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
@@ -17,6 +19,10 @@ export interface SchedulerOptions {
   prefillChunk: number;
   maxContext: number;
   vocab: number;
+  /** Sampler worker threads beside the engine thread (engine/sampler-pool.ts); default 0. */
+  samplerThreads?: number;
+  /** Below this vocabulary a step samples on the engine thread alone (default 16,384). */
+  samplerMinVocab?: number;
 }
 
 /** Rows of one model in one step, and where each sequence's logits row lands. */
@@ -49,6 +55,8 @@ export class Scheduler {
   private stopped = false;
   readonly stats: EngineStats = emptyStats();
 
+  private readonly sampler: SamplerPool;
+
   constructor(
     private readonly base: LocalModelRunner,
     private readonly tokenizer: TextTokenizer,
@@ -56,11 +64,13 @@ export class Scheduler {
     private readonly emit: (events: SequenceEvent[]) => void,
     /** `--fusion-site device`: the step's logits are fused where the models ran (engine/device-fusion.ts). */
     private readonly fusion: DeviceFusion | null = null,
-  ) {}
+  ) {
+    this.sampler = new SamplerPool(options.vocab, options.samplerThreads ?? 0, options.samplerMinVocab);
+  }
 
   submit(seqId: number, request: GenerationRequest, grammar: GrammarLogitsProcessor | null = null): void {
     const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
-    const seq = new Sequence(seqId, request, this.tokenizer, this.options.vocab, this.options.maxContext, grammar);
+    const seq = new Sequence(seqId, request, this.tokenizer, this.options.maxContext, grammar);
     if (missing) {
       seq.release();
       this.emit([this.doneEvent(seq, 'error', null, new UnirError('reasoner_not_found', `reasoning module version ${missing.versionId} is not attached`))]);
@@ -108,6 +118,7 @@ export class Scheduler {
       relayouts: t.relayouts,
       relayoutMs: t.relayoutMs,
       cachedSequences: this.base.decoder.sequenceCount,
+      sampledOffThread: this.sampler.offThreadRows,
       baseTensors: this.base.decoder.tensorStats,
     };
   }
@@ -115,6 +126,7 @@ export class Scheduler {
   stop(): void {
     this.stopped = true;
     this.wake?.();
+    void this.sampler.close();
   }
 
   async loop(): Promise<void> {
@@ -156,25 +168,12 @@ export class Scheduler {
     const events: SequenceEvent[] = [];
     const byKey = new Map(results.map((r) => [r.key, r]));
     const finished: { seq: Sequence; reason: FinishReason; stopReason: string | number | null; error?: UnirError }[] = [];
-    const sampleFrom = (seq: Sequence, which: 'decode' | 'prefill', rowOf: (key: number) => number) => {
-      const row = (key: number): Float32Array => {
-        const logits = byKey.get(key)![which]!;
-        const r = rowOf(key);
-        return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
-      };
-      const fused = onDevice?.get(seq.id);
-      const terms: WeightedRow[] = fused ? [] : seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
-      const sampled = seq.sample(fused ?? row(BASE_KEY), terms);
-      const { event, finish } = seq.append(sampled.tokenId, sampled);
-      events.push(event);
-      this.stats.generatedTokens++;
-      if (finish) finished.push({ seq, ...finish });
-    };
+    const toSample: { seq: Sequence; which: 'decode' | 'prefill'; index: Map<number, Map<number, number>> }[] = [];
 
     const decodeIndex = this.rowIndex(decoding);
     for (const seq of decoding) {
       if (seq.phase === 'finished' || seq.cancelled) continue;
-      sampleFrom(seq, 'decode', (key) => decodeIndex.get(key)!.get(seq.id)!);
+      toSample.push({ seq, which: 'decode', index: decodeIndex });
     }
     const prefillIndex = this.rowIndex(prefill.map((p) => p.seq));
     for (const { seq, tokens } of prefill) {
@@ -186,8 +185,37 @@ export class Scheduler {
       this.prefilling.splice(this.prefilling.indexOf(seq), 1);
       seq.phase = 'running';
       this.running.push(seq);
-      sampleFrom(seq, 'prefill', (key) => prefillIndex.get(key)!.get(seq.id)!);
+      toSample.push({ seq, which: 'prefill', index: prefillIndex });
     }
+
+    // Fusion and processors here, in order; the rows' sampling is split across the sampler pool.
+    const slots = this.sampler.rows(toSample.length);
+    const jobs = toSample.map(({ seq, which, index }, i) => {
+      const row = (key: number): Float32Array => {
+        const logits = byKey.get(key)![which]!;
+        const r = index.get(key)!.get(seq.id)!;
+        return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
+      };
+      const fused = onDevice?.get(seq.id);
+      const terms: WeightedRow[] = fused ? [] : seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
+      return seq.prepareSample(fused ?? row(BASE_KEY), terms, slots.rows[i], seq.request.logprobs !== null ? slots.raws[i] : null);
+    });
+    const outcomes = await this.sampler.run(jobs);
+    toSample.forEach(({ seq }, i) => {
+      // Ended while its row was sampled on another thread (a module detached, a shutdown): nothing to append.
+      if (seq.phase === 'finished') return;
+      const outcome = outcomes[i];
+      if ('nonFinite' in outcome) {
+        // A broken row ends its own sequence only.
+        const err = seq.grammarFailure ?? new UnirError('model_failed', `the fused logits for this sequence are unusable: ${new NonFiniteLogitsError(outcome.nonFinite).message}`);
+        this.fail([seq], err);
+        return;
+      }
+      const { event, finish } = seq.append(outcome.tokenId, outcome);
+      events.push(event);
+      this.stats.generatedTokens++;
+      if (finish) finished.push({ seq, ...finish });
+    });
     if (events.length > 0) this.emit(events);
     for (const f of finished) this.finish([f.seq], f.reason, f.stopReason, f.error);
     this.stats.steps++;

@@ -3,6 +3,7 @@ import { UnirError } from '../common/errors.js';
 import { readDecoderSignature, type DecoderSignature } from './decoder-signature.js';
 import { DecoderRunner } from './decoder-runner.js';
 import { createSession, type ExecutionProvider, type SessionSettings } from './execution-provider.js';
+import { defaultGraphCacheDir, prepareLogitsGraph, type LogitsGraph } from './logits-graph-cache.js';
 import type { WebGpuAdapter } from './webgpu-adapter.js';
 import { readModelConfig, type ModelConfig } from './model-config.js';
 import { locateModelFiles, type ModelFiles } from './model-files.js';
@@ -20,6 +21,8 @@ export interface LoadedDecoder {
   /** The WebGPU adapter the session runs on (null on other providers). */
   adapter: WebGpuAdapter | null;
   loadMs: number;
+  /** What was done about logits for every prompt position (logits-graph-cache.ts), for the load log. */
+  logitsNote: LogitsGraph['note'];
 }
 
 export interface LoadOptions {
@@ -30,7 +33,10 @@ export interface LoadOptions {
   onAutoChoice?: (ep: ExecutionProvider, skipped: string[]) => void;
 }
 
-/** Model directory → files → config → session on the chosen provider → signature checked against config. */
+/**
+ * Model directory → files → config → the graph to serve (an export without num_logits_to_keep gets it added, see
+ * logits-graph-cache.ts) → session on the chosen provider → signature checked against config.
+ */
 export async function loadDecoder(dir: string, settings: SessionSettings, opts: LoadOptions = {}): Promise<LoadedDecoder> {
   const t0 = performance.now();
   const files = locateModelFiles(dir, opts.onnx, opts.names);
@@ -39,8 +45,10 @@ export async function loadDecoder(dir: string, settings: SessionSettings, opts: 
   const onnx = readOnnxFileInfo(files.onnx);
   // Present names come from config.json so the session can keep them on the device from its creation.
   const presentNames = Array.from({ length: config.numLayers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
+  const cacheDir = settings.graphCacheDir === undefined ? defaultGraphCacheDir() : settings.graphCacheDir;
+  const graph = prepareLogitsGraph(files.onnx, cacheDir, config.vocabSize, settings.rewriteLogitsGraph ?? true);
   const deviceOutputs = settings.logitsOnDevice ? [...presentNames, 'logits'] : presentNames;
-  const { session, ep, adapter } = await createSession(files.onnx, settings, deviceOutputs, opts.onAutoChoice);
+  const { session, ep, adapter } = await createSession(files.onnx, settings, deviceOutputs, opts.onAutoChoice, graph);
   let signature: DecoderSignature;
   try {
     signature = readDecoderSignature(session, config, files.onnx, onnx.operators);
@@ -52,7 +60,7 @@ export async function loadDecoder(dir: string, settings: SessionSettings, opts: 
     await releaseSession(session);
     throw err;
   }
-  return { files, config, onnx, signature, runner: new DecoderRunner(session, signature), ep, adapter, loadMs: performance.now() - t0 };
+  return { files, config, onnx, signature, runner: new DecoderRunner(session, signature), ep, adapter, loadMs: performance.now() - t0, logitsNote: graph.note };
 }
 
 export async function releaseSession(session: InferenceSession): Promise<void> {

@@ -24,8 +24,12 @@ export interface RunningServer {
   url: string;
   /** Resolves when the model and the start-up modules are loaded; rejects if the base cannot load. */
   ready: Promise<void>;
-  /** Drains (bounded by --drain-timeout), then stops HTTP, modules and the engine. */
-  close(): Promise<void>;
+  /**
+   * Drains (bounded by --drain-timeout), then stops HTTP, modules and the engine. `watcherStopped` false: the
+   * modules root watcher was still waiting on the file system (a volume that does not answer), and one of libuv's
+   * threads with it; process.exit() would wait for that thread.
+   */
+  close(): Promise<{ watcherStopped: boolean }>;
 }
 
 /** Listens first (so /health and /ready answer during a long load), then loads the model and the modules. */
@@ -43,7 +47,7 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
   log.info({ url, model: options.model }, 'listening; loading the model');
 
   let watcher: ReasonerWatcher | null = null;
-  let closing: Promise<void> | null = null;
+  let closing: Promise<{ watcherStopped: boolean }> | null = null;
   const ready = loadRuntime(options, log, metrics).then(async (runtime) => {
     ctx.setRuntime(runtime);
     if (watchesModulesRoot(options) && !closing) {
@@ -71,8 +75,10 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
 
   const close = () =>
     (closing ??= (async () => {
-      await watcher?.stop();
+      // Draining starts at once. Stopping the watcher waits for its poll or load under way, which never ends while
+      // a network volume does not answer (an NFS hard mount): it runs beside the drain, and is waited for only so long.
       lifecycle.draining = true;
+      const watcherStopped = watcher ? settlesWithin(watcher.stop(), WATCHER_STOP_MS) : true;
       const drained = await lifecycle.waitIdle(options.drainTimeout * 1000);
       if (!drained) {
         log.warn({ inFlight: lifecycle.inFlight }, 'drain timeout: cancelling the requests in flight');
@@ -85,13 +91,26 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
       const force = setTimeout(() => app.server.closeAllConnections(), 5000);
       await app.close();
       clearTimeout(force);
+      const stopped = await watcherStopped;
+      if (!stopped) log.warn({ root: options.reasonersDir, waitedMs: WATCHER_STOP_MS }, 'the modules root watcher did not stop (the file system does not answer): closing without it');
       const rt = ctx.loaded;
       if (rt) {
         await rt.registry.close();
         await rt.engine.close();
       }
+      return { watcherStopped: stopped };
     })());
   return { ctx, url, ready, close };
+}
+
+/** How long shutdown waits, from its start, for the modules root watcher's poll or load under way. */
+const WATCHER_STOP_MS = 5000;
+
+/** Whether `p` settles within `ms`. */
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([p.then(() => true, () => true), late]).finally(() => clearTimeout(timer));
 }
 
 async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics): Promise<ModelRuntime> {
@@ -108,6 +127,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const shared: Partial<SessionSettings> = {
     allowSoftwareAdapter: options.allowSoftwareAdapter,
     ...(usesWebGpu ? { adapterProbe: await webgpuAdapter() } : {}),
+    ...graphSettings(options),
   };
   const engine = await EngineClient.start({
     baseDir: files.dir,
@@ -117,10 +137,12 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     maxQueue: options.maxQueue,
     prefillChunk: options.prefillChunk,
     maxContext: options.maxModelLen ?? config.maxPositions,
+    samplerThreads: options.samplerThreads ?? undefined,
     fusionSite: options.fusionSite,
   });
   if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
   warnIdsBeyondRows(tokenizer, engine.base.vocabSize, log);
+  if (engine.base.logitsNote) log[engine.base.logitsNote.level]({ model: options.model }, engine.base.logitsNote.message);
   metrics.modelLoadSeconds.set((performance.now() - t0) / 1000);
   const registry = new ReasonerRegistry(
     engine,
@@ -148,6 +170,11 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     defaultReasoners,
     generationDefaults,
   };
+}
+
+/** --graph-cache-dir (unset: the default directory, '': no cache) and --keep-all-logits. */
+function graphSettings(options: ServerOptions): { graphCacheDir: string | null | undefined; rewriteLogitsGraph: boolean } {
+  return { graphCacheDir: options.graphCacheDir === null ? undefined : options.graphCacheDir || null, rewriteLogitsGraph: !options.keepAllLogits };
 }
 
 async function loadChatTemplate(options: ServerOptions, tokenizer: TextTokenizer): Promise<ChatTemplate | null> {
