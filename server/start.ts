@@ -7,7 +7,7 @@ import { loadReasonersAtStart } from '../adapters/startup-reasoners.js';
 import { UnirError } from '../common/errors.js';
 import { EngineClient } from '../engine/engine-client.js';
 import type { ModelSummary } from '../engine/model-summary.js';
-import { softwareAdapterNote, webgpuAdapter, type SessionSettings } from '../models/execution-provider.js';
+import { mayUseWebGpu, softwareAdapterNote, webgpuAdapter, type SessionSettings } from '../models/execution-provider.js';
 import { ChatTemplate } from '../models/chat-template.js';
 import { loadSamplingDefaults } from '../models/generation-defaults.js';
 import { readModelConfig } from '../models/model-config.js';
@@ -55,7 +55,9 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
     }
     if (closing) await watcher?.stop();
     lifecycle.ready = true;
-    const { ep, adapter } = runtime.engine.base;
+    const { ep } = runtime.engine.base;
+    // One WebGPU adapter per process: named whenever the base or the modules run on it.
+    const adapter = runtime.engine.base.adapter ?? runtime.registry.adapter;
     log.info(
       {
         model: modelId,
@@ -122,11 +124,10 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const chatTemplate = await loadChatTemplate(options, tokenizer);
   // Before the engine starts: a bad value fails fast.
   const generationDefaults = loadSamplingDefaults(options.generationConfig, files);
-  const usesWebGpu = [options.ep, options.moduleEp].some((ep) => ep === 'webgpu' || ep === 'auto');
   // The adapter is probed once here (a child process) and handed to the threads that create WebGPU sessions.
   const shared: Partial<SessionSettings> = {
     allowSoftwareAdapter: options.allowSoftwareAdapter,
-    ...(usesWebGpu ? { adapterProbe: await webgpuAdapter() } : {}),
+    ...(mayUseWebGpu(options.ep, options.moduleEp) ? { adapterProbe: await webgpuAdapter() } : {}),
     ...graphSettings(options),
   };
   const engine = await EngineClient.start({
@@ -154,8 +155,8 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
       onRequest: (name) => metrics.reasonerRequests.inc({ reasoner: name }),
     },
   );
-  const adapter = engine.base.adapter ?? (registry.moduleEp === 'webgpu' && shared.adapterProbe?.ok ? shared.adapterProbe.adapter : null);
-  if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter));
+  const adapter = engine.base.adapter ?? registry.adapter;
+  if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter, options.allowSoftwareAdapter));
   await loadReasonersAtStart(registry, options, log);
   const defaultReasoners = parseDefaultReasoners(options.defaultReasoners);
   for (const d of defaultReasoners) {
