@@ -2,10 +2,10 @@
  * Vitest global setup: finds, once per run, which execution providers can start on this host, so the contract
  * suites run on every one of them and report the others as skipped with the reason (tests/helpers/providers.ts).
  * It also points XDG_CACHE_HOME at a temporary directory for the run (removed at the end): model loads in tests
- * cache rewritten graphs there (models/logits-graph-cache.ts), never in the user's ~/.cache.
+ * cache rewritten graphs there (models/logits-graph-cache.ts), never in the user's ~/.cache; Mesa's shader cache stays.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { detectProviders, type ProviderCase } from './helpers/provider-detection.js';
@@ -19,6 +19,9 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => void> {
   // Test workers and the servers they spawn inherit it.
   const cacheHome = mkdtempSync(join(tmpdir(), 'unir-test-cache-'));
+  // Mesa keeps its shader cache under XDG_CACHE_HOME too: left where it was, so WebGPU on the software Vulkan does
+  // not recompile every shader each run (a cold cache made the first WebGPU generation take 30 s at load 16).
+  process.env.MESA_SHADER_CACHE_DIR ??= process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
   process.env.XDG_CACHE_HOME = cacheHome;
   const providers = await detectProviders(process.env.UNIR_TEST_EPS);
   for (const p of providers) {
