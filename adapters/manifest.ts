@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { UnirError } from '../common/errors.js';
+import { isOnnxDtype, ONNX_DTYPES, type OnnxDtype } from '../models/onnx-variant.js';
 
 /** unir.json: what makes a model directory a reasoning module. */
 export interface ReasonerManifest {
@@ -10,6 +11,10 @@ export interface ReasonerManifest {
   default_weight: number;
   /** The base the module was trained against (informational). */
   base: string | null;
+  /** Which ONNX variant to serve (transformers.js dtype name), or null for the directory's one. */
+  dtype: OnnxDtype | null;
+  /** Or the ONNX file itself, relative to the module directory. */
+  onnx_file: string | null;
 }
 
 export const MANIFEST_FILE = 'unir.json';
@@ -37,11 +42,16 @@ export function validateManifest(raw: unknown, path: string): ReasonerManifest {
   if (typeof m.name !== 'string' || !REASONER_NAME.test(m.name)) fail('"name" must be 1-64 letters, digits, ".", "_" or "-" (no "+")');
   const weight = m.default_weight ?? 1.0;
   if (typeof weight !== 'number' || !Number.isFinite(weight)) fail('"default_weight" must be a number');
+  if (m.dtype !== undefined && m.dtype !== null && !isOnnxDtype(m.dtype)) fail(`"dtype" must be one of ${ONNX_DTYPES.join(', ')}`);
+  if (m.onnx_file !== undefined && m.onnx_file !== null && (typeof m.onnx_file !== 'string' || m.onnx_file === '')) fail('"onnx_file" must be a path inside the module directory');
+  if (isOnnxDtype(m.dtype) && typeof m.onnx_file === 'string') fail('give either "dtype" or "onnx_file", not both');
   return {
     name: m.name as string,
     version: typeof m.version === 'string' ? m.version : '0.0.0',
     description: typeof m.description === 'string' ? m.description : '',
     default_weight: weight as number,
     base: typeof m.base === 'string' ? m.base : null,
+    dtype: isOnnxDtype(m.dtype) ? m.dtype : null,
+    onnx_file: typeof m.onnx_file === 'string' ? m.onnx_file : null,
   };
 }

@@ -1,5 +1,6 @@
 import type { ModelSummary } from '../engine/model-summary.js';
 import type { SessionSettings } from '../models/execution-provider.js';
+import type { OnnxChoice } from '../models/onnx-variant.js';
 import type { ReasonerManifest } from './manifest.js';
 import type { ModuleHost } from './module-host.js';
 
@@ -16,6 +17,8 @@ export class ModuleVersion {
   loadedAt: Date | null = null;
   summary: ModelSummary | null = null;
   error: string | null = null;
+  /** Which ONNX variant to load (the admin request's, else the manifest's). */
+  onnxChoice: OnnxChoice = {};
   private host: ModuleHost | null = null;
   private onIdle: (() => void) | null = null;
 
@@ -37,7 +40,7 @@ export class ModuleVersion {
   async load(host: ModuleHost, session: SessionSettings, baseDir: string, onExit: (v: ModuleVersion) => void): Promise<void> {
     this.host = host;
     try {
-      this.summary = await host.load({ versionId: this.versionId, name: this.name, dir: this.dir, baseDir, session }, (reason) => {
+      this.summary = await host.load({ versionId: this.versionId, name: this.name, dir: this.dir, baseDir, session, onnx: this.onnxChoice }, (reason) => {
         this.error = reason;
         this.host = null;
         if (this.state !== 'draining' || this.inFlight > 0) onExit(this);

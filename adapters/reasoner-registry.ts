@@ -3,6 +3,7 @@ import type { EngineClient } from '../engine/engine-client.js';
 import type { ReasonerUse } from '../engine/generation-request.js';
 import { modulePlacement, type ModulePlacement } from '../engine/device-owner.js';
 import type { ExecutionProvider, SessionSettings } from '../models/execution-provider.js';
+import type { OnnxChoice } from '../models/onnx-variant.js';
 import type { WebGpuAdapter } from '../models/webgpu-adapter.js';
 import { contentHash } from './content-hash.js';
 import { directorySize } from './directory-size.js';
@@ -39,6 +40,8 @@ export interface ReasonerInfo {
   content_hash: string | null;
   path: string;
   vocab_size: number | null;
+  /** The ONNX file served (relative to path), its size in bytes and its external data. */
+  onnx: { file: string; bytes: number; external_data: { file: string; bytes: number }[] } | null;
   error: string | null;
 }
 
@@ -108,7 +111,7 @@ export class ReasonerRegistry {
   }
 
   /** Loads the module in `dir`; with `replace`, swaps it in for the version of the same name. */
-  async load(dir: string, opts: { name?: string; defaultWeight?: number; replace?: boolean } = {}): Promise<ReasonerInfo> {
+  async load(dir: string, opts: { name?: string; defaultWeight?: number; replace?: boolean; onnx?: OnnxChoice } = {}): Promise<ReasonerInfo> {
     let manifest;
     try {
       manifest = await readManifest(dir);
@@ -122,6 +125,8 @@ export class ReasonerRegistry {
     }
     const [sizeBytes, hash] = await Promise.all([directorySize(dir), contentHash(dir)]);
     const version = new ModuleVersion(this.nextVersionId++, { ...manifest, name }, dir, opts.defaultWeight ?? manifest.default_weight, sizeBytes, hash);
+    // The request's choice of ONNX variant wins over the manifest's.
+    version.onnxChoice = opts.onnx ?? { dtype: manifest.dtype, onnxFile: manifest.onnx_file };
     this.loading.set(name, version);
     try {
       await version.load(this.host, this.session, this.baseDir, (v) => this.onWorkerExit(v));
@@ -242,6 +247,7 @@ function info(v: ModuleVersion): ReasonerInfo {
     content_hash: v.contentHash,
     path: v.dir,
     vocab_size: v.summary?.vocabSize ?? null,
+    onnx: v.summary ? { file: v.summary.onnx.file, bytes: v.summary.onnx.bytes, external_data: v.summary.onnx.externalData } : null,
     error: v.error,
   };
 }
@@ -249,6 +255,6 @@ function info(v: ModuleVersion): ReasonerInfo {
 function failedInfo(name: string, dir: string, error: string): ReasonerInfo {
   return {
     name, version: '', description: '', default_weight: 0, base: null, state: 'failed', in_flight: 0, loaded_at: null,
-    load_ms: null, size_bytes: 0, content_hash: null, path: dir, vocab_size: null, error,
+    load_ms: null, size_bytes: 0, content_hash: null, path: dir, vocab_size: null, onnx: null, error,
   };
 }

@@ -14,7 +14,7 @@ export async function loadReasonersAtStart(registry: ReasonerRegistry, options: 
     dirs.map(async (dir) => {
       try {
         const info = await registry.load(dir);
-        log.info({ reasoner: info.name, version: info.version, loadMs: info.load_ms }, 'reasoning module loaded');
+        log.info({ reasoner: info.name, version: info.version, loadMs: info.load_ms, onnx: info.onnx }, 'reasoning module loaded');
       } catch (err) {
         log.error({ dir, err: (err as Error).message }, 'reasoning module not loaded');
       }

@@ -1,15 +1,20 @@
 import { UnirError } from '../common/errors.js';
 import { readModelConfig } from '../models/model-config.js';
-import { locateModelFiles } from '../models/model-files.js';
+import { locateConfigFiles } from '../models/model-files.js';
+import type { ChoiceNames } from '../models/onnx-variant.js';
 import { TextTokenizer } from '../models/text-tokenizer.js';
+
+/** A module's ONNX choice is named by its unir.json / admin API fields, and may not leave the module directory. */
+export const MODULE_CHOICE_NAMES: ChoiceNames = { dtype: '"dtype"', onnxFile: '"onnx_file"', confined: true };
 
 /**
  * Throws incompatible_reasoner unless the module in `dir` tokenizes as the base in `baseDir`. Parses both
  * tokenizer.json files: seconds for a 151k-token vocabulary, so never on a thread that drives a shared device.
  */
 export function checkModuleTokenizer(load: { name: string; dir: string; baseDir: string }): void {
-  const files = locateModelFiles(load.dir);
-  const baseFiles = locateModelFiles(load.baseDir);
+  // Config and tokenizer files only: either directory may hold several ONNX variants (the loads choose one).
+  const files = locateConfigFiles(load.dir);
+  const baseFiles = locateConfigFiles(load.baseDir);
   const mismatch = tokenizerMismatch(TextTokenizer.load(baseFiles, readModelConfig(baseFiles)), TextTokenizer.load(files, readModelConfig(files)));
   if (mismatch) throw new UnirError('incompatible_reasoner', `reasoning module ${load.name} (${load.dir}) is not compatible with the base: ${mismatch}`);
 }

@@ -38,6 +38,7 @@ import { DEFAULT_SAMPLING } from '../kernels/sampling-params.js';
 import type { DecoderRunner, RunLogits } from '../models/decoder-runner.js';
 import { createSessionOn, type ExecutionProvider } from '../models/execution-provider.js';
 import { graphPath } from '../models/kv-gather-graph.js';
+import { feedableHalf } from '../models/float16.js';
 import { loadDecoder, type LoadedDecoder } from '../models/load-decoder.js';
 
 const args = parseArgs({
@@ -289,7 +290,7 @@ async function copyEstimate(ep: ExecutionProvider, model: EngineClient['base'], 
     const data = dtype === 'float16' ? new Uint16Array(elements) : new Float32Array(elements);
     const times: number[] = [];
     for (let i = 0; i < 18; i++) {
-      const x = new ort.Tensor(dtype, data, [elements]);
+      const x = feedableHalf(new ort.Tensor(dtype, data, [elements]));
       const t0 = performance.now();
       const out = await session.run({ x });
       times.push(performance.now() - t0);

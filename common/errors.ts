@@ -5,7 +5,8 @@
 export const ERROR_CODES = {
   invalid_request: { status: 400, type: 'invalid_request_error' },
   context_length_exceeded: { status: 400, type: 'invalid_request_error' },
-  model_not_found: { status: 400, type: 'invalid_request_error' },
+  // OpenAI answers an unknown model with 404 (the SDKs raise NotFoundError), typed invalid_request_error.
+  model_not_found: { status: 404, type: 'invalid_request_error' },
   invalid_model_dir: { status: 400, type: 'invalid_request_error' },
   incompatible_reasoner: { status: 400, type: 'invalid_request_error' },
   path_outside_root: { status: 400, type: 'invalid_request_error' },

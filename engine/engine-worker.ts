@@ -26,8 +26,11 @@ const post = (msg: FromEngine) => port.postMessage(msg);
 async function main(): Promise<void> {
   let autoNote: string | null = null;
   const onDevice = options.fusionSite === 'device';
-  const base = await loadDecoder(options.baseDir, { ...options.session, logitsOnDevice: onDevice }, (ep, skipped) => {
-    autoNote = skipped.length > 0 ? `chose ${ep}; skipped ${skipped.join('; ')}` : `chose ${ep}`;
+  const base = await loadDecoder(options.baseDir, { ...options.session, logitsOnDevice: onDevice }, {
+    onnx: options.onnx,
+    onAutoChoice: (ep, skipped) => {
+      autoNote = skipped.length > 0 ? `chose ${ep}; skipped ${skipped.join('; ')}` : `chose ${ep}`;
+    },
   });
   if (onDevice && base.ep !== 'webgpu') {
     await base.runner.session.release();

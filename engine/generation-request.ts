@@ -34,14 +34,29 @@ export interface TopLogprob {
   logprob: number;
 }
 
+/**
+ * A generated token whose text is in the returned text (EOS, stop tokens, skipped special tokens and a matched stop
+ * string's tokens never are), with its logprobs when the request asked for them.
+ */
+export interface ReturnedToken {
+  tokenId: number;
+  /** Character offset of the token's text in the returned text (OpenAI's text_offset, before any echo). */
+  offset: number;
+  /** Only when a stop string begins inside the token: the part of its text that is returned. */
+  text?: string;
+  logprob?: number;
+  topLogprobs?: TopLogprob[];
+}
+
 export interface TokenEvent {
   kind: 'token';
   seqId: number;
+  /** The token sampled at this step. */
   tokenId: number;
-  /** The text this token completes; '' while a character or a possible stop string is held back. */
+  /** The text this event returns; '' while a character or a possible stop string is held back. */
   text: string;
-  logprob?: number;
-  topLogprobs?: TopLogprob[];
+  /** With logprobs: the tokens whose text `text` returns (possibly held since earlier steps), in order. */
+  returnedTokens?: ReturnedToken[];
 }
 
 export interface DoneEvent {
@@ -50,6 +65,8 @@ export interface DoneEvent {
   finishReason: FinishReason;
   /** Text held back until the end (an incomplete stop-string prefix that did not become one). */
   text: string;
+  /** With logprobs: the tokens whose text `text` returns. */
+  returnedTokens?: ReturnedToken[];
   /** The stop string or stop token id that ended the sequence, as vLLM's stop_reason. */
   stopReason: string | number | null;
   promptTokens: number;

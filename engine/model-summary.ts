@@ -1,5 +1,17 @@
+import { relative } from 'node:path';
+import type { KvAlignment } from '../models/decoder-signature.js';
 import type { LoadedDecoder } from '../models/load-decoder.js';
 import type { WebGpuAdapter } from '../models/webgpu-adapter.js';
+
+/** The graph file served: its path in the model directory, size, external data, and the contrib operators it uses. */
+export interface OnnxSummary {
+  file: string;
+  bytes: number;
+  externalData: { file: string; bytes: number }[];
+  /** Operators outside the ONNX standard (com.microsoft MatMulNBits, GroupQueryAttention, ...). */
+  contribOperators: string[];
+  kvAlignment: KvAlignment;
+}
 
 /** What the rest of the server knows of a loaded model: plain data, safe to post between threads. */
 export interface ModelSummary {
@@ -17,6 +29,7 @@ export interface ModelSummary {
   hasPositionIds: boolean;
   logitsToKeepInput: string | null;
   loadMs: number;
+  onnx: OnnxSummary;
   /** What `--ep auto` chose and why (null when a provider was named). */
   autoNote?: string | null;
   /** What was done about logits for every prompt position, to log once at load (null: nothing to say). */
@@ -41,6 +54,13 @@ export function summarize(m: LoadedDecoder): ModelSummary {
     hasPositionIds: m.signature.hasPositionIds,
     logitsToKeepInput: m.signature.logitsToKeepInput,
     loadMs: m.loadMs,
+    onnx: {
+      file: relative(m.files.dir, m.onnx.path),
+      bytes: m.onnx.bytes,
+      externalData: m.onnx.externalData,
+      contribOperators: m.onnx.operators.filter((op) => op.includes('.')),
+      kvAlignment: m.signature.kvAlignment,
+    },
     logitsNote: m.logitsNote,
   };
 }

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../common/errors.js';
 import type { SessionSettings } from '../models/execution-provider.js';
+import type { OnnxChoice } from '../models/onnx-variant.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { EngineStats } from './engine-stats.js';
 import type { ModelSummary } from './model-summary.js';
@@ -9,6 +10,8 @@ import type { ModelSummary } from './model-summary.js';
 
 export interface EngineOptions {
   baseDir: string;
+  /** Which ONNX variant of the base (--dtype / --onnx-file); default: the directory's one. */
+  onnx?: OnnxChoice;
   session: SessionSettings;
   /** Running sequences at most. */
   maxBatch: number;
@@ -33,6 +36,8 @@ export interface ModuleLoad {
   dir: string;
   baseDir: string;
   session: SessionSettings;
+  /** Which ONNX variant of the module (its unir.json's or the admin request's dtype / onnx_file). */
+  onnx?: OnnxChoice;
   /** The tokenizer check ran already, in a worker of its own (adapters/module-host.ts): skip it. */
   tokenizerChecked?: boolean;
 }

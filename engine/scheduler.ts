@@ -340,6 +340,7 @@ export class Scheduler {
       seqId: seq.id,
       finishReason: reason,
       text: reason === 'stop' || reason === 'length' ? seq.tail : '',
+      ...((reason === 'stop' || reason === 'length') && seq.tailTokens.length > 0 ? { returnedTokens: seq.tailTokens } : {}),
       stopReason,
       promptTokens: seq.promptLength,
       completionTokens: seq.generated.length,

@@ -7,7 +7,8 @@ import type { UnirError } from '../common/errors.js';
 import type { RemoteGrammar } from './remote-grammar.js';
 import type { TokenStreamDecoder } from '../models/token-stream-decoder.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
-import type { FinishReason, GenerationRequest, TokenEvent } from './generation-request.js';
+import type { FinishReason, GenerationRequest, ReturnedToken, TokenEvent, TopLogprob } from './generation-request.js';
+import { ReturnedTokens } from './returned-tokens.js';
 import { StopMatcher } from './stop-matcher.js';
 
 export type SequencePhase = 'waiting' | 'prefilling' | 'running' | 'finished';
@@ -32,12 +33,17 @@ export class Sequence {
   admittedAt: number | null = null;
   /** Text held back by the stop matcher at the end, emitted with the done event. */
   tail = '';
+  /** With logprobs: the tokens whose text `tail` returns. */
+  tailTokens: ReturnedToken[] = [];
   private readonly rng: SeededRandom;
   private readonly penalties: SequencePenaltyState;
   private readonly detokenizer: TokenStreamDecoder;
   private readonly stopMatcher: StopMatcher;
   private readonly endIds: ReadonlySet<number>;
   private readonly suppressUntilMin: number[];
+  /** Logprobs cover the returned text: which tokens it is made of (null without logprobs). */
+  private readonly returned: ReturnedTokens | null;
+  private readonly skippedIds: ReadonlySet<number>;
   /** Set when the grammar could not mask or accept a token: the sequence ends with this error. */
   private grammarError: UnirError | null = null;
   /** Model keys this sequence runs on: 0 is the base, others are module version ids, sorted. */
@@ -58,6 +64,8 @@ export class Sequence {
     const eos = request.ignoreEos ? [] : tokenizer.eosTokenIds;
     this.endIds = new Set([...eos, ...request.stopTokenIds]);
     this.suppressUntilMin = [...new Set([...tokenizer.eosTokenIds, ...request.stopTokenIds])];
+    this.returned = request.logprobs === null ? null : new ReturnedTokens();
+    this.skippedIds = tokenizer.specialIds;
     // Sorted so the fusion sum runs in one order whatever order the request named the modules in.
     this.modelKeys = [0, ...request.reasoners.map((r) => r.versionId).sort((a, b) => a - b)];
   }
@@ -107,25 +115,34 @@ export class Sequence {
   }
 
   /** Appends a sampled token: penalties, text, and the stop conditions in vLLM's order. */
-  append(tokenId: number, extra: { logprob?: number; topLogprobs?: TokenEvent['topLogprobs'] }): AppendResult {
+  append(tokenId: number, extra: { logprob?: number; topLogprobs?: TopLogprob[] }): AppendResult {
     if (this.grammar && !this.grammarError) this.grammarError = this.grammar.commit(tokenId);
     if (this.grammarError) {
       return { event: { kind: 'token', seqId: this.id, tokenId, text: '' }, finish: { reason: 'error', stopReason: null, error: this.grammarError } };
     }
     this.generated.push(tokenId);
     commitToken(this.penalties, tokenId);
-    const event: TokenEvent = { kind: 'token', seqId: this.id, tokenId, text: '', ...extra };
+    const event: TokenEvent = { kind: 'token', seqId: this.id, tokenId, text: '' };
     if (this.endIds.has(tokenId) && this.generated.length >= this.request.minTokens) {
-      // EOS and stop tokens end the text without appearing in it.
+      // EOS and stop tokens end the text without appearing in it (nor in the logprobs).
       const stopReason = this.request.stopTokenIds.includes(tokenId) ? tokenId : null;
       this.tail = this.stopMatcher.flush() + this.detokenizer.flush();
+      this.tailTokens = this.returned?.end() ?? [];
       return { event, finish: { reason: 'stop', stopReason } };
     }
-    const { emit, matched } = this.stopMatcher.push(this.detokenizer.push(tokenId));
+    const delta = this.detokenizer.push(tokenId);
+    // A special token the text skips is not part of the returned text.
+    if (this.returned && !this.skippedIds.has(tokenId)) this.returned.add(tokenId, delta, extra.logprob, extra.topLogprobs);
+    const { emit, matched } = this.stopMatcher.push(delta);
     event.text = emit;
-    if (matched !== null) return { event, finish: { reason: 'stop', stopReason: matched } };
+    event.returnedTokens = matched !== null ? this.returned?.stopped(emit) : this.returned?.emitted(emit);
+    if (matched !== null) {
+      this.tailTokens = this.returned?.end() ?? [];
+      return { event, finish: { reason: 'stop', stopReason: matched } };
+    }
     if (this.generated.length >= this.request.maxTokens || this.promptLength + this.generated.length >= this.maxContext) {
       this.tail = this.stopMatcher.push(this.detokenizer.flush()).emit + this.stopMatcher.flush();
+      this.tailTokens = this.returned?.end() ?? [];
       return { event, finish: { reason: 'length', stopReason: null } };
     }
     return { event, finish: null };

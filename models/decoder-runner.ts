@@ -2,7 +2,7 @@ import ort from 'onnxruntime-node';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
 import type { DecoderSignature } from './decoder-signature.js';
-import { halfToFloat } from './float16.js';
+import { feedableHalf, halfBits, halfToFloat } from './float16.js';
 import { KvGatherGraph, type GraphPlacement } from './kv-gather-graph.js';
 import {
   disposeLayout,
@@ -67,8 +67,9 @@ export interface RunnerTensorStats extends TensorCounts {
  * Runs a decoder export over batches of sequences and owns their KV caches. A sequence is known by its id
  * from its first run until `release`; each run continues every row from that row's cache.
  *
- * Rows of one run must not leave holes in the right-aligned layout: rows that already have a cache append
- * the same number of tokens; rows without one may be shorter (they are left-padded).
+ * Rows of one run must not leave holes in the layout: rows that already have a cache append the same number of
+ * tokens; rows without one may be shorter (padded on the side away from the cache: left when the cache is
+ * right-aligned, right when it is left-aligned as GroupQueryAttention keeps it).
  */
 export class DecoderRunner {
   private readonly seqs = new Map<number, { layout: KvLayout; row: number }>();
@@ -122,19 +123,27 @@ export class DecoderRunner {
     const relayoutMs = past.owned && past.width > 0 ? performance.now() - t0 : 0;
     const pastWidth = past.width;
     const total = pastWidth + width;
+    const left = sig.kvAlignment === 'left';
     const ids = new BigInt64Array(rows.length * width);
     const mask = new BigInt64Array(rows.length * total);
     const positions = new BigInt64Array(rows.length * width);
     rows.forEach((r, i) => {
-      const pad = width - r.tokens.length;
+      // Right-aligned caches take left-padded tokens; left-aligned ones (GroupQueryAttention) right-padded tokens.
+      const pad = left ? 0 : width - r.tokens.length;
       for (let j = 0; j < r.tokens.length; j++) {
         const k = i * width + pad + j;
         ids[k] = BigInt(r.tokens[j]);
         positions[k] = BigInt(pastLengths[i] + j);
       }
       const rowMask = mask.subarray(i * total, (i + 1) * total);
-      rowMask.fill(1n, pastWidth - pastLengths[i], pastWidth);
-      rowMask.fill(1n, total - r.tokens.length, total);
+      if (left) {
+        // GroupQueryAttention reads seqlens_k = sum(mask) - 1: the row's past, then its new tokens.
+        rowMask.fill(1n, 0, pastLengths[i]);
+        rowMask.fill(1n, pastWidth, pastWidth + r.tokens.length);
+      } else {
+        rowMask.fill(1n, pastWidth - pastLengths[i], pastWidth);
+        rowMask.fill(1n, total - r.tokens.length, total);
+      }
     });
     const feeds: Record<string, Tensor> = {
       input_ids:
@@ -144,9 +153,11 @@ export class DecoderRunner {
       attention_mask: new ort.Tensor('int64', mask, [rows.length, total]),
     };
     if (sig.hasPositionIds) feeds.position_ids = new ort.Tensor('int64', positions, [rows.length, width]);
-    if (sig.logitsToKeepInput) feeds[sig.logitsToKeepInput] = new ort.Tensor('int64', new BigInt64Array([1n]), []);
-    sig.pastKeyNames.forEach((n, i) => (feeds[n] = past.keys[i]));
-    sig.pastValueNames.forEach((n, i) => (feeds[n] = past.values[i]));
+    // Right-padded rows of different lengths end at different positions: keep every position's logits then.
+    const ragged = left && rows.some((r) => r.tokens.length !== width);
+    if (sig.logitsToKeepInput) feeds[sig.logitsToKeepInput] = new ort.Tensor('int64', new BigInt64Array([ragged ? BigInt(width) : 1n]), []);
+    sig.pastKeyNames.forEach((n, i) => (feeds[n] = feedableHalf(past.keys[i])));
+    sig.pastValueNames.forEach((n, i) => (feeds[n] = feedableHalf(past.values[i])));
 
     const t1 = performance.now();
     let out: InferenceSession.ReturnType;
@@ -159,18 +170,22 @@ export class DecoderRunner {
     }
     const t2 = performance.now();
 
+    const keys = sig.presentKeyNames.map((n) => out[n]);
     const layout: KvLayout = {
       seqIds: rows.map((r) => r.seqId),
       lengths: rows.map((r, i) => pastLengths[i] + r.tokens.length),
-      width: total,
-      keys: sig.presentKeyNames.map((n) => this.ledger.adopt(out[n])),
+      // The present's own width: pastWidth + width for masked attention; GroupQueryAttention's may differ.
+      width: keys[0].dims[2],
+      keys: keys.map((t) => this.ledger.adopt(t)),
       values: sig.presentValueNames.map((n) => this.ledger.adopt(out[n])),
       refs: 0,
     };
     this.layouts.add(layout);
     rows.forEach((r, i) => this.moveTo(r.seqId, layout, i));
     const logits: RunLogits =
-      out.logits.location === 'cpu' ? lastPositionLogits(out.logits, rows.length) : { data: EMPTY, rows: rows.length, vocab: out.logits.dims[2], device: out.logits };
+      out.logits.location === 'cpu'
+        ? lastPositionLogits(out.logits, rows.length, (i) => (ragged ? rows[i].tokens.length : width))
+        : { data: EMPTY, rows: rows.length, vocab: out.logits.dims[2], device: out.logits };
     this.lastTiming = { layoutMs: t1 - t0, relayoutMs, ortMs: t2 - t1 };
     return logits;
   }
@@ -223,7 +238,7 @@ export class DecoderRunner {
   private graphFor(placement: GraphPlacement): Promise<KvGatherGraph> {
     let graph = this.graphs.get(placement);
     if (!graph) {
-      graph = KvGatherGraph.create(this.signature.kvDtype, placement);
+      graph = KvGatherGraph.create(this.signature.kvDtype, placement, this.signature.kvAlignment);
       graph.catch(() => this.graphs.delete(placement));
       this.graphs.set(placement, graph);
     }
@@ -249,14 +264,16 @@ export class DecoderRunner {
 
 const EMPTY = new Float32Array(0);
 
-function lastPositionLogits(logits: Tensor, rows: number): RunLogits {
+/** Each row's logits at its last token: position `end(row) - 1` of the run's positions (the last one when it kept one). */
+function lastPositionLogits(logits: Tensor, rows: number, end: (row: number) => number): RunLogits {
   const [, positions, vocab] = logits.dims;
   // Half-precision exports return float16 logits; fusion and sampling work in float32.
-  const data = logits.type === 'float16' ? halfToFloat(logits.data as Uint16Array) : (logits.data as Float32Array);
+  const data = logits.type === 'float16' ? halfToFloat(halfBits(logits.data as ArrayBufferView)) : (logits.data as Float32Array);
   if (positions === 1) return { data, rows, vocab };
   const last = new Float32Array(rows * vocab);
   for (let r = 0; r < rows; r++) {
-    const from = (r * positions + positions - 1) * vocab;
+    const position = Math.min(end(r), positions) - 1;
+    const from = (r * positions + position) * vocab;
     last.set(data.subarray(from, from + vocab), r * vocab);
   }
   return { data: last, rows, vocab };

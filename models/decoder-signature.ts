@@ -4,6 +4,16 @@ import type { ModelConfig } from './model-config.js';
 
 export type KvDtype = 'float32' | 'float16';
 
+/**
+ * Where a row's cached positions sit in a batch's KV tensors. 'right': the last columns, padding first (plain
+ * attention with a mask, as Optimum exports). 'left': the first columns (com.microsoft GroupQueryAttention, as
+ * the ORT-GenAI builder emits it, reads each row's past from column 0 up to seqlens_k and appends there).
+ */
+export type KvAlignment = 'right' | 'left';
+
+/** The operator that makes an export keep its KV cache left-aligned. */
+export const GROUP_QUERY_ATTENTION = 'com.microsoft.GroupQueryAttention';
+
 /** The input and output names and KV geometry of a decoder export, read from its session, never assumed. */
 export interface DecoderSignature {
   inputIdsType: 'int64' | 'int32';
@@ -20,6 +30,7 @@ export interface DecoderSignature {
   headDim: number;
   /** Rows of the logits output (the padded vocabulary). */
   vocabSize: number;
+  kvAlignment: KvAlignment;
 }
 
 type Meta = InferenceSession.ValueMetadata;
@@ -31,6 +42,8 @@ export function readDecoderSignature(
   session: Pick<InferenceSession, 'inputMetadata' | 'outputMetadata'>,
   config: ModelConfig,
   onnxPath: string,
+  /** The graph's operators (readOnnxFileInfo), which tell the KV alignment. */
+  operators: readonly string[] = [],
 ): DecoderSignature {
   const fail = (what: string): never => {
     throw new UnirError('invalid_model_dir', `${onnxPath}: ${what}`);
@@ -49,7 +62,7 @@ export function readDecoderSignature(
     fail('the graph has no past_key_values.* inputs: export it with a KV cache (optimum task text-generation-with-past)');
   }
   if (pastKeys.length !== config.numLayers || pastValues.length !== config.numLayers) {
-    fail(`the graph has ${pastKeys.length} past key and ${pastValues.length} past value inputs, config.json says ${config.numLayers} layers`);
+    fail(`the graph has ${pastKeys.length} past key and ${pastValues.length} past value inputs, ${config.source} says ${config.numLayers} layers`);
   }
   const presentKeys = pastKeys.map((_, i) => `present.${i}.key`);
   const presentValues = pastKeys.map((_, i) => `present.${i}.value`);
@@ -66,16 +79,16 @@ export function readDecoderSignature(
     const dims = shape(m);
     if (dims.length !== 4) fail(`${name} has rank ${dims.length}, expected [batch, kv_heads, past_length, head_dim]`);
     if (typeof dims[1] === 'number' && dims[1] !== config.numKvHeads) {
-      fail(`${name} has ${dims[1]} KV heads, config.json says ${config.numKvHeads} (num_key_value_heads)`);
+      fail(`${name} has ${dims[1]} KV heads, ${config.source} says ${config.numKvHeads} (num_key_value_heads)`);
     }
     if (typeof dims[3] === 'number' && dims[3] !== config.headDim) {
-      fail(`${name} has head size ${dims[3]}, config.json says ${config.headDim}`);
+      fail(`${name} has head size ${dims[3]}, ${config.source} says ${config.headDim}`);
     }
   }
   const logitDims = shape(logits);
   const vocabDim = logitDims[2];
   if (typeof vocabDim === 'number' && vocabDim !== config.vocabSize) {
-    fail(`logits have ${vocabDim} rows, config.json says vocab_size ${config.vocabSize}`);
+    fail(`logits have ${vocabDim} rows, ${config.source} says vocab_size ${config.vocabSize}`);
   }
   const keep = ['num_logits_to_keep', 'logits_to_keep'].find((n) => inputs.has(n)) ?? null;
   const known = new Set(['input_ids', 'attention_mask', 'position_ids', ...pastKeys, ...pastValues, ...(keep ? [keep] : [])]);
@@ -93,6 +106,7 @@ export function readDecoderSignature(
     numKvHeads: config.numKvHeads,
     headDim: config.headDim,
     vocabSize: config.vocabSize,
+    kvAlignment: operators.includes(GROUP_QUERY_ATTENTION) ? 'left' : 'right',
   };
 }
 

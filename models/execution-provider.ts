@@ -64,8 +64,11 @@ export interface CreatedSession {
   adapter: WebGpuAdapter | null;
 }
 
-/** The install command of the CUDA provider, named in every CUDA error (the npm package ships without it). */
-export const CUDA_INSTALL = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci';
+/**
+ * The install command of the CUDA provider, named in every CUDA error (the npm package ships without it). It runs
+ * onnxruntime-node's install script directly: package.json's allowScripts keeps npm from running it on `npm ci`.
+ */
+export const CUDA_INSTALL = 'ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install';
 
 /**
  * Creates a session on the chosen provider. A provider that cannot start is an error that says what is missing,

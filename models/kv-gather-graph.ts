@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
-import type { DecoderSignature, KvDtype } from './decoder-signature.js';
+import type { DecoderSignature, KvAlignment, KvDtype } from './decoder-signature.js';
+import { feedableHalf } from './float16.js';
 import type { KvLayout, KvRowSource, KvTensors, TensorLedger } from './kv-layout.js';
 
 /** Where a graph's tensors live: 'cpu' (the CPU EP) or 'gpu-buffer' (the WebGPU EP, output kept on the device). */
@@ -13,7 +14,7 @@ export type GraphPlacement = 'cpu' | 'gpu-buffer';
  * The file of one of the small graphs of models/graphs/ (written by training/make_kv_gather_graph.py). They
  * sit beside this module in the source tree; compiled code (dist/models/) finds them in the source tree too.
  */
-export function graphPath(name: 'kv_gather' | 'kv_copy' | 'logits_fuse', dtype: KvDtype): string {
+export function graphPath(name: 'kv_gather' | 'kv_gather_left' | 'kv_copy' | 'logits_fuse', dtype: KvDtype): string {
   const file = `${name}_${dtype === 'float16' ? 'f16' : 'f32'}.onnx`;
   const candidates = [new URL(`./graphs/${file}`, import.meta.url), new URL(`../../models/graphs/${file}`, import.meta.url)];
   for (const url of candidates) {
@@ -42,8 +43,11 @@ export class KvGatherGraph {
     this.zeros = new ort.Tensor(dtype, zero, [1, 1, 1, 1]);
   }
 
-  /** The graph on the provider that holds tensors of `placement`: CPU, or WebGPU with its output on the device. */
-  static async create(dtype: KvDtype, placement: GraphPlacement): Promise<KvGatherGraph> {
+  /**
+   * The graph on the provider that holds tensors of `placement`: CPU, or WebGPU with its output on the device.
+   * Left-aligned caches (GroupQueryAttention exports) use kv_gather_left, which keeps each row's first columns.
+   */
+  static async create(dtype: KvDtype, placement: GraphPlacement, alignment: KvAlignment = 'right'): Promise<KvGatherGraph> {
     const options: InferenceSession.SessionOptions = {
       executionProviders: [placement === 'gpu-buffer' ? 'webgpu' : 'cpu'],
       intraOpNumThreads: 1,
@@ -54,13 +58,14 @@ export class KvGatherGraph {
     };
     if (placement === 'gpu-buffer') options.preferredOutputLocation = { out: 'gpu-buffer' };
     try {
-      return new KvGatherGraph(await ort.InferenceSession.create(graphPath('kv_gather', dtype), options), placement, dtype);
+      const file = graphPath(alignment === 'left' ? 'kv_gather_left' : 'kv_gather', dtype);
+      return new KvGatherGraph(await ort.InferenceSession.create(file, options), placement, dtype);
     } catch (err) {
       throw new UnirError('internal_error', `the KV gather graph could not start on ${placement}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
 
-  /** Rows of one or more layouts in fresh tensors of `width` columns, each row right-aligned; null rows are zeros. */
+  /** Rows of one or more layouts in fresh tensors of `width` columns, each row aligned as its graph does; null rows are zeros. */
   async gather(sig: DecoderSignature, sources: readonly KvRowSource[], width: number, ledger: TensorLedger): Promise<KvTensors> {
     const layouts = [...new Set(sources.map((s) => s.layout).filter((l): l is KvLayout => l !== null))];
     if (layouts.length === 0) throw new UnirError('internal_error', 'the device gather needs at least one row with a cache');
@@ -73,7 +78,7 @@ export class KvGatherGraph {
     const one = async (pick: (l: KvLayout) => Tensor[], layer: number): Promise<Tensor> => {
       let acc: Tensor | null = null;
       for (let i = 0; i < layouts.length; i++) {
-        const feeds = { kv: pick(layouts[i])[layer], acc: acc ?? this.zeros, ...feedsOf[i], width: widthTensor };
+        const feeds = { kv: feedableHalf(pick(layouts[i])[layer]), acc: feedableHalf(acc ?? this.zeros), ...feedsOf[i], width: widthTensor };
         let out: Tensor;
         try {
           out = (await this.session.run(feeds)).out;

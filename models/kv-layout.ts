@@ -2,12 +2,14 @@ import ort from 'onnxruntime-node';
 import type { Tensor } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
 import type { DecoderSignature } from './decoder-signature.js';
+import { halfBits } from './float16.js';
 
 /**
  * The KV cache of a batch of sequences, as ONNX Runtime takes it: per layer one key and one value tensor
- * [rows, kvHeads, width, headDim]. Rows are right-aligned: row r's `lengths[r]` real positions are the last
- * columns, the columns before them are padding (masked out). A decode step appends one column to every row,
- * so the alignment holds and the present tensors of a run are the next run's past without a copy; only a
+ * [rows, kvHeads, width, headDim]. Rows are right-aligned (the signature's kvAlignment): row r's `lengths[r]`
+ * real positions are the last columns, the columns before them are padding (masked out); or left-aligned
+ * (GroupQueryAttention exports): the first columns, padding after. A decode step appends one column to every
+ * row, so the alignment holds and the present tensors of a run are the next run's past without a copy; only a
  * change of the batch's rows lays the cache out again (`gatherKv` on the host, KvGatherGraph on a device).
  */
 export interface KvLayout {
@@ -87,7 +89,7 @@ export function sourcesOnHost(sources: readonly KvRowSource[]): boolean {
   return sources.every((s) => !s.layout || [...s.layout.keys, ...s.layout.values].every((t) => t.location === 'cpu'));
 }
 
-/** Copies rows of one or more layouts into fresh host tensors of `width` columns, each row right-aligned. */
+/** Copies rows of one or more layouts into fresh host tensors of `width` columns, each row aligned as the signature says. */
 export function gatherKv(sig: DecoderSignature, sources: readonly KvRowSource[], width: number, ledger: TensorLedger): KvTensors {
   const gatherOne = (pick: (l: KvLayout) => Tensor[], layer: number): Tensor => {
     const { numKvHeads: heads, headDim: dim } = sig;
@@ -98,12 +100,13 @@ export function gatherKv(sig: DecoderSignature, sources: readonly KvRowSource[],
       if (tensor.location !== 'cpu') {
         throw new UnirError('internal_error', `the host copy cannot read a KV cache held on ${tensor.location}: use the device gather`);
       }
-      const data = tensor.data as KvArray;
+      const data = sig.kvDtype === 'float16' ? halfBits(tensor.data as ArrayBufferView) : (tensor.data as Float32Array);
       const srcWidth = src.layout.width;
       const len = src.layout.lengths[src.row];
+      const right = sig.kvAlignment === 'right';
       for (let h = 0; h < heads; h++) {
-        const from = ((src.row * heads + h) * srcWidth + (srcWidth - len)) * dim;
-        const to = ((r * heads + h) * width + (width - len)) * dim;
+        const from = ((src.row * heads + h) * srcWidth + (right ? srcWidth - len : 0)) * dim;
+        const to = ((r * heads + h) * width + (right ? width - len : 0)) * dim;
         out.set(data.subarray(from, from + len * dim), to);
       }
     });

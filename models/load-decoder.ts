@@ -7,10 +7,14 @@ import { defaultGraphCacheDir, prepareLogitsGraph, type LogitsGraph } from './lo
 import type { WebGpuAdapter } from './webgpu-adapter.js';
 import { readModelConfig, type ModelConfig } from './model-config.js';
 import { locateModelFiles, type ModelFiles } from './model-files.js';
+import { readOnnxFileInfo, type OnnxFileInfo } from './onnx-file-info.js';
+import type { ChoiceNames, OnnxChoice } from './onnx-variant.js';
 
 export interface LoadedDecoder {
   files: ModelFiles;
   config: ModelConfig;
+  /** The graph file served, its size, its external data and its operators. */
+  onnx: OnnxFileInfo;
   signature: DecoderSignature;
   runner: DecoderRunner;
   ep: ExecutionProvider;
@@ -21,18 +25,24 @@ export interface LoadedDecoder {
   logitsNote: LogitsGraph['note'];
 }
 
+export interface LoadOptions {
+  /** Which ONNX variant (--dtype / --onnx-file, or a module's dtype / onnx_file); default: the directory's one. */
+  onnx?: OnnxChoice;
+  /** How the choice is named in messages (flags for the base, JSON fields for modules). */
+  names?: ChoiceNames;
+  onAutoChoice?: (ep: ExecutionProvider, skipped: string[]) => void;
+}
+
 /**
  * Model directory → files → config → the graph to serve (an export without num_logits_to_keep gets it added, see
  * logits-graph-cache.ts) → session on the chosen provider → signature checked against config.
  */
-export async function loadDecoder(
-  dir: string,
-  settings: SessionSettings,
-  onAutoChoice?: (ep: ExecutionProvider, skipped: string[]) => void,
-): Promise<LoadedDecoder> {
+export async function loadDecoder(dir: string, settings: SessionSettings, opts: LoadOptions = {}): Promise<LoadedDecoder> {
   const t0 = performance.now();
-  const files = locateModelFiles(dir);
+  const files = locateModelFiles(dir, opts.onnx, opts.names);
   const config = readModelConfig(files);
+  // Before ONNX Runtime: a missing external data file gets a message naming it, and the operators tell the KV alignment.
+  const onnx = readOnnxFileInfo(files.onnx);
   // Present names come from config.json so the session can keep them on the device from its creation.
   const presentNames = Array.from({ length: config.numLayers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
   const cacheDir = settings.graphCacheDir === undefined ? defaultGraphCacheDir() : settings.graphCacheDir;
@@ -40,24 +50,28 @@ export async function loadDecoder(
   const deviceOutputs = settings.logitsOnDevice ? [...presentNames, 'logits'] : presentNames;
   let created: Awaited<ReturnType<typeof createSession>>;
   try {
-    created = await createSession(files.onnx, settings, deviceOutputs, onAutoChoice, graph);
+    created = await createSession(files.onnx, settings, deviceOutputs, opts.onAutoChoice, graph);
   } catch (err) {
     // A cached graph ONNX Runtime cannot parse (truncated, emptied, overwritten): rewrite the export again, once.
     if (!graph.fromCache || !(err instanceof UnirError) || err.code !== 'invalid_model_dir') throw err;
     const redone = prepareLogitsGraph(files.onnx, cacheDir, config.vocabSize, true, true);
     const why = `the cached graph ${graph.path} could not be loaded (${err.message.replace(/^.*?ONNX Runtime: /, '')}), so it was rewritten`;
     graph = { ...redone, note: { level: 'warn', message: `${redone.note?.message ?? files.onnx}; ${why}` } };
-    created = await createSession(files.onnx, settings, deviceOutputs, onAutoChoice, graph);
+    created = await createSession(files.onnx, settings, deviceOutputs, opts.onAutoChoice, graph);
   }
   const { session, ep, adapter } = created;
   let signature: DecoderSignature;
   try {
-    signature = readDecoderSignature(session, config, files.onnx);
+    signature = readDecoderSignature(session, config, files.onnx, onnx.operators);
+    if (signature.kvAlignment === 'left' && settings.logitsOnDevice) {
+      // Right-padded prefill rows end at different positions; the device fusion graph reads the last one.
+      throw new UnirError('invalid_request', `${files.onnx} uses GroupQueryAttention (a left-aligned KV cache), which --fusion-site device does not serve yet: use --fusion-site host`);
+    }
   } catch (err) {
     await releaseSession(session);
     throw err;
   }
-  return { files, config, signature, runner: new DecoderRunner(session, signature), ep, adapter, loadMs: performance.now() - t0, logitsNote: graph.note };
+  return { files, config, onnx, signature, runner: new DecoderRunner(session, signature), ep, adapter, loadMs: performance.now() - t0, logitsNote: graph.note };
 }
 
 export async function releaseSession(session: InferenceSession): Promise<void> {

@@ -1,6 +1,7 @@
 import ort from 'onnxruntime-node';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
+import { feedableHalf } from './float16.js';
 import { graphPath, type GraphPlacement } from './kv-gather-graph.js';
 
 /** One model's part of a fused step. */
@@ -38,7 +39,7 @@ export class LogitsFuseGraph {
         const shared = Math.min(vocab, logits.dims[2]);
         const keep = Uint8Array.from(rows, (r, i) => (r >= 0 && weights[i] !== 0 ? 1 : 0));
         const feeds = {
-          logits,
+          logits: feedableHalf(logits),
           acc: acc ?? this.zeros,
           rows: new ort.Tensor('int64', BigInt64Array.from(rows, (r) => BigInt(Math.max(r, 0))), [n]),
           weights: new ort.Tensor('float32', weights, [n, 1]),

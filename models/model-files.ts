@@ -1,19 +1,39 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UnirError } from '../common/errors.js';
+import { readJsonObject } from './json-file.js';
+import { locateOnnx, type ChoiceNames, type OnnxChoice } from './onnx-variant.js';
 
-/** The files of a model directory in the Hugging Face / Optimum / onnx-community layout. */
+/**
+ * The files of a model directory: the Hugging Face / Optimum / onnx-community layout (config.json), or the
+ * ORT-GenAI model builder's (genai_config.json, model.onnx, tokenizer files, no config.json).
+ */
 export interface ModelFiles {
   dir: string;
   onnx: string;
-  config: string;
+  /** config.json; null in an ORT-GenAI directory, whose genai_config.json says the same. */
+  config: string | null;
   tokenizer: string;
   tokenizerConfig: string | null;
   generationConfig: string | null;
+  /** genai_config.json of an ORT-GenAI model-builder directory. */
+  genaiConfig: string | null;
 }
 
-/** Finds the files of a model directory; a missing one is one clear error naming what was looked for. */
-export function locateModelFiles(dirArg: string): ModelFiles {
+/** A model directory's files but its graph: what the tokenizer and the config are read from. */
+export type ModelConfigFiles = Omit<ModelFiles, 'onnx'>;
+
+/**
+ * Finds the files of a model directory; a missing one is one clear error naming what was looked for. `choice`
+ * picks the ONNX variant (--dtype / --onnx-file, or a module's "dtype" / "onnx_file").
+ */
+export function locateModelFiles(dirArg: string, choice: OnnxChoice = {}, names?: ChoiceNames): ModelFiles {
+  const files = locateConfigFiles(dirArg);
+  return { ...files, onnx: locateOnnx(files.dir, choice, { genaiFile: files.genaiConfig ? genaiDecoderFile(files.genaiConfig) : null, names }) };
+}
+
+/** The config and tokenizer files of a model directory, without choosing among its ONNX variants. */
+export function locateConfigFiles(dirArg: string): ModelConfigFiles {
   const dir = resolve(dirArg);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new UnirError('invalid_model_dir', `model directory ${dir} does not exist or is not a directory`);
@@ -24,28 +44,19 @@ export function locateModelFiles(dirArg: string): ModelFiles {
     return path;
   };
   const optional = (name: string): string | null => (existsSync(join(dir, name)) ? join(dir, name) : null);
+  const genaiConfig = optional('genai_config.json');
+  const config = genaiConfig ? optional('config.json') : required('config.json', 'every model directory needs the config.json of its export (or the genai_config.json of an ORT-GenAI one)');
   return {
     dir,
-    config: required('config.json', 'every model directory needs the config.json of its export'),
+    config,
     tokenizer: required('tokenizer.json', 'unir-serve tokenizes with the fast-tokenizer file tokenizer.json'),
     tokenizerConfig: optional('tokenizer_config.json'),
     generationConfig: optional('generation_config.json'),
-    onnx: locateOnnx(dir),
+    genaiConfig,
   };
 }
 
-function locateOnnx(dir: string): string {
-  for (const candidate of ['model.onnx', join('onnx', 'model.onnx')]) {
-    if (existsSync(join(dir, candidate))) return join(dir, candidate);
-  }
-  const sub = join(dir, 'onnx');
-  const variants = existsSync(sub) ? readdirSync(sub).filter((f) => f.endsWith('.onnx')) : [];
-  if (variants.length === 1) return join(sub, variants[0]);
-  if (variants.length > 1) {
-    throw new UnirError(
-      'invalid_model_dir',
-      `${sub} holds several ONNX variants (${variants.join(', ')}) and no model.onnx: keep one, or name the one to serve model.onnx`,
-    );
-  }
-  throw new UnirError('invalid_model_dir', `no ONNX graph in ${dir}: expected model.onnx or onnx/model.onnx`);
+function genaiDecoderFile(path: string): string | null {
+  const model = readJsonObject(path).model as { decoder?: { filename?: unknown } } | undefined;
+  return typeof model?.decoder?.filename === 'string' ? model.decoder.filename : null;
 }

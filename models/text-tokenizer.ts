@@ -1,7 +1,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { readJsonObject } from './json-file.js';
 import type { ModelConfig } from './model-config.js';
-import type { ModelFiles } from './model-files.js';
+import type { ModelConfigFiles } from './model-files.js';
 import { UnirError } from '../common/errors.js';
 import { byteLevelTable, ByteLevelDetokenizer } from './byte-level-detokenizer.js';
 import { IncrementalDetokenizer } from './incremental-detokenizer.js';
@@ -36,7 +36,7 @@ export class TextTokenizer {
     this.chatTemplate = typeof template === 'string' ? template : namedDefaultTemplate(template);
   }
 
-  static load(files: ModelFiles, config: ModelConfig): TextTokenizer {
+  static load(files: ModelConfigFiles, config: ModelConfig): TextTokenizer {
     const json = readJsonObject(files.tokenizer);
     const tokenizerConfig = files.tokenizerConfig ? readJsonObject(files.tokenizerConfig) : {};
     let inner: Tokenizer;
@@ -69,6 +69,13 @@ export class TextTokenizer {
   /** The text of one token as logprobs show it (special tokens by their name). */
   tokenText(id: number): string {
     return this.decode([id], false);
+  }
+
+  /** Tokens whose id is `first` or more (ids a model with `first` logits rows cannot take), by id. */
+  idsFrom(first: number): { id: number; token: string }[] {
+    const out: { id: number; token: string }[] = [];
+    for (const [token, id] of this.vocab) if (id >= first) out.push({ id, token });
+    return out.sort((a, b) => a.id - b.id);
   }
 
   idOf(token: string): number | undefined {

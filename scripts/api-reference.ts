@@ -58,7 +58,11 @@ export async function renderApiReference(): Promise<string> {
 function typeOf(s: Schema): string {
   if (s.anyOf) return s.anyOf.map(typeOf).join(' \\| ');
   const types = (Array.isArray(s.type) ? s.type : [s.type ?? 'any']).filter((t) => t !== 'null');
-  return types.map((t) => (t === 'array' && s.items ? `${typeOf(s.items)}[]` : t)).join(' \\| ');
+  const item = (items: Schema) => {
+    const inner = typeOf(items);
+    return inner.includes('|') ? `(${inner})[]` : `${inner}[]`;
+  };
+  return types.map((t) => (t === 'array' && s.items ? item(s.items) : t)).join(' \\| ');
 }
 
 function range(s: Schema): string {

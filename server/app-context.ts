@@ -3,6 +3,7 @@ import type { ReasonerRegistry, ReasonerSelection } from '../adapters/reasoner-r
 import { UnirError } from '../common/errors.js';
 import type { EngineClient } from '../engine/engine-client.js';
 import type { ChatTemplate } from '../models/chat-template.js';
+import type { LoadedDefaults, SamplingDefaults } from '../models/generation-defaults.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
@@ -17,6 +18,8 @@ export interface ModelRuntime {
   /** Prompt + completion tokens at most. */
   maxContext: number;
   defaultReasoners: readonly ReasonerSelection[];
+  /** Sampling fields a request omits (--generation-config), and the file they came from. */
+  generationDefaults: LoadedDefaults;
 }
 
 /**
@@ -65,5 +68,8 @@ export class AppContext {
   }
   get defaultReasoners(): readonly ReasonerSelection[] {
     return this.rt.defaultReasoners;
+  }
+  get samplingDefaults(): SamplingDefaults {
+    return this.rt.generationDefaults.defaults;
   }
 }

@@ -24,7 +24,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     bodyLimit: ctx.options.bodyLimit,
     // Per-request logs cost more than a decode step at high rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
-    ajv: { customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false } },
+    // allowUnionTypes: fields such as prompt and stop are one list of types (not anyOf, whose errors name a wrong rule).
+    ajv: { customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
   });
   app.setErrorHandler((err, req, reply) => {
     const status = sendError(reply, err).statusCode;

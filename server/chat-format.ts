@@ -1,6 +1,5 @@
-import type { TokenEvent, TopLogprob } from '../engine/generation-request.js';
+import type { ReturnedToken, TopLogprob } from '../engine/generation-request.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
-import type { CollectedChoice } from './choice-collector.js';
 import { tokenBytes } from './token-bytes.js';
 
 /** One entry of a chat choice's logprobs.content, in OpenAI's shape. */
@@ -13,6 +12,7 @@ export interface ChatLogprob {
 
 /** JSON has no -Infinity; a token the fused distribution rules out reads as vLLM's -9999. */
 const floor = (lp: number) => (lp < -9999 ? -9999 : lp);
+const utf8 = new TextEncoder();
 
 function entry(tokenizer: TextTokenizer, id: number, logprob: number): { token: string; logprob: number; bytes: number[] } {
   const token = tokenizer.tokenText(id);
@@ -23,11 +23,13 @@ export function chatLogprob(tokenizer: TextTokenizer, id: number, logprob: numbe
   return { ...entry(tokenizer, id, logprob), top_logprobs: (top ?? []).map((t) => entry(tokenizer, t.id, t.logprob)) };
 }
 
-export function chatLogprobOfEvent(tokenizer: TextTokenizer, e: TokenEvent): ChatLogprob {
-  return chatLogprob(tokenizer, e.tokenId, e.logprob ?? Number.NaN, e.topLogprobs);
+/** A returned token's entry; one a stop string begins inside shows the returned part of its text (and its bytes). */
+export function chatLogprobOf(tokenizer: TextTokenizer, t: ReturnedToken): ChatLogprob {
+  const e = chatLogprob(tokenizer, t.tokenId, t.logprob ?? Number.NaN, t.topLogprobs);
+  return t.text === undefined ? e : { ...e, token: t.text, bytes: [...utf8.encode(t.text)] };
 }
 
-/** A collected choice's logprobs: { content: [...] } with one entry per generated token. */
-export function chatChoiceLogprobs(tokenizer: TextTokenizer, c: CollectedChoice): { content: ChatLogprob[] } {
-  return { content: c.tokenIds.map((id, i) => chatLogprob(tokenizer, id, c.logprobs[i], c.topLogprobs[i])) };
+/** Logprobs of returned tokens as { content: [...] }: the entries' bytes spell the text they return. */
+export function chatLogprobs(tokenizer: TextTokenizer, tokens: readonly ReturnedToken[]): { content: ChatLogprob[] } {
+  return { content: tokens.map((t) => chatLogprobOf(tokenizer, t)) };
 }

@@ -40,8 +40,11 @@ export function messageText(m: ChatMessageBody, index: number): string {
 function checkedParts(m: ChatMessageBody, index: number): Record<string, unknown>[] {
   const parts = m.content as Record<string, unknown>[];
   parts.forEach((part, j) => {
-    if (part.type !== 'text' || typeof part.text !== 'string') {
+    if (part.type !== 'text') {
       throw new UnirError('invalid_request', `only text content parts are supported: messages[${index}].content[${j}] is of type "${String(part.type)}"`, `messages.${index}.content`);
+    }
+    if (typeof part.text !== 'string') {
+      throw new UnirError('invalid_request', `messages[${index}].content[${j}] is a text part and needs "text" (a string)`, `messages.${index}.content.${j}.text`);
     }
   });
   return parts;

@@ -1,35 +1,25 @@
 import { deserializeError } from '../common/errors.js';
-import type { DoneEvent, TokenEvent, TopLogprob } from '../engine/generation-request.js';
+import type { DoneEvent, ReturnedToken, TokenEvent } from '../engine/generation-request.js';
 import type { ChoiceEvent } from './generation-run.js';
 
-/** One choice gathered from its events: the text, tokens, logprobs and how it ended. */
+/** One choice gathered from its events: the text, the tokens it is made of (with logprobs) and how it ended. */
 export interface CollectedChoice {
   index: number;
   text: string;
-  tokenIds: number[];
-  logprobs: number[];
-  topLogprobs: TopLogprob[][];
-  /** Character offset of each token's text in `text` (OpenAI's text_offset). */
-  textOffsets: number[];
+  /** With logprobs: one entry per token whose text is in `text`, in order. */
+  returnedTokens: ReturnedToken[];
   done: DoneEvent | null;
 }
 
 export function newChoice(index: number): CollectedChoice {
-  return { index, text: '', tokenIds: [], logprobs: [], topLogprobs: [], textOffsets: [], done: null };
+  return { index, text: '', returnedTokens: [], done: null };
 }
 
 /** Adds one event to its choice; the same function serves plain responses and streams, so they agree. */
 export function addEvent(choice: CollectedChoice, event: TokenEvent | DoneEvent): void {
-  if (event.kind === 'token') {
-    choice.textOffsets.push(choice.text.length);
-    choice.tokenIds.push(event.tokenId);
-    if (event.logprob !== undefined) choice.logprobs.push(event.logprob);
-    if (event.topLogprobs) choice.topLogprobs.push(event.topLogprobs);
-    choice.text += event.text;
-  } else {
-    choice.text += event.text;
-    choice.done = event;
-  }
+  choice.text += event.text;
+  if (event.returnedTokens) choice.returnedTokens.push(...event.returnedTokens);
+  if (event.kind === 'done') choice.done = event;
 }
 
 /** Gathers every choice of a run; throws the first choice error (as the coded error it carries). */

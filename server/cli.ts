@@ -2,8 +2,10 @@
 /** unir-serve --model DIR [options]: see --help, or README's CLI reference. */
 import pino, { type Logger } from 'pino';
 import { UnirError } from '../common/errors.js';
+import { listenFailure } from './listen-failure.js';
 import { helpText, parseServerOptions, unknownEnvironment } from './options.js';
-import { startServer } from './start.js';
+import { packageVersion } from './package-version.js';
+import { startServer, type RunningServer } from './start.js';
 
 /**
  * SIGKILL runs no exit handler, and pino's default stream writes on libuv's thread pool: its flush(cb) calls back at
@@ -33,6 +35,10 @@ async function main(): Promise<void> {
     process.stdout.write(helpText());
     return;
   }
+  if (process.argv.includes('--version') || process.argv.includes('-v')) {
+    process.stdout.write(`unir-serve ${packageVersion()}\n`);
+    return;
+  }
   let options;
   try {
     options = parseServerOptions(process.argv.slice(2));
@@ -40,7 +46,16 @@ async function main(): Promise<void> {
     process.stderr.write(`unir-serve: ${(err as Error).message}\n`);
     process.exit(2);
   }
-  const server = await startServer(options);
+  let server: RunningServer;
+  try {
+    server = await startServer(options);
+  } catch (err) {
+    // A port in use (and other listen failures) is one line that says what to do, not a Node stack.
+    const line = listenFailure(err, options);
+    if (!line) throw err;
+    process.stderr.write(`unir-serve: ${line}\n`);
+    process.exit(1);
+  }
   const log = server.ctx.log;
   const unknown = unknownEnvironment(process.env);
   if (unknown.length) log.warn({ variables: unknown }, 'these UNIR_ environment variables name no option and are ignored (see --help)');

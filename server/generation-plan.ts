@@ -5,9 +5,11 @@ import type { SamplingParams } from '../kernels/sampling-params.js';
 import type { AppContext } from './app-context.js';
 import type { SamplingBody } from './schemas/sampling-schema.js';
 
-/** A validated request, ready to submit: n sequences and the modules they hold. */
+/** A validated request, ready to submit: n sequences per prompt (prompt-major) and the modules they hold. */
 export interface GenerationPlan {
-  promptIds: Int32Array;
+  prompts: Int32Array[];
+  /** Prompt tokens of every prompt, each counted once (OpenAI's usage.prompt_tokens). */
+  promptTokens: number;
   requests: GenerationRequest[];
   lease: ReasonerLease;
   /** The model id as the client sent it (echoed in responses). */
@@ -22,36 +24,62 @@ export interface PlanOptions {
   fromMessages: boolean;
 }
 
-/** Checks a request against the model and builds its engine requests; holds its modules until released. */
-export function planGeneration(ctx: AppContext, body: SamplingBody & { model: string }, promptIds: Int32Array, opts: PlanOptions): GenerationPlan {
+/**
+ * Checks a request against the model and builds its engine requests, n per prompt in prompt order (choice p*n + i
+ * is prompt p's i-th); holds its modules until released. Choice i of each prompt uses seed + i, so a prompt gives
+ * the same text alone or in a list.
+ */
+export function planGeneration(ctx: AppContext, body: SamplingBody & { model: string }, prompts: Int32Array[], opts: PlanOptions): GenerationPlan {
   const selection = selectReasoners(ctx, body);
   const sampling = samplingOf(body, ctx);
+  const n = body.n ?? 1;
+  checkCapacity(ctx, prompts.length, n);
   const lease = ctx.registry.acquire(selection);
   try {
     const maxContext = Math.min(ctx.maxContext, lease.maxContext);
-    const maxTokens = resolveMaxTokens(body.max_tokens, promptIds.length, maxContext, opts);
     const minTokens = body.min_tokens ?? 0;
-    if (minTokens > maxTokens) {
-      throw new UnirError('invalid_request', `min_tokens (${minTokens}) must not exceed max_tokens (${maxTokens})`, 'min_tokens');
-    }
-    const n = body.n ?? 1;
     const stop = typeof body.stop === 'string' ? [body.stop] : (body.stop ?? []);
-    const requests = Array.from({ length: n }, (_, i): GenerationRequest => ({
-      promptIds,
-      maxTokens,
-      minTokens,
-      sampling,
-      seed: body.seed === null || body.seed === undefined ? null : BigInt(body.seed) + BigInt(i),
-      stop,
-      stopTokenIds: body.stop_token_ids ?? [],
-      ignoreEos: body.ignore_eos ?? false,
-      logprobs: opts.logprobs,
-      reasoners: lease.uses,
-    }));
-    return { promptIds, requests, lease, model: body.model };
+    const requests = prompts.flatMap((promptIds) => {
+      const maxTokens = resolveMaxTokens(body.max_tokens, promptIds.length, maxContext, opts);
+      if (minTokens > maxTokens) {
+        throw new UnirError('invalid_request', `min_tokens (${minTokens}) must not exceed max_tokens (${maxTokens})`, 'min_tokens');
+      }
+      return Array.from({ length: n }, (_, i): GenerationRequest => ({
+        promptIds,
+        maxTokens,
+        minTokens,
+        sampling,
+        seed: body.seed === null || body.seed === undefined ? null : BigInt(body.seed) + BigInt(i),
+        stop,
+        stopTokenIds: body.stop_token_ids ?? [],
+        ignoreEos: body.ignore_eos ?? false,
+        logprobs: opts.logprobs,
+        reasoners: lease.uses,
+      }));
+    });
+    const promptTokens = prompts.reduce((sum, p) => sum + p.length, 0);
+    return { prompts, promptTokens, requests, lease, model: body.model };
   } catch (err) {
     lease.release();
     throw err;
+  }
+}
+
+/** A request that could never fit is a 400, not a 429 that says to retry. */
+function checkCapacity(ctx: AppContext, prompts: number, n: number): void {
+  const { maxBatch, maxQueue } = ctx.options;
+  if (prompts * n <= maxBatch + maxQueue) return;
+  throw new UnirError(
+    'invalid_request',
+    `this request asks for ${prompts * n} sequences (${prompts} prompt${prompts > 1 ? 's' : ''} x n ${n}); the server holds at most ${maxBatch + maxQueue} at once (--max-batch ${maxBatch} + --max-queue ${maxQueue}): send fewer prompts or a smaller n`,
+    prompts > 1 ? 'prompt' : 'n',
+  );
+}
+
+/** OpenAI: stream_options is "only set when you set stream: true" (its API and vLLM answer 400 otherwise). */
+export function checkStreamOptions(body: SamplingBody): void {
+  if (body.stream_options !== null && body.stream_options !== undefined && body.stream !== true) {
+    throw new UnirError('invalid_request', 'stream_options is only allowed with stream: true', 'stream_options');
   }
 }
 
@@ -69,7 +97,7 @@ function selectReasoners(ctx: AppContext, body: SamplingBody & { model: string }
     throw new UnirError('invalid_request', 'name reasoning modules either in the model id or in "reasoners", not both', 'reasoners');
   }
   if (fromName.length > 0) {
-    if (fromName.some((n) => n === '')) throw new UnirError('model_not_found', `\`${body.model}\` has an empty module name`, 'model');
+    if (fromName.some((n) => n === '')) throw new UnirError('invalid_request', `\`${body.model}\` has an empty module name: write ${ctx.modelId}+name1+name2`, 'model');
     return fromName.map((name) => ({ name }));
   }
   return body.reasoners ?? [...ctx.defaultReasoners];
@@ -112,13 +140,15 @@ function samplingOf(body: SamplingBody, ctx: AppContext): SamplingParams {
   for (const id of body.stop_token_ids ?? []) {
     if (id >= vocab) throw new UnirError('invalid_request', `stop_token_ids names token id ${id}, outside the vocabulary (0..${vocab - 1})`, 'stop_token_ids');
   }
-  const topK = body.top_k ?? -1;
+  // A field the request omits: the model's default (--generation-config), else OpenAI's.
+  const d = ctx.samplingDefaults;
+  const topK = body.top_k ?? d.top_k ?? -1;
   return {
-    temperature: body.temperature ?? 1,
+    temperature: body.temperature ?? d.temperature ?? 1,
     topK: topK <= 0 ? 0 : topK,
-    topP: body.top_p ?? 1,
-    minP: body.min_p ?? 0,
-    repetitionPenalty: body.repetition_penalty ?? 1,
+    topP: body.top_p ?? d.top_p ?? 1,
+    minP: body.min_p ?? d.min_p ?? 0,
+    repetitionPenalty: body.repetition_penalty ?? d.repetition_penalty ?? 1,
     presencePenalty: body.presence_penalty ?? 0,
     frequencyPenalty: body.frequency_penalty ?? 0,
     logitBias,

@@ -66,8 +66,9 @@ export class GenerationRun implements AsyncIterable<ChoiceEvent> {
     });
   }
 
+  /** Every prompt's tokens, each counted once. */
   get promptTokens(): number {
-    return this.plan.promptIds.length;
+    return this.plan.promptTokens;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<ChoiceEvent> {

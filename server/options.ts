@@ -5,10 +5,13 @@ import type { FusionSite } from '../engine/protocol.js';
 import { REASONING_PARSERS } from './chat-output/reasoning-parser.js';
 import { TOOL_CALL_PARSERS } from './chat-output/tool-call-parser.js';
 import { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from '../models/execution-provider.js';
+import { isOnnxDtype, ONNX_DTYPES, type OnnxDtype } from '../models/onnx-variant.js';
 
 /** Every setting of the server: a CLI flag, an environment variable UNIR_<NAME>, a default. */
 export interface ServerOptions {
   model: string;
+  dtype: OnnxDtype | null;
+  onnxFile: string | null;
   servedModelName: string | null;
   host: string;
   port: number;
@@ -34,6 +37,7 @@ export interface ServerOptions {
   watchPoll: number | null;
   adminToken: string | null;
   chatTemplate: string | null;
+  generationConfig: string;
   toolCallParser: string;
   reasoningParser: string | null;
   bodyLimit: number;
@@ -45,7 +49,7 @@ export interface ServerOptions {
   noUi: boolean;
 }
 
-type Kind = 'string' | 'int' | 'seconds' | 'bool' | 'list' | 'ep';
+type Kind = 'string' | 'int' | 'seconds' | 'bool' | 'list' | 'ep' | 'dtype';
 
 interface OptionSpec {
   key: keyof ServerOptions;
@@ -64,6 +68,14 @@ const MAX_SAMPLER_THREADS = 64;
 /** The table README's CLI reference is written from (npm run docs). */
 export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'model', flag: 'model', kind: 'string', default: '', help: 'Base model directory (Hugging Face / Optimum layout). Required.' },
+  {
+    key: 'dtype',
+    flag: 'dtype',
+    kind: 'dtype',
+    default: null,
+    help: `ONNX variant of the base by transformers.js's name: ${ONNX_DTYPES.join(', ')} (model.onnx, model_fp16.onnx, model_q4.onnx, ... in the directory or its onnx/). Default: model.onnx, or the only variant.`,
+  },
+  { key: 'onnxFile', flag: 'onnx-file', kind: 'string', default: null, help: 'The base\'s ONNX file, relative to --model (or absolute); instead of --dtype.' },
   { key: 'servedModelName', flag: 'served-model-name', kind: 'string', default: null, help: 'Model id clients send; default: the model directory name.' },
   { key: 'host', flag: 'host', kind: 'string', default: '127.0.0.1', help: 'Address to listen on.' },
   { key: 'port', flag: 'port', kind: 'int', default: 8000, help: 'Port to listen on (0 picks a free one).' },
@@ -88,6 +100,13 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'watchPoll', flag: 'watch-poll', kind: 'seconds', default: null, help: 'Watch --reasoners-dir by polling every N seconds (0.1 to 2147483, fractions allowed) instead of file-system events: for roots shared between hosts. Implies --watch.' },
   { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
+  {
+    key: 'generationConfig',
+    flag: 'generation-config',
+    kind: 'string',
+    default: 'auto',
+    help: 'Sampling defaults for fields a request omits: auto (the model\'s generation_config.json: temperature, top_p, top_k, min_p, repetition_penalty, as vLLM), none (OpenAI\'s defaults; vllm is an alias), or a directory holding a generation_config.json.',
+  },
   { key: 'toolCallParser', flag: 'tool-call-parser', kind: 'string', default: 'auto', help: 'How tool calls are read from replies: hermes (<tool_call>{...}</tool_call>, Qwen), llama3_json ({"name", "parameters"}), none, or auto (guessed from the chat template).' },
   { key: 'reasoningParser', flag: 'reasoning-parser', kind: 'string', default: null, help: 'Split <think>...</think> into reasoning_content: qwen3 or deepseek_r1; default: none (the text stays in content).' },
   { key: 'bodyLimit', flag: 'body-limit', kind: 'int', default: 4 * 1024 * 1024, help: 'Largest request body in bytes (413 beyond).' },
@@ -152,6 +171,7 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
     throw new UnirError('invalid_request', `--reasoning-parser: expected ${REASONING_PARSERS.join(' or ')}, got ${JSON.stringify(options.reasoningParser)}`);
   }
   if (!options.model) throw new UnirError('invalid_request', `--model DIR (or ${envName('model')}) is required`);
+  if (options.dtype && options.onnxFile) throw new UnirError('invalid_request', 'give either --dtype or --onnx-file, not both');
   if (watchesModulesRoot(options) && !options.reasonersDir) {
     throw new UnirError('invalid_request', '--watch and --watch-poll need --reasoners-dir DIR (the modules root to follow)');
   }
@@ -179,6 +199,9 @@ function convert(o: OptionSpec, raw: unknown): unknown {
     }
     case 'list':
       return Array.isArray(raw) ? raw : String(raw).split(',').filter(Boolean);
+    case 'dtype':
+      if (!isOnnxDtype(raw)) throw bad(`expected one of ${ONNX_DTYPES.join(', ')}`);
+      return raw;
     case 'ep':
       if (!EXECUTION_PROVIDERS.includes(raw as ExecutionProviderChoice)) throw bad(`expected one of ${EXECUTION_PROVIDERS.join(', ')}`);
       return raw;
@@ -189,5 +212,6 @@ function convert(o: OptionSpec, raw: unknown): unknown {
 
 export function helpText(): string {
   const lines = OPTION_SPECS.map((o) => `  --${o.flag.padEnd(22)} ${o.help} [${envName(o.flag)}${o.default !== null && o.default !== '' ? `, default ${JSON.stringify(o.default)}` : ''}]`);
-  return `unir-serve --model DIR [options]\n\n${lines.join('\n')}\n`;
+  const info = ['  --help, -h               This text.', '  --version, -v            The version, then exit.'];
+  return `unir-serve --model DIR [options]\n\n${lines.join('\n')}\n${info.join('\n')}\n`;
 }

@@ -6,8 +6,10 @@ import { startReasonerWatch, type ReasonerWatcher } from '../adapters/reasoner-w
 import { loadReasonersAtStart } from '../adapters/startup-reasoners.js';
 import { UnirError } from '../common/errors.js';
 import { EngineClient } from '../engine/engine-client.js';
+import type { ModelSummary } from '../engine/model-summary.js';
 import { mayUseWebGpu, softwareAdapterNote, webgpuAdapter, type SessionSettings } from '../models/execution-provider.js';
 import { ChatTemplate } from '../models/chat-template.js';
+import { loadSamplingDefaults } from '../models/generation-defaults.js';
 import { readModelConfig } from '../models/model-config.js';
 import { locateModelFiles } from '../models/model-files.js';
 import { TextTokenizer } from '../models/text-tokenizer.js';
@@ -57,7 +59,18 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
     // One WebGPU adapter per process: named whenever the base or the modules run on it.
     const adapter = runtime.engine.base.adapter ?? runtime.registry.adapter;
     log.info(
-      { model: modelId, ep, adapter, moduleEp: runtime.registry.moduleEp, modulePlacement: runtime.registry.placement, reasoners: runtime.registry.names(), ...(options.noUi ? {} : { playground: `${url}/` }) },
+      {
+        model: modelId,
+        ep,
+        adapter,
+        moduleEp: runtime.registry.moduleEp,
+        modulePlacement: runtime.registry.placement,
+        reasoners: runtime.registry.names(),
+        onnx: onnxLogFields(runtime.engine.base),
+        generation_defaults: runtime.generationDefaults.defaults,
+        generation_config: runtime.generationDefaults.source,
+        ...(options.noUi ? {} : { playground: `${url}/` }),
+      },
       'ready',
     );
   });
@@ -104,10 +117,13 @@ function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
 
 async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics): Promise<ModelRuntime> {
   const t0 = performance.now();
-  const files = locateModelFiles(options.model);
+  const onnx = { dtype: options.dtype, onnxFile: options.onnxFile };
+  const files = locateModelFiles(options.model, onnx);
   const config = readModelConfig(files);
   const tokenizer = TextTokenizer.load(files, config);
   const chatTemplate = await loadChatTemplate(options, tokenizer);
+  // Before the engine starts: a bad value fails fast.
+  const generationDefaults = loadSamplingDefaults(options.generationConfig, files);
   // The adapter is probed once here (a child process) and handed to the threads that create WebGPU sessions.
   const shared: Partial<SessionSettings> = {
     allowSoftwareAdapter: options.allowSoftwareAdapter,
@@ -116,6 +132,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   };
   const engine = await EngineClient.start({
     baseDir: files.dir,
+    onnx,
     session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads, ...shared },
     maxBatch: options.maxBatch,
     maxQueue: options.maxQueue,
@@ -125,6 +142,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     fusionSite: options.fusionSite,
   });
   if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
+  warnIdsBeyondRows(tokenizer, engine.base.vocabSize, log);
   if (engine.base.logitsNote) log[engine.base.logitsNote.level]({ model: options.model }, engine.base.logitsNote.message);
   metrics.modelLoadSeconds.set((performance.now() - t0) / 1000);
   const registry = new ReasonerRegistry(
@@ -151,6 +169,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     registry,
     maxContext: Math.min(options.maxModelLen ?? config.maxPositions, config.maxPositions),
     defaultReasoners,
+    generationDefaults,
   };
 }
 
@@ -162,6 +181,25 @@ function graphSettings(options: ServerOptions): { graphCacheDir: string | null |
 async function loadChatTemplate(options: ServerOptions, tokenizer: TextTokenizer): Promise<ChatTemplate | null> {
   const source = options.chatTemplate ? await readFile(options.chatTemplate, 'utf8') : tokenizer.chatTemplate;
   return source ? new ChatTemplate(source, { bos_token: tokenizer.bosToken, eos_token: tokenizer.eosToken }) : null;
+}
+
+/** The ready log's account of the graph served: file, bytes, external data, contrib operators, KV alignment. */
+function onnxLogFields(base: ModelSummary) {
+  const o = base.onnx;
+  return { file: o.file, bytes: o.bytes, external_data: o.externalData, contrib_operators: o.contribOperators, kv_alignment: o.kvAlignment };
+}
+
+/**
+ * A tokenizer may know ids the model has no logits row for (Gemma 3: id 262144 against 262,144 rows). Requests
+ * whose prompt holds one are refused with 400; the operator hears of it once, at load.
+ */
+function warnIdsBeyondRows(tokenizer: TextTokenizer, rows: number, log: Logger): void {
+  const beyond = tokenizer.idsFrom(rows);
+  if (beyond.length === 0) return;
+  log.warn(
+    { logits_rows: rows, tokens: beyond.slice(0, 8).map((t) => ({ id: t.id, token: t.token })), count: beyond.length },
+    `the tokenizer has ${beyond.length} token id${beyond.length > 1 ? 's' : ''} at or past the model's ${rows} logits rows; prompts that contain them are refused (400)`,
+  );
 }
 
 /** "add,sort:0.5" → [{name: 'add'}, {name: 'sort', weight: 0.5}] */

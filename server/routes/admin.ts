@@ -35,9 +35,10 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
       const dir = await resolveModulePath(ctx.options.reasonersDir, body.path);
       const before = new Set(registry.names());
       // Reads the manifest, then loads and checks the module in its own worker thread: the event loop is free.
-      const info = await registry.load(dir, { name: body.name, defaultWeight: body.default_weight, replace: body.replace ?? false });
+      const onnx = body.dtype || body.onnx_file ? { dtype: body.dtype ?? null, onnxFile: body.onnx_file ?? null } : undefined;
+      const info = await registry.load(dir, { name: body.name, defaultWeight: body.default_weight, replace: body.replace ?? false, onnx });
       const replaced = before.has(info.name);
-      req.log.info({ reasoner: info.name, version: info.version, dir, replaced, loadMs: info.load_ms }, 'reasoning module loaded (admin)');
+      req.log.info({ reasoner: info.name, version: info.version, dir, replaced, loadMs: info.load_ms, onnx: info.onnx }, 'reasoning module loaded (admin)');
       return reply.code(replaced ? 200 : 201).send({ object: 'reasoner', ...info, replaced });
     },
   );

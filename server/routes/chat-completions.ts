@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { UnirError } from '../../common/errors.js';
-import type { DoneEvent } from '../../engine/generation-request.js';
+import type { DoneEvent, ReturnedToken } from '../../engine/generation-request.js';
 import type { AppContext } from '../app-context.js';
-import { chatChoiceLogprobs, chatLogprobOfEvent, type ChatLogprob } from '../chat-format.js';
+import { chatLogprobOf, chatLogprobs, type ChatLogprob } from '../chat-format.js';
 import { messageText, renderChatPrompt } from '../chat-prompt.js';
 import { ChoiceOutput, replyMessage, type ChatDelta, type ChatOutputParsers } from '../chat-output/choice-output.js';
 import { planTools } from '../chat-tools.js';
@@ -11,8 +11,9 @@ import { prepareGrammar, requestGrammar } from '../structured-output.js';
 import { warnUnknownFields } from '../unknown-fields.js';
 import { collectChoices, usageOf } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
-import { planGeneration } from '../generation-plan.js';
+import { checkStreamOptions, planGeneration } from '../generation-plan.js';
 import { GenerationRun } from '../generation-run.js';
+import { checkTokenRange } from '../prompt-ids.js';
 import { chatBodySchema, type ChatBody } from '../schemas/chat-schema.js';
 import { clientGone, SseWriter } from '../sse.js';
 
@@ -25,6 +26,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
       const body = req.body;
       warnUnknownFields(ctx, 'chat', body, chatBodySchema.properties);
       const maxTokens = checkChatBody(body);
+      checkStreamOptions(body);
       const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;
       const tools = planTools(ctx, body);
       const structured = requestGrammar(body);
@@ -33,7 +35,8 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
       if (grammar) await prepareGrammar(ctx, grammar, body);
       const { ids } = renderChatPrompt(ctx, body);
       if (ids.length === 0) throw new UnirError('invalid_request', 'the messages render to an empty prompt', 'messages');
-      const plan = planGeneration(ctx, { ...body, max_tokens: maxTokens }, ids, { defaultMaxTokens: 'rest', logprobs, fromMessages: true });
+      checkTokenRange(ctx, ids, true, 'messages');
+      const plan = planGeneration(ctx, { ...body, max_tokens: maxTokens }, [ids], { defaultMaxTokens: 'rest', logprobs, fromMessages: true });
       for (const r of plan.requests) r.grammar = grammar?.spec ?? null;
       const run = new GenerationRun(ctx, plan, 'chat_completions', clientGone(reply));
       const last = body.messages[body.messages.length - 1];
@@ -55,7 +58,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
             return {
               index: c.index,
               message: { role: 'assistant', ...message },
-              logprobs: logprobs === null ? null : chatChoiceLogprobs(ctx.tokenizer, c),
+              logprobs: logprobs === null ? null : chatLogprobs(ctx.tokenizer, c.returnedTokens),
               finish_reason: finishReason(c.done!, output),
               stop_reason: c.done!.stopReason,
             };
@@ -111,9 +114,10 @@ function deltaOf(d: ChatDelta): object {
  * OpenAI's chunk sequence per choice: a role delta first, content deltas, then a last delta with the
  * finish_reason; with include_usage every chunk has usage: null and a last chunk (no choices) has the usage.
  * A token whose text is held back (an incomplete character or stop-string prefix, a tag or tool call still
- * being read) sends no chunk: its logprob rides with the next chunk, so the logprobs of a stream equal the
- * plain response's. Reasoning streams as delta.reasoning_content; a tool call as delta.tool_calls chunks
- * (see deltaOf) whose argument fragments concatenate to the plain response's arguments.
+ * being read) sends no chunk: its logprob entry (one per token whose text is returned) rides with the next
+ * chunk, so the logprobs of a stream equal the plain response's. Reasoning streams as delta.reasoning_content; a
+ * tool call as delta.tool_calls chunks (see deltaOf) whose argument fragments concatenate to the plain response's
+ * arguments.
  */
 async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationRun, o: StreamOptions): Promise<void> {
   const sse = new SseWriter(reply);
@@ -136,11 +140,14 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
   const pending: ChatLogprob[][] = Array.from({ length: o.n }, () => []);
   const dones: (DoneEvent | null)[] = new Array(o.n).fill(null);
   const takePending = (index: number) => (o.logprobs === null ? undefined : pending[index].splice(0));
+  const hold = (index: number, tokens: ReturnedToken[] | undefined) => {
+    if (o.logprobs !== null && tokens) pending[index].push(...tokens.map((t) => chatLogprobOf(ctx.tokenizer, t)));
+  };
   for (let i = 0; i < o.n; i++) chunk(i, { role: 'assistant', content: o.echo });
   try {
     for await (const { index, event } of run) {
       if (event.kind === 'token') {
-        if (o.logprobs !== null) pending[index].push(chatLogprobOfEvent(ctx.tokenizer, event));
+        hold(index, event.returnedTokens);
         for (const d of outputs[index].push(event.text)) chunk(index, deltaOf(d), { logprobs: takePending(index) });
       } else {
         dones[index] = event;
@@ -148,6 +155,7 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
           sse.send(errorBody(toUnirError(new UnirError(event.error.code, event.error.message, event.error.param))));
           continue;
         }
+        hold(index, event.returnedTokens);
         const last = [...outputs[index].push(event.text), ...outputs[index].finish()];
         for (const d of last) chunk(index, deltaOf(d), { logprobs: takePending(index) });
         const lp = takePending(index);

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { UnirError } from '../../common/errors.js';
-import type { DoneEvent, TokenEvent, TopLogprob } from '../../engine/generation-request.js';
+import type { DoneEvent, ReturnedToken, TopLogprob } from '../../engine/generation-request.js';
 import type { TextTokenizer } from '../../models/text-tokenizer.js';
 import type { AppContext } from '../app-context.js';
-import { collectChoices, usageOf, type CollectedChoice } from '../choice-collector.js';
+import { collectChoices, usageOf } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
-import { planGeneration } from '../generation-plan.js';
-import { promptIds as toPromptIds } from '../prompt-ids.js';
+import { checkStreamOptions, planGeneration } from '../generation-plan.js';
+import { promptIdList, promptInputs } from '../prompt-ids.js';
 import { GenerationRun } from '../generation-run.js';
 import { completionBodySchema, type CompletionBody } from '../schemas/completion-schema.js';
 import { clientGone, SseWriter } from '../sse.js';
@@ -25,17 +25,25 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
     if (body.echo && body.logprobs !== null && body.logprobs !== undefined) {
       throw new UnirError('invalid_request', 'echo with logprobs is not supported: prompt logprobs are not computed', 'echo');
     }
+    if (body.max_completion_tokens !== undefined) {
+      // OpenAI's reference has max_completion_tokens on chat completions only; its completions API refuses it.
+      throw new UnirError('invalid_request', 'max_completion_tokens is a chat completions parameter: /v1/completions takes max_tokens', 'max_completion_tokens');
+    }
+    checkStreamOptions(body);
     warnUnknownFields(ctx, 'completions', body, completionBodySchema.properties);
     const grammar = requestGrammar(body);
     if (grammar) await prepareGrammar(ctx, grammar, body);
-    const promptIds = toPromptIds(ctx, body.prompt);
+    const prompts = promptIdList(ctx, body.prompt);
     const logprobs = body.logprobs ?? null;
-    const plan = planGeneration(ctx, body, promptIds, { defaultMaxTokens: 16, logprobs, fromMessages: false });
+    const plan = planGeneration(ctx, body, prompts, { defaultMaxTokens: 16, logprobs, fromMessages: false });
     for (const r of plan.requests) r.grammar = grammar?.spec ?? null;
     const run = new GenerationRun(ctx, plan, 'completions', clientGone(reply));
     const id = `cmpl-${randomUUID().replace(/-/g, '')}`;
     const created = Math.floor(Date.now() / 1000);
-    const echo = body.echo ? (typeof body.prompt === 'string' ? body.prompt : ctx.tokenizer.decode(promptIds)) : '';
+    const n = body.n ?? 1;
+    // Choice k continues prompt floor(k / n); echo repeats that prompt (its text, or its tokens decoded).
+    const echoes = body.echo ? promptInputs(body.prompt).inputs.map((p, i) => (typeof p === 'string' ? p : ctx.tokenizer.decode(prompts[i]))) : [];
+    const echoOf = (choice: number) => echoes[Math.floor(choice / n)] ?? '';
     const head = { id, object: 'text_completion', created, model: plan.model };
 
     if (!body.stream) {
@@ -44,15 +52,16 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
         ...head,
         choices: choices.map((c) => ({
           index: c.index,
-          text: echo + c.text,
-          logprobs: logprobs === null ? null : completionLogprobs(ctx.tokenizer, c, echo.length),
+          text: echoOf(c.index) + c.text,
+          logprobs: logprobs === null ? null : completionLogprobs(ctx.tokenizer, c.returnedTokens, echoOf(c.index).length),
           finish_reason: c.done!.finishReason,
           stop_reason: c.done!.stopReason,
         })),
-        usage: usageOf(promptIds.length, choices),
+        usage: usageOf(plan.promptTokens, choices),
       };
     }
-    return streamCompletion(reply, ctx, run, { head, echo, logprobs, n: plan.requests.length, includeUsage: body.stream_options?.include_usage === true, promptTokens: promptIds.length });
+    const includeUsage = body.stream_options?.include_usage === true;
+    return streamCompletion(reply, ctx, run, { head, echoOf, logprobs, n: plan.requests.length, includeUsage, promptTokens: plan.promptTokens });
   });
 }
 
@@ -60,28 +69,34 @@ async function streamCompletion(
   reply: FastifyReply,
   ctx: AppContext,
   run: GenerationRun,
-  o: { head: object; echo: string; logprobs: number | null; n: number; includeUsage: boolean; promptTokens: number },
+  o: { head: object; echoOf: (choice: number) => string; logprobs: number | null; n: number; includeUsage: boolean; promptTokens: number },
 ): Promise<void> {
   const sse = new SseWriter(reply);
+  // With include_usage every chunk has usage: null, and the last one (no choices) the usage (OpenAI's promise).
+  const usageField = o.includeUsage ? { usage: null } : {};
   const chunk = (index: number, text: string, extra: { logprobs?: unknown; finish_reason?: string | null; stop_reason?: string | number | null } = {}) =>
-    sse.send({ ...o.head, choices: [{ index, text, logprobs: extra.logprobs ?? null, finish_reason: extra.finish_reason ?? null, ...(extra.finish_reason ? { stop_reason: extra.stop_reason ?? null } : {}) }] });
-  const offsets = new Array<number>(o.n).fill(o.echo.length);
+    sse.send({
+      ...o.head,
+      choices: [{ index, text, logprobs: extra.logprobs ?? null, finish_reason: extra.finish_reason ?? null, ...(extra.finish_reason ? { stop_reason: extra.stop_reason ?? null } : {}) }],
+      ...usageField,
+    });
   const dones: (DoneEvent | null)[] = new Array(o.n).fill(null);
-  if (o.echo) for (let i = 0; i < o.n; i++) chunk(i, o.echo);
+  for (let i = 0; i < o.n; i++) if (o.echoOf(i)) chunk(i, o.echoOf(i));
+  const logprobsOf = (index: number, tokens: ReturnedToken[] | undefined) =>
+    o.logprobs === null ? undefined : completionLogprobs(ctx.tokenizer, tokens ?? [], o.echoOf(index).length);
   try {
     for await (const { index, event } of run) {
       if (event.kind === 'token') {
-        if (event.text === '' && o.logprobs === null) continue;
-        const lp = o.logprobs === null ? undefined : tokenLogprobs(ctx.tokenizer, [event], offsets[index]);
-        offsets[index] += event.text.length;
-        chunk(index, event.text, { logprobs: lp });
+        // Text held back sends nothing: its logprobs come with the chunk that returns it.
+        if (event.text === '') continue;
+        chunk(index, event.text, { logprobs: logprobsOf(index, event.returnedTokens) });
       } else {
         dones[index] = event;
         if (event.error) {
           sse.send(errorBody(toUnirError(new UnirError(event.error.code, event.error.message, event.error.param))));
           continue;
         }
-        chunk(index, event.text, { finish_reason: event.finishReason, stop_reason: event.stopReason });
+        chunk(index, event.text, { logprobs: logprobsOf(index, event.returnedTokens), finish_reason: event.finishReason, stop_reason: event.stopReason });
       }
     }
     if (o.includeUsage) sse.send({ ...o.head, choices: [], usage: usageOf(o.promptTokens, dones.map((done) => ({ done }))) });
@@ -91,22 +106,16 @@ async function streamCompletion(
   sse.done();
 }
 
-/** OpenAI's completion logprobs: per token its text, logprob, top alternatives and text offset. */
-function completionLogprobs(tokenizer: TextTokenizer, c: CollectedChoice, offset: number) {
+/**
+ * OpenAI's completion logprobs for the returned tokens: per token its text, logprob, top alternatives and character
+ * offset in the choice's text (after any echo). A token a stop string begins inside shows the part it returns.
+ */
+function completionLogprobs(tokenizer: TextTokenizer, tokens: readonly ReturnedToken[], echoLength: number) {
   return {
-    tokens: c.tokenIds.map((id) => tokenizer.tokenText(id)),
-    token_logprobs: c.logprobs,
-    top_logprobs: c.topLogprobs.map((top) => topMap(tokenizer, top)),
-    text_offset: c.textOffsets.map((o) => o + offset),
-  };
-}
-
-function tokenLogprobs(tokenizer: TextTokenizer, events: TokenEvent[], offset: number) {
-  return {
-    tokens: events.map((e) => tokenizer.tokenText(e.tokenId)),
-    token_logprobs: events.map((e) => e.logprob ?? null),
-    top_logprobs: events.map((e) => topMap(tokenizer, e.topLogprobs ?? [])),
-    text_offset: [offset],
+    tokens: tokens.map((t) => t.text ?? tokenizer.tokenText(t.tokenId)),
+    token_logprobs: tokens.map((t) => t.logprob ?? null),
+    top_logprobs: tokens.map((t) => topMap(tokenizer, t.topLogprobs ?? [])),
+    text_offset: tokens.map((t) => t.offset + echoLength),
   };
 }
 

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { UnirError } from '../../common/errors.js';
 import type { AppContext } from '../app-context.js';
 import { renderChatPrompt } from '../chat-prompt.js';
+import { promptInputs, promptTokenIds, type PromptInput } from '../prompt-ids.js';
 import { detokenizeBodySchema, tokenizeBodySchema, type DetokenizeBody, type TokenizeBody } from '../schemas/tokenize-schema.js';
 
 /** POST /tokenize and POST /detokenize, in vLLM's shapes. */
@@ -15,16 +16,22 @@ export async function tokenizeRoutes(app: FastifyInstance, ctx: AppContext): Pro
       const hasPrompt = body.prompt !== undefined;
       const hasMessages = body.messages !== undefined;
       if (hasPrompt === hasMessages) throw new UnirError('invalid_request', 'give either "prompt" or "messages"', hasPrompt ? 'messages' : 'prompt');
-      const ids = hasPrompt
-        ? ctx.tokenizer.encode(body.prompt!, body.add_special_tokens ?? true)
-        : messageIds(ctx, body);
-      const tokens = Array.from(ids);
-      return {
+      const strs = (ids: number[]) => ids.map((id) => ctx.tokenizer.tokenText(id));
+      const respond = (tokens: number[] | number[][], count: number, tokenStrs: () => string[] | string[][]) => ({
         tokens,
-        count: tokens.length,
+        count,
         max_model_len: ctx.maxContext,
-        ...(body.return_token_strs ? { token_strs: tokens.map((id) => ctx.tokenizer.tokenText(id)) } : {}),
-      };
+        ...(body.return_token_strs ? { token_strs: tokenStrs() } : {}),
+      });
+      if (!hasPrompt) {
+        const tokens = Array.from(messageIds(ctx, body));
+        return respond(tokens, tokens.length, () => strs(tokens));
+      }
+      // A string or one token array gives one list; several prompts give a list of lists (count: their total).
+      const { inputs, list } = promptInputs(body.prompt!);
+      const lists = inputs.map((input) => Array.from(tokensOf(ctx, input, body.add_special_tokens ?? true)));
+      if (list) return respond(lists, lists.reduce((sum, l) => sum + l.length, 0), () => lists.map(strs));
+      return respond(lists[0], lists[0].length, () => strs(lists[0]));
     },
   );
 
@@ -39,6 +46,11 @@ export async function tokenizeRoutes(app: FastifyInstance, ctx: AppContext): Pro
       return { prompt: ctx.tokenizer.decode(req.body.tokens, false) };
     },
   );
+}
+
+/** Text is tokenized as it is (the tokenizer's view, even of ids the model has no row for); token ids are checked. */
+function tokensOf(ctx: AppContext, input: PromptInput, addSpecialTokens: boolean): Int32Array {
+  return typeof input === 'string' ? ctx.tokenizer.encode(input, addSpecialTokens) : promptTokenIds(ctx, input);
 }
 
 function messageIds(ctx: AppContext, body: TokenizeBody): Int32Array {

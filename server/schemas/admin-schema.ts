@@ -1,4 +1,5 @@
 import { REASONER_NAME } from '../../adapters/manifest.js';
+import { ONNX_DTYPES, type OnnxDtype } from '../../models/onnx-variant.js';
 
 /** POST /v1/reasoners: load a module from a directory inside --reasoners-dir, or replace one. */
 export const loadReasonerBodySchema = {
@@ -23,6 +24,17 @@ export const loadReasonerBodySchema = {
       maximum: 10,
       description: 'Fusion weight when a request names the module without one. Default: the manifest\'s default_weight.',
     },
+    dtype: {
+      type: 'string',
+      enum: ONNX_DTYPES,
+      description: 'ONNX variant to serve, by transformers.js\'s dtype name (model_q4.onnx for q4, ...). Default: the manifest\'s "dtype", else the directory\'s one model.onnx.',
+    },
+    onnx_file: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 4096,
+      description: 'Or the ONNX file, relative to the module directory (it may not leave it). Default: the manifest\'s "onnx_file".',
+    },
     replace: {
       type: 'boolean',
       default: false,
@@ -35,6 +47,8 @@ export interface LoadReasonerBody {
   name?: string;
   path: string;
   default_weight?: number;
+  dtype?: OnnxDtype;
+  onnx_file?: string;
   replace?: boolean;
 }
 

@@ -3,13 +3,16 @@
  * OpenAI's and vLLM's names and ranges. The descriptions and defaults are the endpoint reference
  * (README and /openapi.json are written from them).
  */
+/** The five fields whose default is the model's generation_config.json value (--generation-config auto). */
+const MODEL_DEFAULT = ' Default: the model\'s generation_config.json value (see --generation-config), else the one shown.';
+
 export const samplingProperties = {
   max_tokens: { type: ['integer', 'null'], minimum: 1, description: 'Tokens to generate at most. Completions default to 16; chat defaults to the rest of the context.' },
-  temperature: { type: ['number', 'null'], minimum: 0, maximum: 2, default: 1, description: 'Divides the fused logits; 0 is greedy.' },
-  top_p: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1, default: 1, description: 'Nucleus sampling: the smallest set of tokens whose probability reaches top_p.' },
-  top_k: { type: ['integer', 'null'], minimum: -1, default: -1, description: 'Keep the k most likely tokens; -1 (or 0) keeps all. Extension (vLLM).' },
-  min_p: { type: ['number', 'null'], minimum: 0, maximum: 1, default: 0, description: 'Drop tokens whose probability is below min_p times the top one. Extension (vLLM).' },
-  repetition_penalty: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 10, default: 1, description: 'Divides positive (multiplies negative) logits of tokens in the prompt or output; 1 is off. Extension (vLLM).' },
+  temperature: { type: ['number', 'null'], minimum: 0, maximum: 2, default: 1, description: `Divides the fused logits; 0 is greedy.${MODEL_DEFAULT}` },
+  top_p: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1, default: 1, description: `Nucleus sampling: the smallest set of tokens whose probability reaches top_p.${MODEL_DEFAULT}` },
+  top_k: { type: ['integer', 'null'], minimum: -1, default: -1, description: `Keep the k most likely tokens; -1 (or 0) keeps all.${MODEL_DEFAULT} Extension (vLLM).` },
+  min_p: { type: ['number', 'null'], minimum: 0, maximum: 1, default: 0, description: `Drop tokens whose probability is below min_p times the top one.${MODEL_DEFAULT} Extension (vLLM).` },
+  repetition_penalty: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 10, default: 1, description: `Divides positive (multiplies negative) logits of tokens in the prompt or output; 1 is off.${MODEL_DEFAULT} Extension (vLLM).` },
   presence_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2, default: 0, description: 'Subtracted once from the logit of every token already generated.' },
   frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2, default: 0, description: 'Subtracted from a token\'s logit for each time it was generated.' },
   logit_bias: {
@@ -19,11 +22,15 @@ export const samplingProperties = {
     default: null,
     description: 'Token id (as a string key) to a bias in [-100, 100] added to its logit.',
   },
-  seed: { type: ['integer', 'null'], default: null, description: 'Seeds the sampler: the same seed and request give the same text. With n > 1, choice i uses seed + i.' },
+  seed: { type: ['integer', 'null'], minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER, default: null, description: 'Seeds the sampler: the same seed and request give the same text. With n > 1, choice i uses seed + i.' },
   stop: {
-    anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 4 }, { type: 'null' }],
+    // One type list, not anyOf: a failing branch of anyOf would name the wrong rule ("must be string").
+    type: ['string', 'array', 'null'],
+    minLength: 1,
+    maxItems: 4,
+    items: { type: 'string', minLength: 1 },
     default: null,
-    description: 'Up to 4 strings that end generation; the stop string is not returned.',
+    description: 'A string or up to 4 strings (none empty) that end generation; the stop string is not returned.',
   },
   stop_token_ids: { type: ['array', 'null'], items: { type: 'integer', minimum: 0 }, maxItems: 64, default: null, description: 'Token ids that end generation (not returned). Extension (vLLM).' },
   min_tokens: { type: ['integer', 'null'], minimum: 0, default: 0, description: 'EOS and stop tokens are blocked until this many tokens exist. Extension (vLLM).' },
@@ -34,7 +41,7 @@ export const samplingProperties = {
     type: ['object', 'null'],
     properties: { include_usage: { type: 'boolean' } },
     default: null,
-    description: 'include_usage: true adds a last chunk with usage (and empty choices).',
+    description: 'Only with stream: true (else 400, as OpenAI). include_usage: true adds usage: null to every chunk and a last chunk with the usage (and empty choices).',
   },
   reasoners: {
     type: ['array', 'null'],
@@ -64,6 +71,7 @@ export interface SamplingBody {
   presence_penalty?: number | null;
   frequency_penalty?: number | null;
   logit_bias?: Record<string, number> | null;
+  /** An integer within +-(2^53 - 1), so that it survives JSON as an exact number. */
   seed?: number | null;
   stop?: string | string[] | null;
   stop_token_ids?: number[] | null;

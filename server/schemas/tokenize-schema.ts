@@ -1,4 +1,5 @@
 import { chatMessagesSchema, type ChatMessageBody } from './chat-schema.js';
+import { completionBodySchema } from './completion-schema.js';
 import { toolProperties, type ToolDefinition } from './tool-schema.js';
 
 const model = { type: 'string', minLength: 1, description: 'Optional: the served model id (BASE or BASE+modules; modules share the base\'s vocabulary).' } as const;
@@ -7,7 +8,13 @@ export const tokenizeBodySchema = {
   type: 'object',
   properties: {
     model,
-    prompt: { type: 'string', description: 'Text to tokenize. Give either prompt or messages.' },
+    prompt: {
+      ...completionBodySchema.properties.prompt,
+      minItems: 0,
+      description:
+        'What to tokenize, in any of the completion prompt forms (a string, strings, token ids, arrays of token ids). Several prompts give ' +
+        'a list of token lists. Give either prompt or messages.',
+    },
     messages: chatMessagesSchema,
     add_generation_prompt: { type: ['boolean', 'null'], default: true, description: 'With messages: let the chat template open the assistant\'s turn.' },
     tools: toolProperties.tools,
@@ -19,7 +26,7 @@ export const tokenizeBodySchema = {
 
 export interface TokenizeBody {
   model?: string;
-  prompt?: string;
+  prompt?: string | (string | number | number[])[];
   messages?: ChatMessageBody[];
   add_generation_prompt?: boolean | null;
   tools?: ToolDefinition[] | null;

@@ -1,4 +1,4 @@
-import { completionBodySchema, type CompletionBody } from './completion-schema.js';
+import { completionBodySchema, singlePromptSchema, type CompletionBody } from './completion-schema.js';
 
 /** A generation's id, chosen by the client; echoed in every message about that generation. */
 const idSchema = {
@@ -15,6 +15,7 @@ export const wsGenerateSchema = {
   required: ['type', 'id', 'prompt'],
   properties: {
     ...completionBodySchema.properties,
+    prompt: singlePromptSchema,
     type: { const: 'generate' },
     id: idSchema,
   },
@@ -28,8 +29,9 @@ export const wsCancelSchema = {
 
 export type GenerationId = string | number;
 
-export interface WsGenerateMessage extends Omit<CompletionBody, 'model'> {
+export interface WsGenerateMessage extends Omit<CompletionBody, 'model' | 'prompt'> {
   type: 'generate';
+  prompt: string | number[];
   id: GenerationId;
   model?: string;
 }

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import { deserializeError, UnirError } from '../../common/errors.js';
-import type { DoneEvent } from '../../engine/generation-request.js';
+import type { DoneEvent, ReturnedToken } from '../../engine/generation-request.js';
 import type { AppContext } from '../app-context.js';
 import { usageOf } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
@@ -90,7 +90,7 @@ export class StreamSession {
       if (grammar) await prepareGrammar(this.ctx, grammar, body);
       const ids = promptIds(this.ctx, body.prompt);
       const logprobs = body.logprobs ?? null;
-      const plan = planGeneration(this.ctx, { ...body, model: body.model ?? this.ctx.modelId }, ids, { defaultMaxTokens: 16, logprobs, fromMessages: false });
+      const plan = planGeneration(this.ctx, { ...body, model: body.model ?? this.ctx.modelId }, [ids], { defaultMaxTokens: 16, logprobs, fromMessages: false });
       for (const r of plan.requests) r.grammar = grammar?.spec ?? null;
       n = plan.requests.length;
       // Throws queue_full (engine at capacity) or shutting_down; the plan's modules are released then. A cancel
@@ -104,23 +104,23 @@ export class StreamSession {
 
   private async stream(id: GenerationId, run: GenerationRun, n: number, logprobs: number | null): Promise<void> {
     const tokenizer = this.ctx.tokenizer;
+    // With logprobs, each message lists the tokens whose text it returns (so they spell the text, as on HTTP).
+    const logprobsOf = (tokens: ReturnedToken[] | undefined) =>
+      logprobs === null
+        ? {}
+        : {
+            logprobs: (tokens ?? []).map((t) => ({
+              token: t.text ?? tokenizer.tokenText(t.tokenId),
+              token_id: t.tokenId,
+              logprob: t.logprob ?? null,
+              top_logprobs: (t.topLogprobs ?? []).map((a) => ({ token: tokenizer.tokenText(a.id), token_id: a.id, logprob: a.logprob })),
+            })),
+          };
     const dones: (DoneEvent | null)[] = new Array(n).fill(null);
     try {
       for await (const { index, event } of run) {
         if (event.kind === 'token') {
-          this.send({
-            type: 'token',
-            id,
-            index,
-            text: event.text,
-            token_id: event.tokenId,
-            ...(logprobs === null
-              ? {}
-              : {
-                  logprob: event.logprob ?? null,
-                  top_logprobs: (event.topLogprobs ?? []).map((t) => ({ token: tokenizer.tokenText(t.id), token_id: t.id, logprob: t.logprob })),
-                }),
-          });
+          this.send({ type: 'token', id, index, text: event.text, token_id: event.tokenId, ...logprobsOf(event.returnedTokens) });
         } else {
           dones[index] = event;
           if (event.error) this.send({ type: 'error', id, index, error: errorBody(deserializeError(event.error)).error });
@@ -131,13 +131,18 @@ export class StreamSession {
       this.log.error({ err: (err as Error).message, id }, 'websocket generation failed');
       this.sendError(id, toUnirError(err));
     }
-    const choices = dones.map((d, index) => ({ index, text: d?.text ?? '', finish_reason: d?.finishReason ?? 'error', stop_reason: d?.stopReason ?? null }));
+    const choices = dones.map((d, index) => ({
+      index,
+      text: d?.text ?? '',
+      ...logprobsOf(d?.returnedTokens),
+      finish_reason: d?.finishReason ?? 'error',
+      stop_reason: d?.stopReason ?? null,
+    }));
+    const { index: _first, ...first } = choices[0];
     this.send({
       type: 'done',
       id,
-      finish_reason: choices[0].finish_reason,
-      stop_reason: choices[0].stop_reason,
-      text: choices[0].text,
+      ...first,
       ...(n > 1 ? { choices } : {}),
       usage: usageOf(run.promptTokens, dones.map((done) => ({ done }))),
     });

@@ -230,9 +230,9 @@ describe('chat errors in OpenAI\'s shape', () => {
     expect(res.body.error).toMatchObject({ code: 'context_length_exceeded', param: 'max_tokens' });
   });
 
-  it('400 for an unknown model; 405 for GET', async () => {
+  it('404 for an unknown model; 405 for GET', async () => {
     const res = await post({ model: 'gpt-4o', messages: HELLO });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(404);
     expect(res.body.error).toMatchObject({ code: 'model_not_found', param: 'model' });
     const get = await fetch(`${server.url}/v1/chat/completions`);
     expect(get.status).toBe(405);

@@ -101,9 +101,9 @@ describe('errors in OpenAI\'s shape', () => {
     expect(res.body.error.param).toBe('prompt');
   });
 
-  it('400 for an unknown model', async () => {
+  it('404 for an unknown model', async () => {
     const res = await post({ model: 'gpt-4', prompt: 'x' });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(404);
     expect(res.body.error).toMatchObject({ code: 'model_not_found', param: 'model' });
   });
 

@@ -65,11 +65,11 @@ describe('unir-serve --ep at startup', () => {
     const { code, stderr, stdout } = await cli(['--ep', 'cuda']);
     expect(code).toBe(1);
     expect(stderr).toContain('unir-serve: the execution provider could not start: cuda:');
-    expect(stderr).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci');
+    expect(stderr).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install');
     // The structured log says it too, with the error code, and the server never reported ready.
     const fatal = logLines(stdout).find((l) => l.level === 60);
     expect(fatal.code).toBe('provider_unavailable');
-    expect(fatal.msg).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci');
+    expect(fatal.msg).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install');
     expect(stdout).not.toContain('"msg":"ready"');
   });
 
@@ -94,7 +94,7 @@ describe('unir-serve --ep at startup', () => {
     const note = lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('--ep auto chose'));
     expect(note).toBeDefined();
     expect(note.ep).toBe('cpu');
-    expect(note.msg).toMatch(/^--ep auto chose cpu; skipped cuda: .*ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci.*; webgpu: .*Vulkan loader/);
+    expect(note.msg).toMatch(/^--ep auto chose cpu; skipped cuda: .*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install.*; webgpu: .*Vulkan loader/);
     expect(lines.find((l) => l.msg === 'ready')).toMatchObject({ ep: 'cpu', adapter: null });
   });
 

@@ -59,7 +59,6 @@ describe('POST /tokenize', () => {
       [{}, 'prompt'],
       [{ prompt: 'x', messages: HELLO }, 'messages'],
       [{ prompt: 5 }, 'prompt'],
-      [{ model: 'gpt-4', prompt: 'x' }, 'model'],
       [{ messages: [{ role: 'user' , content: [{ type: 'image_url' }] }] }, 'messages.0.content'],
     ];
     for (const [body, param] of cases) {
@@ -67,6 +66,9 @@ describe('POST /tokenize', () => {
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body.error).toMatchObject({ type: 'invalid_request_error', param });
     }
+    const unknown = await tokenize({ model: 'gpt-4', prompt: 'x' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error).toMatchObject({ code: 'model_not_found', param: 'model' });
   });
 });
 
@@ -82,19 +84,21 @@ describe('POST /detokenize', () => {
     expect((await detokenize({ tokens: [] })).body).toEqual({ prompt: '' });
   });
 
-  it('400 for ids outside the vocabulary, a missing or mistyped list, or another model', async () => {
+  it('400 for ids outside the vocabulary or a missing or mistyped list; 404 for another model', async () => {
     const cases: [unknown, string][] = [
       [{ tokens: [1, 307] }, 'tokens'],
       [{ tokens: [-1] }, 'tokens.0'],
       [{ tokens: 'abc' }, 'tokens'],
       [{}, 'tokens'],
-      [{ model: 'other', tokens: [1] }, 'model'],
     ];
     for (const [body, param] of cases) {
       const res = await detokenize(body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body.error).toMatchObject({ type: 'invalid_request_error', param });
     }
+    const other = await detokenize({ model: 'other', tokens: [1] });
+    expect(other.status).toBe(404);
+    expect(other.body.error).toMatchObject({ code: 'model_not_found', param: 'model' });
   });
 
   it('405 for GET, and both routes are in /openapi.json with their body schemas', async () => {

@@ -112,10 +112,13 @@ describe('WebSocket /v1/stream', () => {
   });
 
   it('adds logprobs to token messages when asked', async () => {
-    const { tokens } = await client.generate('lp', { ...greedy, logprobs: 2 });
-    expect(tokens[0].logprob).toBeLessThanOrEqual(0);
-    expect(tokens[0].top_logprobs).toHaveLength(2);
-    expect(tokens[0].top_logprobs[0]).toMatchObject({ token_id: ref.greedy_ids[0] });
+    const { tokens, end } = await client.generate('lp', { ...greedy, logprobs: 2 });
+    // Each message lists the tokens whose text it returns: together, every returned token once, in order.
+    const entries = [...tokens.flatMap((t) => t.logprobs), ...end.logprobs];
+    expect(entries.map((e) => e.token_id)).toEqual(ref.greedy_ids);
+    expect(entries[0].logprob).toBeLessThanOrEqual(0);
+    expect(entries[0].top_logprobs).toHaveLength(2);
+    expect(entries[0].top_logprobs[0]).toMatchObject({ token_id: ref.greedy_ids[0] });
   });
 
   it('cancel stops that generation only: finish_reason cancelled, well before max_tokens', async () => {

@@ -3,12 +3,24 @@ import { parseServerOptions } from '../../server/options.js';
 import { startServer, type RunningServer } from '../../server/start.js';
 import { MHA } from './fixtures.js';
 
-/** The real server on a free loopback port, quiet, with the fixture base unless told otherwise. */
-export async function startTestServer(args: string[] = []): Promise<RunningServer> {
+/**
+ * The real server on a free loopback port, quiet, with the fixture base unless told otherwise. With `logs`, its
+ * log records (info and above) are collected there instead.
+ */
+export async function startTestServer(args: string[] = [], opts: { logs?: Record<string, unknown>[] } = {}): Promise<RunningServer> {
   const hasModel = args.includes('--model');
   const options = parseServerOptions([...(hasModel ? [] : ['--model', MHA]), '--port', '0', '--threads', '1', ...args], {});
-  const server = await startServer(options, pino({ level: process.env.UNIR_TEST_LOG ?? 'silent' }));
-  await server.ready;
+  const logs = opts.logs;
+  const logger = logs
+    ? pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) })
+    : pino({ level: process.env.UNIR_TEST_LOG ?? 'silent' });
+  const server = await startServer(options, logger);
+  try {
+    await server.ready;
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
   return server;
 }
 

@@ -166,7 +166,7 @@ describeEachProvider('a module failing at run time', ({ ep }) => {
 
 async function collectWithLogprobs(events: AsyncIterable<SequenceEvent>) {
   const out: { id: number; lp?: number; top?: unknown }[] = [];
-  for await (const e of events) if (e.kind === 'token') out.push({ id: e.tokenId, lp: e.logprob, top: e.topLogprobs });
+  for await (const e of events) for (const t of e.returnedTokens ?? []) out.push({ id: t.tokenId, lp: t.logprob, top: t.topLogprobs });
   return out;
 }
 

@@ -166,10 +166,10 @@ async function collect(events: AsyncIterable<SequenceEvent>): Promise<{ tokens: 
   const tokens: number[] = [];
   const top: Record<string, number>[] = [];
   for await (const e of events) {
-    if (e.kind === 'token') {
-      tokens.push(e.tokenId);
-      top.push(Object.fromEntries((e.topLogprobs ?? []).map((t) => [String(t.id), t.logprob])));
-    } else if (e.finishReason === 'error') throw new Error(e.error?.message);
+    if (e.kind === 'token') tokens.push(e.tokenId);
+    else if (e.finishReason === 'error') throw new Error(e.error?.message);
+    // Logprobs come with the event that returns a token's text (the done event for text held to the end).
+    for (const r of e.returnedTokens ?? []) top.push(Object.fromEntries((r.topLogprobs ?? []).map((t) => [String(t.id), t.logprob])));
   }
   return { tokens, top };
 }

@@ -16,7 +16,11 @@ import { MHA, REASONERS } from '../helpers/fixtures.js';
 /** Every token event of a stream, with its logprobs. */
 async function events(stream: AsyncIterable<SequenceEvent>): Promise<unknown[]> {
   const out: unknown[] = [];
-  for await (const e of stream) out.push(e.kind === 'token' ? { id: e.tokenId, lp: e.logprob, top: e.topLogprobs } : e.finishReason);
+  for await (const e of stream) {
+    // Logprobs come with the event that returns a token's text.
+    const lps = (e.returnedTokens ?? []).map((t) => ({ id: t.tokenId, lp: t.logprob, top: t.topLogprobs }));
+    out.push(e.kind === 'token' ? { id: e.tokenId, lps } : { end: e.finishReason, lps });
+  }
   return out;
 }
 

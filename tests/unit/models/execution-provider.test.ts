@@ -49,7 +49,7 @@ describe('createSession on a provider that cannot start', () => {
     const err = await failure(createSession(MODEL, { ep: 'cuda', ...settings }, []));
     expect(err.code).toBe('provider_unavailable');
     expect(err.message).toContain(CUDA_INSTALL);
-    expect(err.message).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci');
+    expect(err.message).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install');
     expect(err.message).toMatch(/^cuda: /);
   });
 
@@ -81,7 +81,7 @@ describe('createSession on a provider that cannot start', () => {
     expect(ep).toBe('cpu');
     expect(chosen).toBe('cpu');
     expect(skipped).toHaveLength(2);
-    expect(skipped[0]).toMatch(/^cuda: .*ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci/);
+    expect(skipped[0]).toMatch(/^cuda: .*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install/);
     expect(skipped[1]).toMatch(/^webgpu: .*Vulkan loader/);
   });
 

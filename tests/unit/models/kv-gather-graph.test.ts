@@ -3,7 +3,8 @@ import type { Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineClient } from '../../../engine/engine-client.js';
 import { DecoderRunner, type RunLogits } from '../../../models/decoder-runner.js';
-import type { DecoderSignature, KvDtype } from '../../../models/decoder-signature.js';
+import type { DecoderSignature, KvAlignment, KvDtype } from '../../../models/decoder-signature.js';
+import { halfBits } from '../../../models/float16.js';
 import { KvGatherGraph } from '../../../models/kv-gather-graph.js';
 import { gatherKv, TensorLedger, type KvLayout, type KvRowSource } from '../../../models/kv-layout.js';
 import { loadDecoder, type LoadedDecoder } from '../../../models/load-decoder.js';
@@ -16,7 +17,7 @@ const HEADS = 3;
 const DIM = 4;
 const LAYERS = 2;
 
-function signature(kvDtype: KvDtype): DecoderSignature {
+function signature(kvDtype: KvDtype, kvAlignment: KvAlignment = 'right'): DecoderSignature {
   return {
     inputIdsType: 'int64',
     hasPositionIds: false,
@@ -30,6 +31,7 @@ function signature(kvDtype: KvDtype): DecoderSignature {
     numKvHeads: HEADS,
     headDim: DIM,
     vocabSize: 8,
+    kvAlignment,
   };
 }
 
@@ -54,15 +56,22 @@ function randomLayout(sig: DecoderSignature, lengths: number[], width: number, n
 }
 
 function bits(t: Tensor): Uint8Array {
-  const d = t.data as Float32Array | Uint16Array;
+  const d = t.data as ArrayBufferView;
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
-describe.each(['float32', 'float16'] as const)('the device gather graph (%s KV) on the CPU', (dtype) => {
-  const sig = signature(dtype);
+const GRAPH_CASES = [
+  ['float32', 'right'],
+  ['float16', 'right'],
+  ['float32', 'left'],
+  ['float16', 'left'],
+] as const;
+
+describe.each(GRAPH_CASES)('the device gather graph (%s KV, %s-aligned) on the CPU', (dtype, alignment) => {
+  const sig = signature(dtype, alignment);
   let graph: KvGatherGraph;
   beforeAll(async () => {
-    graph = await KvGatherGraph.create(dtype, 'cpu');
+    graph = await KvGatherGraph.create(dtype, 'cpu', alignment);
   });
   afterAll(async () => graph.release());
 
@@ -99,12 +108,18 @@ describe.each(['float32', 'float16'] as const)('the device gather graph (%s KV) 
         expect(Buffer.from(bits(d)).equals(Buffer.from(bits(h)))).toBe(true);
       }
     }
-    // Independent of gatherKv: row 0 (c's row 1, length 6) ends with c's last 6 columns; its first columns are zero.
-    const k0 = dev.keys[0].data as Float32Array | Uint16Array;
-    const src = c.keys[0].data as Float32Array | Uint16Array;
+    // Independent of gatherKv: row 0 (c's row 1, length 6) holds c's last 6 columns at its end (right-aligned) or its
+    // first 6 at its start (left-aligned); its other columns are zero.
+    // float16 as bits: on Node 24 ORT's data is a Float16Array, or (once fed) a Uint16Array view of it.
+    const values = (t: Tensor) => (dtype === 'float16' ? halfBits(t.data as ArrayBufferView) : (t.data as Float32Array));
+    const k0 = values(dev.keys[0]);
+    const src = values(c.keys[0]);
     const rowLen = width * DIM;
-    expect(Array.from(k0.subarray(0, (width - 6) * DIM)).every((v) => v === 0)).toBe(true);
-    expect(Array.from(k0.subarray((width - 6) * DIM, rowLen))).toEqual(Array.from(src.subarray((1 * HEADS * 12 + 6) * DIM, (1 * HEADS * 12 + 12) * DIM)));
+    const real = alignment === 'right' ? [(width - 6) * DIM, rowLen] : [0, 6 * DIM];
+    const from = (1 * HEADS * 12 + (alignment === 'right' ? 6 : 0)) * DIM;
+    expect(Array.from(k0.subarray(real[0], real[1]))).toEqual(Array.from(src.subarray(from, from + 6 * DIM)));
+    const padding = alignment === 'right' ? k0.subarray(0, (width - 6) * DIM) : k0.subarray(6 * DIM, rowLen);
+    expect(Array.from(padding).every((v) => v === 0)).toBe(true);
     // Three source layouts: three runs per layer tensor, the two intermediate outputs disposed at once.
     expect(after.created - before.created).toBe(3 * 2 * LAYERS);
     expect(after.disposed - before.disposed).toBe(2 * 2 * LAYERS);
