@@ -1,5 +1,6 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { deserializeError, UnirError } from '../common/errors.js';
+import type { EngineHealth } from './engine-health.js';
 import type { EngineStats } from './engine-stats.js';
 import { EventStream } from './event-stream.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
@@ -22,6 +23,7 @@ export class EngineClient {
   private readonly streams = new Map<number, EventStream<SequenceEvent>>();
   private readonly statsWaiters = new Map<number, (s: EngineStats) => void>();
   private fatal: UnirError | null = null;
+  private reported: EngineHealth = { healthy: true, reason: null };
 
   private constructor(
     private readonly worker: Worker,
@@ -29,8 +31,8 @@ export class EngineClient {
     private readonly options: EngineClientOptions,
   ) {
     worker.on('message', (msg: FromEngine) => this.onMessage(msg));
-    worker.on('error', (err) => this.die(new UnirError('internal_error', `engine worker crashed: ${err.message}`)));
-    worker.on('exit', (code) => this.die(new UnirError('internal_error', `engine worker exited (code ${code})`)));
+    worker.on('error', (err) => this.die(new UnirError('internal_error', 'the engine stopped', null, { detail: `engine worker crashed: ${err.stack ?? err.message}` })));
+    worker.on('exit', (code) => this.die(new UnirError('internal_error', 'the engine stopped', null, { detail: `engine worker exited (code ${code})` })));
   }
 
   static async start(options: EngineClientOptions): Promise<EngineClient> {
@@ -54,6 +56,12 @@ export class EngineClient {
     });
     for (const l of listeners) worker.off(l.event, l.fn);
     return new EngineClient(worker, base, options);
+  }
+
+  /** Whether the engine can serve: false once its worker is gone or it reported a state it cannot recover from. */
+  get health(): EngineHealth {
+    if (this.fatal && this.fatal.code !== 'shutting_down') return { healthy: false, reason: `${this.fatal.message}${this.fatal.detail ? `: ${this.fatal.detail.split('\n')[0]}` : ''}` };
+    return this.reported;
   }
 
   /** Sequences submitted and not yet done (running, prefilling or waiting). */
@@ -86,8 +94,8 @@ export class EngineClient {
     if (this.streams.has(seqId)) this.post({ type: 'cancel', seqId });
   }
 
-  attachModule(versionId: number, port: MessagePort, summary: ModelSummary): void {
-    this.worker.postMessage({ type: 'attach-module', versionId, port, summary } satisfies ToEngine, [port]);
+  attachModule(versionId: number, name: string, port: MessagePort, summary: ModelSummary): void {
+    this.worker.postMessage({ type: 'attach-module', versionId, name, port, summary } satisfies ToEngine, [port]);
   }
 
   detachModule(versionId: number): void {
@@ -126,6 +134,8 @@ export class EngineClient {
     } else if (msg.type === 'stats') {
       this.statsWaiters.get(msg.requestId)?.(msg.stats);
       this.statsWaiters.delete(msg.requestId);
+    } else if (msg.type === 'health') {
+      this.reported = msg.health;
     } else if (msg.type === 'fatal') {
       this.die(deserializeError(msg.error));
     }

@@ -32,6 +32,7 @@ async function main(): Promise<void> {
       vocab: base.signature.vocabSize,
     },
     (events) => post({ type: 'events', events }),
+    (health) => post({ type: 'health', health }),
   );
   const remotes = new Map<number, RemoteModelRunner>();
   port.on('message', (msg: ToEngine) => {
@@ -43,9 +44,9 @@ async function main(): Promise<void> {
         scheduler.cancel(msg.seqId);
         break;
       case 'attach-module': {
-        const runner = new RemoteModelRunner(msg.port, msg.summary.dir);
+        const runner = new RemoteModelRunner(msg.port, msg.name);
         remotes.set(msg.versionId, runner);
-        scheduler.attachModule(msg.versionId, runner);
+        scheduler.attachModule(msg.versionId, runner, msg.name);
         break;
       }
       case 'detach-module':

@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../common/errors.js';
 import type { SessionSettings } from '../models/execution-provider.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
+import type { EngineHealth } from './engine-health.js';
 import type { EngineStats } from './engine-stats.js';
 import type { ModelSummary } from './model-summary.js';
 
@@ -21,7 +22,7 @@ export interface EngineOptions {
 export type ToEngine =
   | { type: 'submit'; seqId: number; request: GenerationRequest }
   | { type: 'cancel'; seqId: number }
-  | { type: 'attach-module'; versionId: number; port: MessagePort; summary: ModelSummary }
+  | { type: 'attach-module'; versionId: number; name: string; port: MessagePort; summary: ModelSummary }
   | { type: 'detach-module'; versionId: number }
   | { type: 'stats'; requestId: number }
   | { type: 'shutdown' };
@@ -30,7 +31,8 @@ export type FromEngine =
   | { type: 'ready'; base: ModelSummary }
   | { type: 'fatal'; error: SerializedError }
   | { type: 'events'; events: SequenceEvent[] }
-  | { type: 'stats'; requestId: number; stats: EngineStats };
+  | { type: 'stats'; requestId: number; stats: EngineStats }
+  | { type: 'health'; health: EngineHealth };
 
 /** Messages between the engine worker and a module worker (one ORT session and its KV caches). */
 export type ToModelWorker =

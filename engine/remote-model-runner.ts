@@ -50,7 +50,8 @@ export class RemoteModelRunner implements ModelRunner {
       waiter.resolve({ data: msg.logits, rows: msg.rows, vocab: msg.vocab });
     } else {
       const err = deserializeError(msg.error);
-      waiter.reject(new UnirError('reasoner_failed', `reasoning module ${this.name} failed: ${err.message}`));
+      const detail = `${err.message}${err.detail ? `: ${err.detail}` : ''}`;
+      waiter.reject(new UnirError('reasoner_failed', `reasoning module ${this.name} failed at run time`, null, { detail }));
     }
   }
 

@@ -1,14 +1,17 @@
 import { serializeError, UnirError } from '../common/errors.js';
-import type { WeightedRow } from '../kernels/fuse-logits.js';
 import type { RunLogits, RunRow } from '../models/decoder-runner.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import { emptyStats, type EngineStats } from './engine-stats.js';
 import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
+import type { EngineHealth } from './engine-health.js';
+import type { NamedRow } from './logits-check.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
 import { Sequence } from './sequence.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
 
 export const BASE_KEY = 0;
+/** Steps in a row that may throw past per-sequence containment before the engine reports itself unhealthy. */
+const MAX_CONSECUTIVE_FAULTS = 3;
 
 export interface SchedulerOptions {
   maxBatch: number;
@@ -43,8 +46,10 @@ export class Scheduler {
   private running: Sequence[] = [];
   private readonly byId = new Map<number, Sequence>();
   private readonly modules = new Map<number, ModelRunner>();
+  private readonly moduleNames = new Map<number, string>();
   private wake: (() => void) | null = null;
   private stopped = false;
+  private faults = 0;
   readonly stats: EngineStats = emptyStats();
 
   constructor(
@@ -52,6 +57,7 @@ export class Scheduler {
     private readonly tokenizer: TextTokenizer,
     private readonly options: SchedulerOptions,
     private readonly emit: (events: SequenceEvent[]) => void,
+    private readonly onHealth: (health: EngineHealth) => void = () => undefined,
   ) {}
 
   submit(seqId: number, request: GenerationRequest): void {
@@ -79,13 +85,15 @@ export class Scheduler {
     this.wake?.();
   }
 
-  attachModule(versionId: number, runner: ModelRunner): void {
+  attachModule(versionId: number, runner: ModelRunner, name = `version ${versionId}`): void {
     this.modules.set(versionId, runner);
+    this.moduleNames.set(versionId, name);
   }
 
   detachModule(versionId: number): ModelRunner | undefined {
     const runner = this.modules.get(versionId);
     this.modules.delete(versionId);
+    this.moduleNames.delete(versionId);
     const users = [...this.byId.values()].filter((s) => s.modelKeys.includes(versionId));
     if (users.length > 0) this.fail(users, new UnirError('reasoner_not_found', `reasoning module version ${versionId} was unloaded`));
     return runner;
@@ -118,11 +126,42 @@ export class Scheduler {
         this.wake = null;
         continue;
       }
+      let worked: boolean;
+      try {
+        worked = await this.step();
+        this.faults = 0;
+      } catch (err) {
+        this.recover(err);
+        continue;
+      }
       // A step with nothing to run (e.g. every request still waiting for a slot) waits for news instead of spinning.
-      if (!(await this.step())) {
+      if (!worked) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = null;
       }
+    }
+  }
+
+  /**
+   * A step threw past the per-sequence containment (a bug, or a runtime that broke): the sequences it ran fail,
+   * their caches are released in every model, and the base must then hold no cache at all (waiting sequences
+   * have none). Clean: the engine serves on. Otherwise, or after several such steps in a row, it reports itself
+   * unhealthy so that /health and /ready turn 503 and an orchestrator restarts it.
+   */
+  private recover(err: unknown): void {
+    this.faults++;
+    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    let leaked: number;
+    try {
+      this.fail([...this.prefilling, ...this.running], new UnirError('internal_error', 'the engine failed while running this request', null, { detail }));
+      leaked = this.base.decoder.sequenceCount;
+      if (leaked > 0) this.base.decoder.releaseAll();
+    } catch {
+      leaked = Math.max(1, this.base.decoder.sequenceCount);
+    }
+    if (leaked > 0 || this.faults >= MAX_CONSECUTIVE_FAULTS) {
+      const why = leaked > 0 ? `held ${leaked} KV caches it could not account for` : `${this.faults} steps in a row failed`;
+      this.onHealth({ healthy: false, reason: `the engine ${why} (last: ${err instanceof Error ? err.message : String(err)})` });
     }
   }
 
@@ -155,8 +194,15 @@ export class Scheduler {
         const r = rowOf(key);
         return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
       };
-      const terms: WeightedRow[] = seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
-      const sampled = seq.sample(row(BASE_KEY), terms);
+      const terms: NamedRow[] = seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k), name: this.moduleNames.get(k) ?? `version ${k}` }));
+      let sampled: ReturnType<Sequence['sample']>;
+      try {
+        sampled = seq.sample(row(BASE_KEY), terms);
+      } catch (err) {
+        // Non-finite logits, or a kernel that refused its row: this sequence ends, the batch goes on.
+        this.fail([seq], err instanceof UnirError ? err : new UnirError('internal_error', 'sampling failed', null, { detail: String(err) }));
+        return;
+      }
       const { event, finish } = seq.append(sampled.tokenId, sampled);
       events.push(event);
       this.stats.generatedTokens++;

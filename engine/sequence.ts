@@ -2,10 +2,11 @@ import { commitToken, createPenaltyState, processLogits, type SequencePenaltySta
 import { logSoftmaxStats, tokenLogprob, topLogprobs } from '../kernels/logprobs.js';
 import { randomSeed, SeededRandom } from '../kernels/seeded-random.js';
 import { createSamplerScratch, sampleToken } from '../kernels/token-sampler.js';
-import { fuseLogits, type WeightedRow } from '../kernels/fuse-logits.js';
+import { fuseLogits } from '../kernels/fuse-logits.js';
 import type { TokenStreamDecoder } from '../models/token-stream-decoder.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import type { FinishReason, GenerationRequest, TokenEvent } from './generation-request.js';
+import { nonFiniteLogitsError, usableLogits, type NamedRow } from './logits-check.js';
 import { StopMatcher } from './stop-matcher.js';
 
 /** One per thread: the step loop samples sequences one after another. */
@@ -74,9 +75,13 @@ export class Sequence {
     return this.request.reasoners.find((r) => r.versionId === versionId)!.weight;
   }
 
-  /** Fuses the models' rows, applies the request's processors and samples the next token. */
-  sample(baseRow: Float32Array, terms: readonly WeightedRow[]): { tokenId: number; logprob?: number; topLogprobs?: TokenEvent['topLogprobs'] } {
+  /**
+   * Fuses the models' rows, applies the request's processors and samples the next token. Throws model_failed or
+   * reasoner_failed (naming the module) when the fused row has NaN or +Infinity or no finite entry.
+   */
+  sample(baseRow: Float32Array, terms: readonly NamedRow[]): { tokenId: number; logprob?: number; topLogprobs?: TokenEvent['topLogprobs'] } {
     const z = fuseLogits(this.fused, baseRow, terms);
+    if (!usableLogits(z)) throw nonFiniteLogitsError(baseRow, terms);
     let stats: ReturnType<typeof logSoftmaxStats> | null = null;
     let top: TokenEvent['topLogprobs'];
     if (this.request.logprobs !== null) {

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   try {
     await server.ready;
   } catch (err) {
-    const message = err instanceof UnirError ? err.message : (err as Error).stack;
+    const message = err instanceof UnirError ? `${err.message}${err.detail ? ` (${err.detail})` : ''}` : (err as Error).stack;
     const what = err instanceof UnirError && err.code === 'provider_unavailable' ? 'the execution provider could not start' : 'the model could not be loaded';
     log.fatal({ model: options.model, code: err instanceof UnirError ? err.code : 'internal_error' }, `${what}: ${message}`);
     // Also one plain line on stderr: whatever the log level or destination, the reason is where a shell shows it.

@@ -5,6 +5,9 @@ import type { SamplingParams } from '../kernels/sampling-params.js';
 import type { AppContext } from './app-context.js';
 import type { SamplingBody } from './schemas/sampling-schema.js';
 
+/** vLLM's _SAMPLING_EPS: temperatures below it sample greedily. */
+const GREEDY_BELOW_TEMPERATURE = 1e-5;
+
 /** A validated request, ready to submit: n sequences and the modules they hold. */
 export interface GenerationPlan {
   promptIds: Int32Array;
@@ -113,8 +116,10 @@ function samplingOf(body: SamplingBody, ctx: AppContext): SamplingParams {
     if (id >= vocab) throw new UnirError('invalid_request', `stop_token_ids names token id ${id}, outside the vocabulary (0..${vocab - 1})`, 'stop_token_ids');
   }
   const topK = body.top_k ?? -1;
+  const temperature = body.temperature ?? 1;
   return {
-    temperature: body.temperature ?? 1,
+    // As vLLM: a temperature under 1e-5 is greedy (dividing by it overflows float32 logits to infinities).
+    temperature: temperature < GREEDY_BELOW_TEMPERATURE ? 0 : temperature,
     topK: topK <= 0 ? 0 : topK,
     topP: body.top_p ?? 1,
     minP: body.min_p ?? 0,

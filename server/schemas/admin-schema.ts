@@ -1,4 +1,4 @@
-import { REASONER_NAME } from '../../adapters/manifest.js';
+import { MAX_WEIGHT, REASONER_NAME } from '../../adapters/manifest.js';
 
 /** POST /v1/reasoners: load a module from a directory inside --reasoners-dir, or replace one. */
 export const loadReasonerBodySchema = {
@@ -19,8 +19,8 @@ export const loadReasonerBodySchema = {
     },
     default_weight: {
       type: 'number',
-      minimum: -10,
-      maximum: 10,
+      minimum: -MAX_WEIGHT,
+      maximum: MAX_WEIGHT,
       description: 'Fusion weight when a request names the module without one. Default: the manifest\'s default_weight.',
     },
     replace: {
