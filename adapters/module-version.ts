@@ -1,4 +1,4 @@
-import { MessageChannel, type Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { deserializeError, UnirError } from '../common/errors.js';
 import type { ModelSummary } from '../engine/model-summary.js';
 import { spawnWorker } from '../engine/spawn-worker.js';
@@ -7,6 +7,7 @@ import type { ReasonerManifest } from './manifest.js';
 import type { FromModuleWorker, ModuleWorkerData } from './module-worker.js';
 
 export type VersionState = 'loading' | 'ready' | 'draining' | 'failed';
+const TERMINATE_WAIT_MS = 2000;
 
 /**
  * One loaded version of a reasoning module: its worker thread (session and KV caches), the port the
@@ -34,17 +35,24 @@ export class ModuleVersion {
     return this.manifest.name;
   }
 
-  /** Loads in a worker (off the event loop); resolves with the engine's port once the module is checked. */
-  async load(session: SessionSettings, baseDir: string, onExit: (v: ModuleVersion) => void): Promise<import('node:worker_threads').MessagePort> {
+  /**
+   * Loads `stagedDir` (the module's private copy) in a worker, off the event loop; resolves with the engine's
+   * port once the module is checked. Aborting `signal` (the load's deadline) stops the worker and rejects.
+   */
+  async load(session: SessionSettings, baseDir: string, stagedDir: string, onExit: (v: ModuleVersion) => void, signal: AbortSignal): Promise<MessagePort> {
     const { port1, port2 } = new MessageChannel();
-    const data: ModuleWorkerData = { name: this.name, dir: this.dir, session, baseDir, port: port2 };
+    const data: ModuleWorkerData = { name: this.name, dir: stagedDir, session, baseDir, port: port2 };
     const worker = spawnWorker('./module-worker', import.meta.url, { workerData: data, transferList: [port2] });
     this.worker = worker;
+    let onAbort: (() => void) | null = null;
     try {
       this.summary = await new Promise<ModelSummary>((resolve, reject) => {
         worker.once('message', (msg: FromModuleWorker) => (msg.type === 'loaded' ? resolve(msg.summary) : reject(deserializeError(msg.error))));
-        worker.once('error', (err) => reject(new UnirError('invalid_model_dir', `loading ${this.name} crashed its worker: ${err.message}`)));
+        worker.once('error', (err) => reject(new UnirError('invalid_model_dir', `loading ${this.name} crashed its worker`, null, { detail: err.stack ?? err.message })));
         worker.once('exit', (code) => reject(new UnirError('invalid_model_dir', `loading ${this.name} ended its worker (code ${code})`)));
+        onAbort = () => reject(signal.reason);
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
       });
     } catch (err) {
       this.state = 'failed';
@@ -52,6 +60,8 @@ export class ModuleVersion {
       port1.close();
       await this.terminate();
       throw err;
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
     }
     worker.removeAllListeners('exit');
     worker.removeAllListeners('error');
@@ -85,12 +95,19 @@ export class ModuleVersion {
     if (this.inFlight === 0) this.onIdle();
   }
 
+  /**
+   * Stops the worker. A worker busy in native code (ONNX Runtime building a session) stops only when that call
+   * returns: this waits for it at most TERMINATE_WAIT_MS, so a stuck load cannot hold up a timeout or shutdown.
+   */
   async terminate(): Promise<void> {
     const w = this.worker;
     this.worker = null;
     if (w) {
       w.removeAllListeners('exit');
-      await w.terminate();
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, TERMINATE_WAIT_MS).unref()));
+      await Promise.race([w.terminate().then(() => undefined), gaveUp]);
+      clearTimeout(timer);
     }
   }
 }

@@ -4,6 +4,7 @@ import { UnirError } from '../common/errors.js';
 import type { DecoderSignature } from './decoder-signature.js';
 import { halfToFloat } from './float16.js';
 import { KvGatherGraph, type GraphPlacement } from './kv-gather-graph.js';
+import { checkRunOutputs } from './run-output-check.js';
 import {
   disposeLayout,
   emptyKv,
@@ -148,11 +149,12 @@ export class DecoderRunner {
     try {
       out = await this.session.run(feeds);
     } catch (err) {
-      throw new UnirError('model_failed', `ONNX Runtime run failed: ${(err as Error).message.split('\n')[0]}`);
+      throw new UnirError('model_failed', 'ONNX Runtime run failed', null, { detail: (err as Error).message.split('\n')[0] });
     } finally {
       if (past.owned) for (const t of [...past.keys, ...past.values]) this.ledger.dispose(t);
     }
     const t2 = performance.now();
+    checkRunOutputs(out, sig, rows.length, total);
 
     const layout: KvLayout = {
       seqIds: rows.map((r) => r.seqId),

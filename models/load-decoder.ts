@@ -1,4 +1,5 @@
 import type { InferenceSession } from 'onnxruntime-node';
+import { UnirError } from '../common/errors.js';
 import { readDecoderSignature, type DecoderSignature } from './decoder-signature.js';
 import { DecoderRunner } from './decoder-runner.js';
 import { createSession, type ExecutionProvider, type SessionSettings } from './execution-provider.js';
@@ -33,7 +34,31 @@ export async function loadDecoder(
     await releaseSession(session);
     throw err;
   }
-  return { files, config, signature, runner: new DecoderRunner(session, signature), ep, loadMs: performance.now() - t0 };
+  const runner = new DecoderRunner(session, signature);
+  try {
+    await testRuns(runner);
+  } catch (err) {
+    await runner.dispose();
+    await releaseSession(session);
+    const why = err instanceof UnirError ? `${err.message}${err.detail ? `: ${err.detail}` : ''}` : (err as Error).message;
+    throw new UnirError('invalid_model_dir', `${files.onnx}: the model failed its test run at load (a 2-token prompt, then 1 token with its cache): ${why}`);
+  }
+  return { files, config, signature, runner, ep, loadMs: performance.now() - t0 };
+}
+
+/**
+ * A prefill of 2 tokens, then a decode step that feeds the cache back: what every request does, on one row. A
+ * graph whose cache layout is not [batch, kv_heads, positions, head_dim] fails here (checkRunOutputs, or ONNX
+ * Runtime refusing its own present tensors as past), at load instead of at the first request.
+ */
+async function testRuns(runner: DecoderRunner): Promise<void> {
+  const probe = -1;
+  try {
+    await runner.run([{ seqId: probe, tokens: Int32Array.of(0, 0) }]);
+    await runner.run([{ seqId: probe, tokens: Int32Array.of(0) }]);
+  } finally {
+    runner.release(probe);
+  }
 }
 
 export async function releaseSession(session: InferenceSession): Promise<void> {

@@ -27,12 +27,13 @@ export interface ServerOptions {
   bodyLimit: number;
   requestTimeout: number;
   drainTimeout: number;
+  moduleLoadTimeout: number;
   wsMaxGenerations: number;
   wsMaxMessageBytes: number;
   logLevel: string;
 }
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'ep';
+type Kind = 'string' | 'int' | 'seconds' | 'bool' | 'list' | 'ep';
 
 interface OptionSpec {
   key: keyof ServerOptions;
@@ -68,6 +69,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'bodyLimit', flag: 'body-limit', kind: 'int', default: 4 * 1024 * 1024, help: 'Largest request body in bytes (413 beyond).' },
   { key: 'requestTimeout', flag: 'request-timeout', kind: 'int', default: 600, help: 'Seconds a generation may take before it is cancelled (finish_reason "timeout" is reported as an error); 0 disables.' },
   { key: 'drainTimeout', flag: 'drain-timeout', kind: 'int', default: 30, help: 'Seconds to let requests in flight finish on SIGTERM/SIGINT before exiting.' },
+  { key: 'moduleLoadTimeout', flag: 'module-load-timeout', kind: 'seconds', default: 120, help: 'Seconds a module load (copy, checks, session) may take before it is stopped and what it held freed; 0 disables.' },
   { key: 'wsMaxGenerations', flag: 'ws-max-generations', kind: 'int', default: 8, help: 'Concurrent generations per WebSocket.' },
   { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', kind: 'int', default: 1024 * 1024, help: 'Largest WebSocket message in bytes.' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace, silent.' },
@@ -110,6 +112,11 @@ function convert(o: OptionSpec, raw: unknown): unknown {
     case 'int': {
       const n = Number(raw);
       if (!Number.isInteger(n) || n < 0) throw bad('expected a non-negative integer');
+      return n;
+    }
+    case 'seconds': {
+      const n = Number(raw);
+      if (!Number.isFinite(n) || n < 0 || String(raw).trim() === '') throw bad('expected a non-negative number of seconds');
       return n;
     }
     case 'list':

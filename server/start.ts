@@ -99,6 +99,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
       onUnload: (name) => metrics.reasonerEvents.inc({ reasoner: name, event: 'unload' }),
       onRequest: (name) => metrics.reasonerRequests.inc({ reasoner: name }),
     },
+    { modulesRoot: options.reasonersDir, loadTimeoutMs: options.moduleLoadTimeout * 1000 },
   );
   await loadReasonersAtStart(registry, options, log);
   const defaultReasoners = parseDefaultReasoners(options.defaultReasoners);
