@@ -194,16 +194,18 @@ export class Scheduler {
         const r = rowOf(key);
         return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
       };
-      const terms: NamedRow[] = seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k), name: this.moduleNames.get(k) ?? `version ${k}` }));
-      let sampled: ReturnType<Sequence['sample']>;
+      let appended: ReturnType<Sequence['append']>;
       try {
-        sampled = seq.sample(row(BASE_KEY), terms);
+        const terms: NamedRow[] = seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k), name: this.moduleNames.get(k) ?? `version ${k}` }));
+        const sampled = seq.sample(row(BASE_KEY), terms);
+        appended = seq.append(sampled.tokenId, sampled);
       } catch (err) {
-        // Non-finite logits, or a kernel that refused its row: this sequence ends, the batch goes on.
-        this.fail([seq], err instanceof UnirError ? err : new UnirError('internal_error', 'sampling failed', null, { detail: String(err) }));
+        // Non-finite logits, a kernel that refused its row, a token the detokenizer cannot place: this sequence
+        // ends, the batch goes on.
+        this.fail([seq], err instanceof UnirError ? err : new UnirError('internal_error', 'sampling failed', null, { detail: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
         return;
       }
-      const { event, finish } = seq.append(sampled.tokenId, sampled);
+      const { event, finish } = appended;
       events.push(event);
       this.stats.generatedTokens++;
       if (finish) finished.push({ seq, ...finish });

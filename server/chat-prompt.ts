@@ -1,6 +1,7 @@
 import { UnirError } from '../common/errors.js';
 import type { ChatMessage } from '../models/chat-template.js';
-import type { AppContext } from './app-context.js';
+import { checkPromptChars } from './prompt-length.js';
+import type { TextEnv } from './text-tasks.js';
 import type { ChatMessageBody } from './schemas/chat-schema.js';
 
 /** Message bodies as the chat template sees them: content as one string ('' when absent). */
@@ -25,8 +26,13 @@ export function messageText(m: ChatMessageBody, index: number): string {
     .join('');
 }
 
+/** Characters of the messages' contents: how much work rendering and tokenizing them is. */
+export function textSize(messages: readonly ChatMessage[]): number {
+  return messages.reduce((n, m) => n + m.content.length, 0);
+}
+
 /** Renders messages through the model's chat template and tokenizes the result (the template writes any BOS). */
-export function renderChatPrompt(ctx: AppContext, messages: readonly ChatMessage[], addGenerationPrompt: boolean): { text: string; ids: Int32Array } {
+export function renderChatPrompt(ctx: TextEnv, messages: readonly ChatMessage[], addGenerationPrompt: boolean): { text: string; ids: Int32Array } {
   const template = ctx.chatTemplate;
   if (!template) {
     throw new UnirError(
@@ -36,5 +42,6 @@ export function renderChatPrompt(ctx: AppContext, messages: readonly ChatMessage
     );
   }
   const text = template.render(messages, addGenerationPrompt);
+  checkPromptChars(ctx, text, 'messages');
   return { text, ids: ctx.tokenizer.encode(text, false) };
 }

@@ -23,11 +23,17 @@ export interface ServerOptions {
   defaultReasoners: string | null;
   watch: boolean;
   adminToken: string | null;
+  apiKey: string[];
+  metricsAuth: boolean;
+  allowedOrigins: string[];
   chatTemplate: string | null;
-  bodyLimit: number;
+  bodyLimit: number | null;
+  bodyTimeout: number;
+  streamWriteTimeout: number;
   requestTimeout: number;
   drainTimeout: number;
   moduleLoadTimeout: number;
+  textWorkers: number;
   wsMaxGenerations: number;
   wsMaxMessageBytes: number;
   logLevel: string;
@@ -64,12 +70,18 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'reasonersDir', flag: 'reasoners-dir', kind: 'string', default: null, help: 'Modules root: each subdirectory holding a unir.json is loaded; admin loads resolve paths inside it.' },
   { key: 'defaultReasoners', flag: 'default-reasoners', kind: 'string', default: null, help: 'Modules applied when a request names none, e.g. "add,sort:0.5".' },
   { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones.' },
-  { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only.' },
+  { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only. Pass it as UNIR_ADMIN_TOKEN (a flag shows in ps).' },
+  { key: 'apiKey', flag: 'api-key', kind: 'list', default: [], help: 'API keys: every /v1 route (but the admin ones), /tokenize, /detokenize, /openapi.json and the WebSocket upgrade then need Authorization: Bearer KEY; /health and /ready stay open. Repeatable, or comma-separated in UNIR_API_KEY (a flag shows in ps).' },
+  { key: 'metricsAuth', flag: 'metrics-auth', kind: 'bool', default: false, help: 'With --api-key, /metrics needs a key too (default: open to scrapers).' },
+  { key: 'allowedOrigins', flag: 'allowed-origins', kind: 'list', default: [], help: 'Origins (scheme://host:port, or *) whose browser pages may call the API; any other cross-origin request, WebSocket included, is refused with 403.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
-  { key: 'bodyLimit', flag: 'body-limit', kind: 'int', default: 4 * 1024 * 1024, help: 'Largest request body in bytes (413 beyond).' },
+  { key: 'bodyLimit', flag: 'body-limit', kind: 'int', default: null, help: 'Largest request body in bytes (413 beyond); default: 32 bytes per token of context, between 1 MiB and 64 MiB.' },
+  { key: 'bodyTimeout', flag: 'body-timeout', kind: 'seconds', default: 30, help: 'Seconds a client may take to send a whole request (headers and body) before it gets 408 and is disconnected; 0 disables.' },
+  { key: 'streamWriteTimeout', flag: 'stream-write-timeout', kind: 'seconds', default: 30, help: 'Seconds a streaming client may leave its stream unread (its generation is paused meanwhile) before the generation is cancelled; 0 disables.' },
   { key: 'requestTimeout', flag: 'request-timeout', kind: 'int', default: 600, help: 'Seconds a generation may take before it is cancelled (finish_reason "timeout" is reported as an error); 0 disables.' },
   { key: 'drainTimeout', flag: 'drain-timeout', kind: 'int', default: 30, help: 'Seconds to let requests in flight finish on SIGTERM/SIGINT before exiting.' },
   { key: 'moduleLoadTimeout', flag: 'module-load-timeout', kind: 'seconds', default: 120, help: 'Seconds a module load (copy, checks, session) may take before it is stopped and what it held freed; 0 disables.' },
+  { key: 'textWorkers', flag: 'text-workers', kind: 'int', default: 2, help: 'Threads that tokenize, render chat templates and detokenize long inputs off the event loop; 0 does it on the event loop.' },
   { key: 'wsMaxGenerations', flag: 'ws-max-generations', kind: 'int', default: 8, help: 'Concurrent generations per WebSocket.' },
   { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', kind: 'int', default: 1024 * 1024, help: 'Largest WebSocket message in bytes.' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace, silent.' },

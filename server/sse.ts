@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import { errorContext, publicError } from './error-response.js';
 
 /** Server-sent events on a hijacked reply: `data: <json>\n\n` frames, then `data: [DONE]`. */
 export class SseWriter {
@@ -22,6 +23,11 @@ export class SseWriter {
 
   send(data: unknown): void {
     if (!this.closed) this.reply.raw.write(`data: ${JSON.stringify(data)}\n\n`);
+  }
+
+  /** An error event in OpenAI's shape (a 5xx names the request id; the log has its details). */
+  error(err: unknown): void {
+    this.send(publicError(err, errorContext(this.reply.request)));
   }
 
   done(): void {

@@ -15,6 +15,7 @@ import { buildApp } from './app.js';
 import { Lifecycle } from './lifecycle.js';
 import { Metrics } from './metrics.js';
 import type { ServerOptions } from './options.js';
+import { TextPool } from './text-pool.js';
 
 export interface RunningServer {
   ctx: AppContext;
@@ -68,6 +69,7 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
       const rt = ctx.loaded;
       if (rt) {
         await rt.registry.close();
+        await rt.text.close();
         await rt.engine.close();
       }
     })());
@@ -79,7 +81,8 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const files = locateModelFiles(options.model);
   const config = readModelConfig(files);
   const tokenizer = TextTokenizer.load(files, config);
-  const chatTemplate = await loadChatTemplate(options, tokenizer);
+  const chatTemplateSource = options.chatTemplate ? await readFile(options.chatTemplate, 'utf8') : tokenizer.chatTemplate;
+  const chatTemplate = chatTemplateSource ? new ChatTemplate(chatTemplateSource, { bos_token: tokenizer.bosToken, eos_token: tokenizer.eosToken }) : null;
   const engine = await EngineClient.start({
     baseDir: files.dir,
     session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads },
@@ -106,19 +109,14 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   for (const d of defaultReasoners) {
     if (!registry.has(d.name)) log.error({ reasoner: d.name }, '--default-reasoners names a module that is not loaded: requests without "reasoners" will fail until it is');
   }
-  return {
-    engine,
-    tokenizer,
-    chatTemplate,
-    registry,
-    maxContext: Math.min(options.maxModelLen ?? config.maxPositions, config.maxPositions),
-    defaultReasoners,
-  };
-}
-
-async function loadChatTemplate(options: ServerOptions, tokenizer: TextTokenizer): Promise<ChatTemplate | null> {
-  const source = options.chatTemplate ? await readFile(options.chatTemplate, 'utf8') : tokenizer.chatTemplate;
-  return source ? new ChatTemplate(source, { bos_token: tokenizer.bosToken, eos_token: tokenizer.eosToken }) : null;
+  const maxContext = Math.min(options.maxModelLen ?? config.maxPositions, config.maxPositions);
+  const modelId = options.servedModelName ?? basename(resolve(options.model));
+  const text = await TextPool.start(
+    { tokenizer, chatTemplate, modelId, maxContext, maxCharsPerToken: tokenizer.maxCharsPerToken },
+    { modelDir: files.dir, chatTemplate: chatTemplateSource, modelId, maxContext },
+    options.textWorkers,
+  );
+  return { engine, tokenizer, chatTemplate, registry, text, maxContext, defaultReasoners };
 }
 
 /** "add,sort:0.5" → [{name: 'add'}, {name: 'sort', weight: 0.5}] */

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { UnirError } from '../../common/errors.js';
+import { deserializeError, UnirError } from '../../common/errors.js';
 import type { DoneEvent } from '../../engine/generation-request.js';
 import type { AppContext } from '../app-context.js';
 import { chatChoiceLogprobs, chatLogprobOfEvent, type ChatLogprob } from '../chat-format.js';
-import { chatMessages, messageText, renderChatPrompt } from '../chat-prompt.js';
+import { chatMessages, messageText, textSize } from '../chat-prompt.js';
 import { collectChoices, usageOf } from '../choice-collector.js';
-import { errorBody, toUnirError } from '../error-response.js';
 import { planGeneration } from '../generation-plan.js';
 import { GenerationRun } from '../generation-run.js';
 import { chatBodySchema, type ChatBody } from '../schemas/chat-schema.js';
@@ -22,7 +21,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
       const maxTokens = checkChatBody(body);
       const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;
       const messages = chatMessages(body.messages);
-      const { ids } = renderChatPrompt(ctx, messages, body.add_generation_prompt ?? true);
+      const { ids } = await ctx.text.run('renderChatPrompt', [messages, body.add_generation_prompt ?? true], textSize(messages));
       if (ids.length === 0) throw new UnirError('invalid_request', 'the messages render to an empty prompt', 'messages');
       const plan = planGeneration(ctx, { ...body, max_tokens: maxTokens }, ids, { defaultMaxTokens: 'rest', logprobs, fromMessages: true });
       const run = new GenerationRun(ctx, plan, 'chat_completions', clientGone(reply));
@@ -116,7 +115,7 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
       } else {
         dones[index] = event;
         if (event.error) {
-          sse.send(errorBody(toUnirError(new UnirError(event.error.code, event.error.message, event.error.param))));
+          sse.error(deserializeError(event.error));
           continue;
         }
         const lp = takePending(index);
@@ -125,7 +124,7 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
     }
     if (o.includeUsage) sse.send({ ...o.head, choices: [], usage: usageOf(o.promptTokens, dones.map((done) => ({ done }))) });
   } catch (err) {
-    sse.send(errorBody(toUnirError(err)));
+    sse.error(err);
   }
   sse.done();
 }

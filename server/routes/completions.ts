@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { UnirError } from '../../common/errors.js';
+import { deserializeError, UnirError } from '../../common/errors.js';
 import type { DoneEvent, TokenEvent, TopLogprob } from '../../engine/generation-request.js';
 import type { TextTokenizer } from '../../models/text-tokenizer.js';
 import type { AppContext } from '../app-context.js';
 import { collectChoices, usageOf, type CollectedChoice } from '../choice-collector.js';
-import { errorBody, toUnirError } from '../error-response.js';
 import { planGeneration } from '../generation-plan.js';
 import { promptIds as toPromptIds } from '../prompt-ids.js';
 import { GenerationRun } from '../generation-run.js';
@@ -23,13 +22,13 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
     if (body.echo && body.logprobs !== null && body.logprobs !== undefined) {
       throw new UnirError('invalid_request', 'echo with logprobs is not supported: prompt logprobs are not computed', 'echo');
     }
-    const promptIds = toPromptIds(ctx, body.prompt);
+    const promptIds = await toPromptIds(ctx, body.prompt);
     const logprobs = body.logprobs ?? null;
     const plan = planGeneration(ctx, body, promptIds, { defaultMaxTokens: 16, logprobs, fromMessages: false });
     const run = new GenerationRun(ctx, plan, 'completions', clientGone(reply));
     const id = `cmpl-${randomUUID().replace(/-/g, '')}`;
     const created = Math.floor(Date.now() / 1000);
-    const echo = body.echo ? (typeof body.prompt === 'string' ? body.prompt : ctx.tokenizer.decode(promptIds)) : '';
+    const echo = body.echo ? (typeof body.prompt === 'string' ? body.prompt : await ctx.text.run('decode', [promptIds, true], promptIds.length)) : '';
     const head = { id, object: 'text_completion', created, model: plan.model };
 
     if (!body.stream) {
@@ -72,7 +71,7 @@ async function streamCompletion(
       } else {
         dones[index] = event;
         if (event.error) {
-          sse.send(errorBody(toUnirError(new UnirError(event.error.code, event.error.message, event.error.param))));
+          sse.error(deserializeError(event.error));
           continue;
         }
         chunk(index, event.text, { finish_reason: event.finishReason, stop_reason: event.stopReason });
@@ -80,7 +79,7 @@ async function streamCompletion(
     }
     if (o.includeUsage) sse.send({ ...o.head, choices: [], usage: usageOf(o.promptTokens, dones.map((done) => ({ done }))) });
   } catch (err) {
-    sse.send(errorBody(toUnirError(err)));
+    sse.error(err);
   }
   sse.done();
 }

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { UnirError } from '../../common/errors.js';
 import type { AppContext } from '../app-context.js';
-import { chatMessages, renderChatPrompt } from '../chat-prompt.js';
+import { chatMessages, textSize } from '../chat-prompt.js';
+import { checkPromptChars } from '../prompt-length.js';
 import { detokenizeBodySchema, tokenizeBodySchema, type DetokenizeBody, type TokenizeBody } from '../schemas/tokenize-schema.js';
 
 /** POST /tokenize and POST /detokenize, in vLLM's shapes. */
@@ -15,9 +16,13 @@ export async function tokenizeRoutes(app: FastifyInstance, ctx: AppContext): Pro
       const hasPrompt = body.prompt !== undefined;
       const hasMessages = body.messages !== undefined;
       if (hasPrompt === hasMessages) throw new UnirError('invalid_request', 'give either "prompt" or "messages"', hasPrompt ? 'messages' : 'prompt');
-      const ids = hasPrompt
-        ? ctx.tokenizer.encode(body.prompt!, body.add_special_tokens ?? true)
-        : messageIds(ctx, body);
+      let ids: Int32Array;
+      if (hasPrompt) {
+        checkPromptChars(ctx, body.prompt!, 'prompt');
+        ids = await ctx.text.run('encode', [body.prompt!, body.add_special_tokens ?? true], body.prompt!.length);
+      } else {
+        ids = await messageIds(ctx, body);
+      }
       const tokens = Array.from(ids);
       return {
         tokens,
@@ -36,14 +41,15 @@ export async function tokenizeRoutes(app: FastifyInstance, ctx: AppContext): Pro
       const vocab = ctx.engine.base.vocabSize;
       const bad = req.body.tokens.find((id) => id >= vocab);
       if (bad !== undefined) throw new UnirError('invalid_request', `token id ${bad} is outside the vocabulary (0..${vocab - 1})`, 'tokens');
-      return { prompt: ctx.tokenizer.decode(req.body.tokens, false) };
+      return { prompt: await ctx.text.run('decode', [req.body.tokens, false], req.body.tokens.length) };
     },
   );
 }
 
-function messageIds(ctx: AppContext, body: TokenizeBody): Int32Array {
-  const { text, ids } = renderChatPrompt(ctx, chatMessages(body.messages!), body.add_generation_prompt ?? true);
-  return body.add_special_tokens ? ctx.tokenizer.encode(text, true) : ids;
+async function messageIds(ctx: AppContext, body: TokenizeBody): Promise<Int32Array> {
+  const messages = chatMessages(body.messages!);
+  const { text, ids } = await ctx.text.run('renderChatPrompt', [messages, body.add_generation_prompt ?? true], textSize(messages));
+  return body.add_special_tokens ? ctx.text.run('encode', [text, true], text.length) : ids;
 }
 
 /** `model` is optional; when given it must name this server's base (module suffixes do not change tokens). */

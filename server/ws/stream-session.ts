@@ -1,10 +1,10 @@
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import { deserializeError, UnirError } from '../../common/errors.js';
 import type { DoneEvent } from '../../engine/generation-request.js';
 import type { AppContext } from '../app-context.js';
 import { usageOf } from '../choice-collector.js';
-import { errorBody, toUnirError } from '../error-response.js';
+import { errorContext, publicError, toUnirError, type ErrorContext } from '../error-response.js';
 import { planGeneration } from '../generation-plan.js';
 import { GenerationRun } from '../generation-run.js';
 import type { GenerationId, WsCancelMessage, WsGenerateMessage } from '../schemas/ws-schema.js';
@@ -25,13 +25,15 @@ export interface MessageValidators {
  */
 export class StreamSession {
   private readonly running = new Map<string, AbortController>();
+  private readonly errors: ErrorContext;
 
   constructor(
     private readonly ctx: AppContext,
     private readonly socket: WebSocket,
     private readonly validators: MessageValidators,
-    private readonly log: FastifyBaseLogger,
+    req: FastifyRequest,
   ) {
+    this.errors = errorContext(req);
     socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     socket.on('close', () => {
       for (const controller of this.running.values()) controller.abort();
@@ -73,22 +75,27 @@ export class StreamSession {
     if (limit > 0 && this.running.size >= limit) {
       return this.sendError(body.id, new UnirError('too_many_generations', `this socket already runs ${limit} generations (--ws-max-generations): wait for one to end, or open another socket`));
     }
+    // Held from now on, so that a cancel reaches a generation whose prompt is still being tokenized.
+    const controller = new AbortController();
+    this.running.set(key, controller);
+    void this.start(body, controller).finally(() => this.running.delete(key));
+  }
+
+  private async start(body: WsGenerateMessage, controller: AbortController): Promise<void> {
     let run: GenerationRun;
     let n: number;
-    const controller = new AbortController();
     try {
       checkUnsupported(body);
-      const ids = promptIds(this.ctx, body.prompt);
+      const ids = await promptIds(this.ctx, body.prompt);
       const logprobs = body.logprobs ?? null;
       const plan = planGeneration(this.ctx, { ...body, model: body.model ?? this.ctx.modelId }, ids, { defaultMaxTokens: 16, logprobs, fromMessages: false });
       n = plan.requests.length;
       // Throws queue_full (engine at capacity) or shutting_down; the plan's modules are released then.
       run = new GenerationRun(this.ctx, plan, 'websocket', controller.signal);
     } catch (err) {
-      return this.sendError(body.id, toUnirError(err));
+      return this.sendError(body.id, err);
     }
-    this.running.set(key, controller);
-    void this.stream(body.id, run, n, body.logprobs ?? null).finally(() => this.running.delete(key));
+    await this.stream(body.id, run, n, body.logprobs ?? null);
   }
 
   private async stream(id: GenerationId, run: GenerationRun, n: number, logprobs: number | null): Promise<void> {
@@ -112,13 +119,13 @@ export class StreamSession {
           });
         } else {
           dones[index] = event;
-          if (event.error) this.send({ type: 'error', id, index, error: errorBody(deserializeError(event.error)).error });
+          if (event.error) this.send({ type: 'error', id, index, error: publicError(deserializeError(event.error), this.errors).error });
         }
       }
     } catch (err) {
-      // The engine failed as a whole: the error, then the done (choices not ended say finish_reason "error").
-      this.log.error({ err: (err as Error).message, id }, 'websocket generation failed');
-      this.sendError(id, toUnirError(err));
+      // The engine failed as a whole: the error (logged with its details), then the done (choices not ended say
+      // finish_reason "error").
+      this.sendError(id, err);
     }
     const choices = dones.map((d, index) => ({ index, text: d?.text ?? '', finish_reason: d?.finishReason ?? 'error', stop_reason: d?.stopReason ?? null }));
     this.send({
@@ -144,8 +151,8 @@ export class StreamSession {
     controller.abort();
   }
 
-  private sendError(id: GenerationId | null, err: UnirError): void {
-    this.send({ type: 'error', ...(id === null ? {} : { id }), error: errorBody(err).error });
+  private sendError(id: GenerationId | null, err: unknown): void {
+    this.send({ type: 'error', ...(id === null ? {} : { id }), error: publicError(err, this.errors).error });
   }
 
   private send(msg: object): void {
