@@ -46,6 +46,12 @@ function serve(model: LoadedDecoder, port: MessagePort): void {
       queue = queue.then(() => msg.seqIds.forEach((id) => model.runner.release(id)));
       return;
     }
+    if (msg.type === 'isolate') {
+      queue = queue.then(async () => {
+        for (const id of msg.seqIds) await model.runner.isolate(id);
+      }).catch(() => undefined);
+      return;
+    }
     queue = queue.then(async () => {
       let reply: FromModelWorker;
       const transfer: ArrayBuffer[] = [];

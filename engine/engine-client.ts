@@ -8,6 +8,9 @@ import type { ModelSummary } from './model-summary.js';
 import type { EngineOptions, FromEngine, ToEngine } from './protocol.js';
 import { spawnWorker } from './spawn-worker.js';
 
+/** A submitted sequence's events; `seqId` names it to cancel or pause it. */
+export type SequenceStream = AsyncIterable<SequenceEvent> & { readonly seqId: number };
+
 export interface EngineClientOptions extends EngineOptions {
   /** Requests that may wait for a batch slot; beyond it submit() refuses with queue_full. */
   maxQueue: number;
@@ -77,10 +80,10 @@ export class EngineClient {
     }
   }
 
-  submit(request: GenerationRequest, signal?: AbortSignal): AsyncIterable<SequenceEvent> {
+  submit(request: GenerationRequest, signal?: AbortSignal): SequenceStream {
     if (this.fatal) throw this.fatal;
     const seqId = this.nextSeqId++;
-    const stream = new EventStream<SequenceEvent>();
+    const stream = Object.assign(new EventStream<SequenceEvent>(), { seqId });
     this.streams.set(seqId, stream);
     if (signal) {
       if (signal.aborted) queueMicrotask(() => this.cancel(seqId));
@@ -88,6 +91,11 @@ export class EngineClient {
     }
     this.post({ type: 'submit', seqId, request });
     return stream;
+  }
+
+  /** Backpressure: the sequence leaves the batch (caches kept) until resumed. */
+  setPaused(seqId: number, paused: boolean): void {
+    if (this.streams.has(seqId)) this.post({ type: 'pause', seqId, paused });
   }
 
   cancel(seqId: number): void {

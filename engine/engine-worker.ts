@@ -43,6 +43,9 @@ async function main(): Promise<void> {
       case 'cancel':
         scheduler.cancel(msg.seqId);
         break;
+      case 'pause':
+        scheduler.setPaused(msg.seqId, msg.paused);
+        break;
       case 'attach-module': {
         const runner = new RemoteModelRunner(msg.port, msg.name);
         remotes.set(msg.versionId, runner);

@@ -4,6 +4,8 @@ import type { DecoderRunner, RunLogits, RunRow } from '../models/decoder-runner.
 export interface ModelRunner {
   run(rows: RunRow[]): Promise<RunLogits>;
   release(seqIds: number[]): void;
+  /** Copies these sequences' caches out of their shared layouts into layouts of their own (paused sequences). */
+  isolate(seqIds: number[]): Promise<void>;
 }
 
 /** The base: runs on the engine thread, so a base-only step costs no message round trip. */
@@ -26,5 +28,9 @@ export class LocalModelRunner implements ModelRunner {
 
   release(seqIds: number[]): void {
     for (const id of seqIds) this.decoder.release(id);
+  }
+
+  async isolate(seqIds: number[]): Promise<void> {
+    for (const id of seqIds) await this.decoder.isolate(id);
   }
 }

@@ -22,6 +22,7 @@ export interface EngineOptions {
 export type ToEngine =
   | { type: 'submit'; seqId: number; request: GenerationRequest }
   | { type: 'cancel'; seqId: number }
+  | { type: 'pause'; seqId: number; paused: boolean }
   | { type: 'attach-module'; versionId: number; name: string; port: MessagePort; summary: ModelSummary }
   | { type: 'detach-module'; versionId: number }
   | { type: 'stats'; requestId: number }
@@ -37,7 +38,8 @@ export type FromEngine =
 /** Messages between the engine worker and a module worker (one ORT session and its KV caches). */
 export type ToModelWorker =
   | { type: 'run'; runId: number; rows: { seqId: number; tokens: Int32Array }[] }
-  | { type: 'release'; seqIds: number[] };
+  | { type: 'release'; seqIds: number[] }
+  | { type: 'isolate'; seqIds: number[] };
 
 export type FromModelWorker =
   | { type: 'run-result'; runId: number; logits: Float32Array; rows: number; vocab: number; ortMs: number }

@@ -32,6 +32,11 @@ export class RemoteModelRunner implements ModelRunner {
     if (!this.closedWith && seqIds.length > 0) this.post({ type: 'release', seqIds });
   }
 
+  /** Posted, not awaited: the worker runs it in order with the runs, before the next one. */
+  async isolate(seqIds: number[]): Promise<void> {
+    if (!this.closedWith && seqIds.length > 0) this.post({ type: 'isolate', seqIds });
+  }
+
   close(): void {
     this.fail(new UnirError('reasoner_failed', `reasoning module ${this.name} was detached`));
     this.port.close();

@@ -6,6 +6,7 @@ import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from '
 import type { EngineHealth } from './engine-health.js';
 import type { NamedRow } from './logits-check.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
+import { PausedSequences } from './paused-sequences.js';
 import { Sequence } from './sequence.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
 
@@ -44,6 +45,7 @@ export class Scheduler {
   private readonly waiting: Sequence[] = [];
   private readonly prefilling: Sequence[] = [];
   private running: Sequence[] = [];
+  private readonly paused = new PausedSequences();
   private readonly byId = new Map<number, Sequence>();
   private readonly modules = new Map<number, ModelRunner>();
   private readonly moduleNames = new Map<number, string>();
@@ -81,7 +83,18 @@ export class Scheduler {
       // Not started: leave at once, no cache to release.
       this.waiting.splice(i, 1);
       this.finish([seq], 'cancelled', null);
+    } else if (this.paused.list.includes(seq)) {
+      // Out of the batch: no step will come for it, leave now (its caches are released).
+      this.finish([seq], 'cancelled', null);
     }
+    this.wake?.();
+  }
+
+  /** Backpressure: the sequence leaves the batch at the next step, or comes back (before new prompts). */
+  setPaused(seqId: number, paused: boolean): void {
+    const seq = this.byId.get(seqId);
+    if (!seq) return;
+    seq.pauseRequested = paused;
     this.wake?.();
   }
 
@@ -105,6 +118,7 @@ export class Scheduler {
       ...this.stats,
       running: this.running.length,
       prefilling: this.prefilling.length,
+      paused: this.paused.list.length,
       waiting: this.waiting.length,
       baseOrtMs: t.ortMs,
       baseLayoutMs: t.layoutMs,
@@ -121,7 +135,7 @@ export class Scheduler {
 
   async loop(): Promise<void> {
     while (!this.stopped) {
-      if (this.waiting.length + this.prefilling.length + this.running.length === 0) {
+      if (this.waiting.length + this.prefilling.length + this.running.length + this.paused.resumable === 0) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = null;
         continue;
@@ -169,6 +183,7 @@ export class Scheduler {
   async step(): Promise<boolean> {
     const t0 = performance.now();
     this.dropCancelled();
+    this.running = await this.paused.apply(this.running, this.options.maxBatch - this.prefilling.length, (seq) => this.isolate(seq));
     this.admit();
     const decoding = this.running;
     const prefill = planPrefill(this.prefilling, this.options.prefillChunk);
@@ -285,6 +300,11 @@ export class Scheduler {
     return baseResult ? [baseResult, ...moduleResults] : moduleResults;
   }
 
+  /** A paused sequence's caches, in every model, copied out of the batch's layout into one of their own. */
+  private async isolate(seq: Sequence): Promise<void> {
+    for (const key of seq.modelKeys) await (key === BASE_KEY ? this.base : this.modules.get(key))?.isolate([seq.id]);
+  }
+
   private rowIndex(seqs: Sequence[]): Map<number, Map<number, number>> {
     const index = new Map<number, Map<number, number>>();
     for (const seq of seqs) {
@@ -298,7 +318,7 @@ export class Scheduler {
   }
 
   private dropCancelled(): void {
-    const cancelled = [...this.prefilling, ...this.running].filter((s) => s.cancelled);
+    const cancelled = [...this.prefilling, ...this.running, ...this.paused.list].filter((s) => s.cancelled);
     if (cancelled.length > 0) this.finish(cancelled, 'cancelled', null);
   }
 
@@ -319,6 +339,7 @@ export class Scheduler {
       events.push(this.doneEvent(seq, reason, stopReason, err));
     }
     this.running = this.running.filter((s) => s.phase !== 'finished');
+    this.paused.remove((s) => s.phase === 'finished');
     for (let i = this.prefilling.length - 1; i >= 0; i--) if (this.prefilling[i].phase === 'finished') this.prefilling.splice(i, 1);
     for (const [key, ids] of releases) (key === BASE_KEY ? this.base : this.modules.get(key))?.release(ids);
     if (events.length > 0) this.emit(events);

@@ -178,6 +178,20 @@ export class DecoderRunner {
     this.unref(s.layout);
   }
 
+  /**
+   * Copies a sequence's cache out of a layout it shares with other rows into one of its own, exactly its length
+   * wide, so that the shared layout can be freed once the others move on (a paused sequence keeps only its own).
+   */
+  async isolate(seqId: number): Promise<void> {
+    const s = this.seqs.get(seqId);
+    if (!s || s.layout.seqIds.length === 1) return;
+    const length = s.layout.lengths[s.row];
+    const past = await this.pastFor([s], [length]);
+    const layout: KvLayout = { seqIds: [seqId], lengths: [length], width: past.width, keys: past.keys, values: past.values, refs: 0 };
+    this.layouts.add(layout);
+    this.moveTo(seqId, layout, 0);
+  }
+
   releaseAll(): void {
     for (const id of [...this.seqs.keys()]) this.release(id);
   }

@@ -87,6 +87,7 @@ interface StreamOptions {
  */
 async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationRun, o: StreamOptions): Promise<void> {
   const sse = new SseWriter(reply);
+  sse.pauseWhileUnread(run, ctx.options.streamWriteTimeout);
   const usageField = o.includeUsage ? { usage: null } : {};
   const chunk = (index: number, delta: object, extra: { logprobs?: ChatLogprob[]; done?: DoneEvent } = {}) =>
     sse.send({

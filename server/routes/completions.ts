@@ -56,6 +56,7 @@ async function streamCompletion(
   o: { head: object; echo: string; logprobs: number | null; n: number; includeUsage: boolean; promptTokens: number },
 ): Promise<void> {
   const sse = new SseWriter(reply);
+  sse.pauseWhileUnread(run, ctx.options.streamWriteTimeout);
   const chunk = (index: number, text: string, extra: { logprobs?: unknown; finish_reason?: string | null; stop_reason?: string | number | null } = {}) =>
     sse.send({ ...o.head, choices: [{ index, text, logprobs: extra.logprobs ?? null, finish_reason: extra.finish_reason ?? null, ...(extra.finish_reason ? { stop_reason: extra.stop_reason ?? null } : {}) }] });
   const offsets = new Array<number>(o.n).fill(o.echo.length);

@@ -9,6 +9,11 @@ import { planGeneration } from '../generation-plan.js';
 import { GenerationRun } from '../generation-run.js';
 import type { GenerationId, WsCancelMessage, WsGenerateMessage } from '../schemas/ws-schema.js';
 import { promptIds } from '../prompt-ids.js';
+import { StreamBackpressure } from '../stream-backpressure.js';
+
+/** Backpressure thresholds of a socket's unsent messages, in bytes (characters of JSON). */
+const UNSENT_HIGH = 64 * 1024;
+const UNSENT_LOW = 16 * 1024;
 
 /** A compiled JSON-schema check (fastify's validator compiler: the same ajv settings as HTTP bodies). */
 export type MessageValidator = ((data: unknown) => boolean) & { errors?: unknown[] | null };
@@ -26,6 +31,10 @@ export interface MessageValidators {
 export class StreamSession {
   private readonly running = new Map<string, AbortController>();
   private readonly errors: ErrorContext;
+  private readonly runs = new Set<GenerationRun>();
+  private readonly backpressure: StreamBackpressure;
+  /** Bytes handed to ws and not yet written to the socket. */
+  private unsent = 0;
 
   constructor(
     private readonly ctx: AppContext,
@@ -34,8 +43,17 @@ export class StreamSession {
     req: FastifyRequest,
   ) {
     this.errors = errorContext(req);
+    const runs = this.runs;
+    this.backpressure = new StreamBackpressure(
+      { setPaused: (paused) => runs.forEach((r) => r.setPaused(paused)) },
+      ctx.options.streamWriteTimeout * 1000,
+      req.log,
+      { reqId: req.id, remoteAddress: req.ip },
+      () => socket.terminate(),
+    );
     socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     socket.on('close', () => {
+      this.backpressure.close();
       for (const controller of this.running.values()) controller.abort();
     });
   }
@@ -95,7 +113,13 @@ export class StreamSession {
     } catch (err) {
       return this.sendError(body.id, err);
     }
-    await this.stream(body.id, run, n, body.logprobs ?? null);
+    this.runs.add(run);
+    if (this.backpressure.isPaused) run.setPaused(true);
+    try {
+      await this.stream(body.id, run, n, body.logprobs ?? null);
+    } finally {
+      this.runs.delete(run);
+    }
   }
 
   private async stream(id: GenerationId, run: GenerationRun, n: number, logprobs: number | null): Promise<void> {
@@ -155,8 +179,16 @@ export class StreamSession {
     this.send({ type: 'error', ...(id === null ? {} : { id }), error: publicError(err, this.errors).error });
   }
 
+  /** Sends a message; past UNSENT_HIGH bytes not yet written out, the socket's generations pause until it drains. */
   private send(msg: object): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(msg));
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    const data = JSON.stringify(msg);
+    this.unsent += data.length;
+    this.socket.send(data, () => {
+      this.unsent -= data.length;
+      if (this.unsent <= UNSENT_LOW) this.backpressure.drained();
+    });
+    if (this.unsent > UNSENT_HIGH) this.backpressure.blocked();
   }
 }
 
