@@ -1,10 +1,10 @@
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { deserializeError, UnirError } from '../common/errors.js';
 import type { ModelSummary } from '../engine/model-summary.js';
-import { spawnWorker } from '../engine/spawn-worker.js';
 import type { SessionSettings } from '../models/execution-provider.js';
 import type { ReasonerManifest } from './manifest.js';
-import type { FromModuleWorker, ModuleWorkerData } from './module-worker.js';
+import type { ModuleThreads } from './module-threads.js';
+import type { FromModuleWorker, ModuleWorkerData, ToModuleWorker } from './module-worker.js';
 
 export type VersionState = 'loading' | 'ready' | 'draining' | 'failed';
 const TERMINATE_WAIT_MS = 2000;
@@ -36,33 +36,36 @@ export class ModuleVersion {
   }
 
   /**
-   * Loads `stagedDir` (the module's private copy) in a worker, off the event loop; resolves with the engine's
-   * port once the module is checked. Aborting `signal` (the load's deadline) stops the worker and rejects.
+   * Loads `stagedDir` (the module's private copy) in a module thread, off the event loop; resolves with the
+   * engine's port once the module is checked. Aborting `signal` (the load's deadline) stops the thread and rejects.
    */
-  async load(session: SessionSettings, baseDir: string, stagedDir: string, onExit: (v: ModuleVersion) => void, signal: AbortSignal): Promise<MessagePort> {
+  async load(threads: ModuleThreads, session: SessionSettings, baseDir: string, stagedDir: string, onExit: (v: ModuleVersion) => void, signal: AbortSignal): Promise<MessagePort> {
     const { port1, port2 } = new MessageChannel();
     const data: ModuleWorkerData = { name: this.name, dir: stagedDir, session, baseDir, port: port2 };
-    const worker = spawnWorker('./module-worker', import.meta.url, { workerData: data, transferList: [port2] });
+    const worker = threads.acquire();
     this.worker = worker;
     let onAbort: (() => void) | null = null;
     try {
       this.summary = await new Promise<ModelSummary>((resolve, reject) => {
-        worker.once('message', (msg: FromModuleWorker) => (msg.type === 'loaded' ? resolve(msg.summary) : reject(deserializeError(msg.error))));
+        worker.once('message', (msg: FromModuleWorker) => (msg.type === 'loaded' ? resolve(msg.summary) : msg.type === 'load-failed' ? reject(deserializeError(msg.error)) : undefined));
         worker.once('error', (err) => reject(new UnirError('invalid_model_dir', `loading ${this.name} crashed its worker`, null, { detail: err.stack ?? err.message })));
         worker.once('exit', (code) => reject(new UnirError('invalid_model_dir', `loading ${this.name} ended its worker (code ${code})`)));
         onAbort = () => reject(signal.reason);
         if (signal.aborted) onAbort();
         else signal.addEventListener('abort', onAbort, { once: true });
+        worker.postMessage({ type: 'load', data } satisfies ToModuleWorker, [port2]);
       });
     } catch (err) {
       this.state = 'failed';
       this.error = (err as Error).message;
       port1.close();
+      // A thread whose load failed or was stopped is not reused.
       await this.terminate();
       throw err;
     } finally {
       if (onAbort) signal.removeEventListener('abort', onAbort);
     }
+    worker.removeAllListeners('message');
     worker.removeAllListeners('exit');
     worker.removeAllListeners('error');
     worker.on('error', (err) => {
@@ -74,6 +77,30 @@ export class ModuleVersion {
     });
     this.loadedAt = new Date();
     return port1;
+  }
+
+  /** Frees the session and caches of a retired version, then gives its thread back (or ends it if it does not answer). */
+  async unload(threads: ModuleThreads): Promise<void> {
+    const w = this.worker;
+    if (!w) return;
+    this.worker = null;
+    w.removeAllListeners('exit');
+    w.removeAllListeners('error');
+    const unloaded = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), TERMINATE_WAIT_MS).unref();
+      w.on('message', (msg: FromModuleWorker) => {
+        if (msg.type !== 'unloaded') return;
+        clearTimeout(timer);
+        resolve(true);
+      });
+      w.once('exit', () => resolve(false));
+      w.postMessage({ type: 'unload' } satisfies ToModuleWorker);
+    });
+    if (unloaded) threads.park(w);
+    else {
+      this.worker = w;
+      await this.terminate();
+    }
   }
 
   acquire(): void {

@@ -1,8 +1,9 @@
 /**
- * Worker entry for one reasoning module version: loads it (off the event loop), checks it against the base,
- * then runs it for the engine over a MessagePort and keeps its per-sequence KV caches.
+ * Worker entry for reasoning modules, one version at a time: loads it (off the event loop), checks it against the
+ * base, then runs it for the engine over a MessagePort and keeps its per-sequence KV caches; on `unload`, frees
+ * the session and caches and waits for the next version (ModuleThreads keeps the thread: see there why).
  */
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { serializeError, UnirError } from '../common/errors.js';
 import { loadDecoder, type LoadedDecoder } from '../models/load-decoder.js';
 import { locateModelFiles } from '../models/model-files.js';
@@ -21,13 +22,14 @@ export interface ModuleWorkerData {
   port: MessagePort;
 }
 
+export type ToModuleWorker = { type: 'load'; data: ModuleWorkerData } | { type: 'unload' };
+
 export type FromModuleWorker =
   | { type: 'loaded'; summary: ReturnType<typeof summarize> }
-  | { type: 'load-failed'; error: ReturnType<typeof serializeError> };
+  | { type: 'load-failed'; error: ReturnType<typeof serializeError> }
+  | { type: 'unloaded' };
 
-const data = workerData as ModuleWorkerData;
-
-async function load(): Promise<LoadedDecoder> {
+async function load(data: ModuleWorkerData): Promise<LoadedDecoder> {
   const files = locateModelFiles(data.dir);
   const baseFiles = locateModelFiles(data.baseDir);
   const mismatch = tokenizerMismatch(
@@ -38,21 +40,29 @@ async function load(): Promise<LoadedDecoder> {
   return loadDecoder(data.dir, data.session);
 }
 
-function serve(model: LoadedDecoder, port: MessagePort): void {
+interface Serving {
+  model: LoadedDecoder;
+  port: MessagePort;
+  queue: Promise<void>;
+}
+
+function serve(model: LoadedDecoder, port: MessagePort): Serving {
+  const serving: Serving = { model, port, queue: Promise.resolve() };
   // Runs are serialized: the runner's layouts change with every run.
   let queue: Promise<void> = Promise.resolve();
+  const chain = (next: Promise<void>) => (serving.queue = queue = next);
   port.on('message', (msg: ToModelWorker) => {
     if (msg.type === 'release') {
-      queue = queue.then(() => msg.seqIds.forEach((id) => model.runner.release(id)));
+      chain(queue.then(() => msg.seqIds.forEach((id) => model.runner.release(id))));
       return;
     }
     if (msg.type === 'isolate') {
-      queue = queue.then(async () => {
+      chain(queue.then(async () => {
         for (const id of msg.seqIds) await model.runner.isolate(id);
-      }).catch(() => undefined);
+      }).catch(() => undefined));
       return;
     }
-    queue = queue.then(async () => {
+    chain(queue.then(async () => {
       let reply: FromModelWorker;
       const transfer: ArrayBuffer[] = [];
       try {
@@ -65,14 +75,35 @@ function serve(model: LoadedDecoder, port: MessagePort): void {
         reply = { type: 'run-error', runId: msg.runId, error: serializeError(err) };
       }
       port.postMessage(reply, transfer);
-    });
+    }));
   });
+  return serving;
 }
 
-load().then(
-  (model) => {
-    serve(model, data.port);
-    parentPort!.postMessage({ type: 'loaded', summary: summarize(model) } satisfies FromModuleWorker);
-  },
-  (err) => parentPort!.postMessage({ type: 'load-failed', error: serializeError(err) } satisfies FromModuleWorker),
-);
+let current: Serving | null = null;
+const post = (msg: FromModuleWorker) => parentPort!.postMessage(msg);
+
+parentPort!.on('message', (msg: ToModuleWorker) => {
+  if (msg.type === 'load') {
+    load(msg.data).then(
+      (model) => {
+        current = serve(model, msg.data.port);
+        post({ type: 'loaded', summary: summarize(model) });
+      },
+      (err) => {
+        msg.data.port.close();
+        post({ type: 'load-failed', error: serializeError(err) });
+      },
+    );
+    return;
+  }
+  const done = current;
+  current = null;
+  if (!done) return post({ type: 'unloaded' });
+  done.port.close();
+  void done.queue
+    .catch(() => undefined)
+    .then(() => done.model.runner.dispose())
+    .then(() => done.model.runner.session.release())
+    .finally(() => post({ type: 'unloaded' }));
+});

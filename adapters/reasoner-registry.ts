@@ -4,6 +4,7 @@ import type { ReasonerUse } from '../engine/generation-request.js';
 import type { SessionSettings } from '../models/execution-provider.js';
 import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { LoadAttempt } from './module-load.js';
+import { ModuleThreads } from './module-threads.js';
 import { ModuleVersion, type VersionState } from './module-version.js';
 
 export interface ReasonerSelection {
@@ -60,6 +61,7 @@ export class ReasonerRegistry {
   private readonly draining = new Set<ModuleVersion>();
   private readonly failures = new Map<string, { dir: string; error: string; at: Date }>();
   private readonly attempts = new Set<LoadAttempt>();
+  private readonly threads = new ModuleThreads();
   private closed = false;
 
   constructor(
@@ -102,7 +104,7 @@ export class ReasonerRegistry {
       }
       version = new ModuleVersion(this.nextVersionId++, { ...staged.manifest, name }, dir, opts.defaultWeight ?? staged.manifest.default_weight, staged.sizeBytes);
       this.loading.set(name, version);
-      const port = await version.load(this.session, this.baseDir, staged.stagedDir, (v) => this.onWorkerExit(v), attempt.signal);
+      const port = await version.load(this.threads, this.session, this.baseDir, staged.stagedDir, (v) => this.onWorkerExit(v), attempt.signal);
       this.engine.attachModule(version.versionId, version.name, port, version.summary!);
     } catch (err) {
       const reported = attempt.explain(err);
@@ -195,6 +197,7 @@ export class ReasonerRegistry {
     this.current.clear();
     this.draining.clear();
     await Promise.all(all.map((v) => v.terminate()));
+    await this.threads.close();
   }
 
   private retire(version: ModuleVersion): void {
@@ -202,7 +205,7 @@ export class ReasonerRegistry {
     version.drain(() => {
       this.draining.delete(version);
       this.engine.detachModule(version.versionId);
-      void version.terminate();
+      void version.unload(this.threads);
     });
   }
 
