@@ -189,10 +189,15 @@ export class ReasonerRegistry {
     };
   }
 
-  /** Stops loads in progress (they fail with shutting_down) and every module worker. */
-  async close(): Promise<void> {
+  /** Stops the loads in progress (they fail with shutting_down at once) and refuses new ones: shutdown's first step. */
+  stopLoading(): void {
     this.closed = true;
     for (const a of this.attempts) a.cancel(new UnirError('shutting_down', 'the server shut down during the load'));
+  }
+
+  /** Stops loads in progress and every module worker. */
+  async close(): Promise<void> {
+    this.stopLoading();
     const all = [...this.current.values(), ...this.draining, ...this.loading.values()];
     this.current.clear();
     this.draining.clear();

@@ -32,6 +32,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     serverFactory: httpServerFactory(ctx.options.bodyTimeout * 1000),
     clientErrorHandler: clientErrorHandler(log),
     genReqId: requestId,
+    // While closing, requests reach the routes, which refuse them in OpenAI's shape (not fastify's own 503 body).
+    return503OnClosing: false,
     // Per-request logs cost more than a decode step at high rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false } },

@@ -52,6 +52,8 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
 
   const close = () =>
     (closing ??= (async () => {
+      // Module loads are not drained: they end now (503 shutting_down), or the HTTP server would wait for them.
+      ctx.loaded?.registry.stopLoading();
       await watcher?.stop();
       lifecycle.draining = true;
       const drained = await lifecycle.waitIdle(options.drainTimeout * 1000);
@@ -64,7 +66,11 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
       }
       // Backstop: a connection still open after this (a stuck client, a socket) is cut.
       const force = setTimeout(() => app.server.closeAllConnections(), 5000);
+      // A keep-alive connection whose last response ends after close() began stays open (Node closes idle ones
+      // only when close() is called): close them as they become idle.
+      const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
       await app.close();
+      clearInterval(reaper);
       clearTimeout(force);
       const rt = ctx.loaded;
       if (rt) {
