@@ -1,12 +1,9 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnCli, type CliChild } from '../../scripts/cli-child.js';
 import type { RunningServer } from '../../server/start.js';
-import { MHA } from '../helpers/fixtures.js';
+import { longContextBase } from '../helpers/hostile.js';
 import { postJson, startTestServer } from '../helpers/server.js';
 
 /**
@@ -21,21 +18,18 @@ const TEXT = 'the quick brown fox jumps over the lazy dog. ';
 describe('tokenizing a long prompt', () => {
   let cli: CliChild;
   let url: string;
-  let dir: string;
+  let base: ReturnType<typeof longContextBase>;
   beforeAll(async () => {
     // The fixture with a context long enough that a 600k-character prompt is a valid request.
-    dir = mkdtempSync(join(tmpdir(), 'unir-chaos-longctx-'));
-    cpSync(MHA, dir, { recursive: true });
-    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, max_position_embeddings: 2_000_000 }));
+    base = longContextBase(2_000_000);
     // A process of its own: the test's clients must not share the server's event loop.
-    cli = spawnCli(['--import', 'tsx', 'server/cli.ts', '--model', dir, '--served-model-name', MODEL, '--port', '0', '--threads', '1'], { cwd: ROOT });
+    cli = spawnCli(['--import', 'tsx', 'server/cli.ts', '--model', base.dir, '--served-model-name', MODEL, '--port', '0', '--threads', '1'], { cwd: ROOT });
     url = await cli.listening;
     for (let i = 0; i < 600 && (await fetch(`${url}/ready`).catch(() => null))?.status !== 200; i++) await new Promise((r) => setTimeout(r, 20));
   });
   afterAll(async () => {
     cli?.proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    base?.remove();
   });
 
   it('/health answers and a stream keeps streaming while /tokenize works on 600,000 characters', async () => {

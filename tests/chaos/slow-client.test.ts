@@ -1,12 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineStats } from '../../engine/engine-stats.js';
 import type { RunningServer } from '../../server/start.js';
-import { MHA } from '../helpers/fixtures.js';
+import { longContextBase } from '../helpers/hostile.js';
 import { postJson, startLoggedServer } from '../helpers/server.js';
 
 /**
@@ -54,18 +51,15 @@ describe('a streaming client that never reads', () => {
   let server: RunningServer;
   let logs: Record<string, any>[];
   const stats = (): Promise<EngineStats> => server.ctx.engine.stats();
-  let dir: string;
+  let base: ReturnType<typeof longContextBase>;
   beforeAll(async () => {
     // A context long enough that 16 x 2,000 tokens (about 30 MB of frames) outgrow the kernel's socket buffers.
-    dir = mkdtempSync(join(tmpdir(), 'unir-chaos-slow-'));
-    cpSync(MHA, dir, { recursive: true });
-    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, max_position_embeddings: 4096 }));
-    ({ server, logs } = await startLoggedServer(['--model', dir, '--served-model-name', MODEL, '--stream-write-timeout', '2', '--max-batch', String(N)]));
+    base = longContextBase(4096);
+    ({ server, logs } = await startLoggedServer(['--model', base.dir, '--served-model-name', MODEL, '--stream-write-timeout', '2', '--max-batch', String(N)]));
   });
   afterAll(async () => {
     await server?.close();
-    rmSync(dir, { recursive: true, force: true });
+    base?.remove();
   });
 
   /** Checks the pause and the give-up for a client socket set up by `open`. */

@@ -1,7 +1,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURES } from './fixtures.js';
+import { FIXTURES, MHA } from './fixtures.js';
 
 /** The chaos suite's model fixtures (training/make_hostile_fixtures.py). */
 export const HOSTILE = join(FIXTURES, 'hostile');
@@ -23,4 +23,13 @@ export function modulesRoot(modules: Record<string, string>): { root: string; re
 export function editManifest(dir: string, fields: Record<string, unknown>): void {
   const path = join(dir, 'unir.json');
   writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), ...fields }));
+}
+
+/** A copy of the fixture base (mkdtemp) whose config.json allows `positions` positions of context. */
+export function longContextBase(positions: number): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'unir-chaos-context-'));
+  cpSync(MHA, dir, { recursive: true });
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, max_position_embeddings: positions }));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

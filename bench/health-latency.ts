@@ -1,0 +1,76 @@
+/**
+ * /health latency while heavy requests arrive (issue 12: under 100 ms while a 4 MB prompt is refused and while a
+ * 2,000-token prompt is tokenized). The built server runs as a child process on a copy of the fixture base with a
+ * long context; a probe asks /health every 10 ms while each load runs, and the script prints the probe's p50 and
+ * max per load, for --text-workers 2 (the default) and 0 (everything on the event loop), in alternated rounds.
+ *
+ *   npm run build && npx tsx bench/health-latency.ts [--rounds 3]
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawnCli } from '../scripts/cli-child.js';
+import { benchArgs, median, percentile, table } from './bench-args.js';
+
+const args = benchArgs({ rounds: { type: 'string', default: '3' } });
+const ROOT = resolve(import.meta.dirname, '..');
+const TEXT = 'the quick brown fox jumps over the lazy dog. ';
+const model = mkdtempSync(join(tmpdir(), 'unir-health-bench-'));
+cpSync(join(ROOT, 'tests', 'fixtures', 'tiny-mha-f32'), model, { recursive: true });
+const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));
+writeFileSync(join(model, 'config.json'), JSON.stringify({ ...config, max_position_embeddings: 4096 }));
+
+async function start(textWorkers: number): Promise<{ url: string; stop: () => Promise<void> }> {
+  const cli = spawnCli(['dist/server/cli.js', '--model', model, '--served-model-name', 'm', '--port', '0', '--threads', '1', '--text-workers', String(textWorkers), '--body-limit', String(16 * 1024 * 1024)], { cwd: ROOT });
+  const url = await cli.listening;
+  while ((await fetch(`${url}/ready`).catch(() => null))?.status !== 200) await new Promise((r) => setTimeout(r, 50));
+  return { url, stop: async () => void (cli.proc.kill('SIGKILL'), await cli.exited) };
+}
+
+/** /health round trips, every 10 ms, while `load` runs. */
+async function probe(url: string, load: () => Promise<unknown>): Promise<number[]> {
+  let done = false;
+  const times: number[] = [];
+  const probing = (async () => {
+    while (!done) {
+      const t0 = performance.now();
+      await fetch(`${url}/health`);
+      times.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  await load();
+  done = true;
+  await probing;
+  return times;
+}
+
+const post = (url: string, path: string, body: unknown) => fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.text());
+const fourMb = TEXT.repeat(Math.ceil(4_000_000 / TEXT.length));
+const twoThousandTokens = TEXT.repeat(200); // 9,000 characters: about 2,000 tokens of the fixture tokenizer
+const loads: [string, (url: string) => Promise<unknown>][] = [
+  ['5 x 4 MB prompt (refused before tokenizing)', (url) => Promise.all(Array.from({ length: 5 }, () => post(url, '/v1/completions', { model: 'm', prompt: fourMb })))],
+  ['20 x 2,000-token prompt (tokenized, 1 token generated)', (url) => Promise.all(Array.from({ length: 20 }, () => post(url, '/v1/completions', { model: 'm', prompt: twoThousandTokens, max_tokens: 1 })))],
+  ['/tokenize of 600,000 characters', (url) => post(url, '/tokenize', { prompt: TEXT.repeat(Math.ceil(600_000 / TEXT.length)) })],
+];
+
+const results = new Map<string, number[]>();
+for (let round = 0; round < Number(args.rounds); round++) {
+  for (const workers of round % 2 === 0 ? [2, 0] : [0, 2]) {
+    const server = await start(workers);
+    for (const [name, load] of loads) {
+      const key = `${name}|${workers}`;
+      results.set(key, [...(results.get(key) ?? []), ...(await probe(server.url, () => load(server.url)))]);
+    }
+    await server.stop();
+  }
+}
+rmSync(model, { recursive: true, force: true });
+console.log(`/health round trips every 10 ms during each load, ${args.rounds} alternated rounds per setting`);
+console.log(table(
+  ['load', 'text workers', 'probes', 'p50 ms', 'p99 ms', 'max ms'],
+  [...results.entries()].map(([key, t]) => {
+    const [name, workers] = key.split('|');
+    return [name, workers, t.length, median(t).toFixed(1), percentile(t, 99).toFixed(1), Math.max(...t).toFixed(1)];
+  }),
+));
