@@ -1,18 +1,14 @@
-import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
-import { deserializeError, UnirError } from '../common/errors.js';
 import type { ModelSummary } from '../engine/model-summary.js';
 import type { SessionSettings } from '../models/execution-provider.js';
 import type { ReasonerManifest } from './manifest.js';
-import type { ModuleThreads } from './module-threads.js';
-import type { FromModuleWorker, ModuleWorkerData, ToModuleWorker } from './module-worker.js';
+import type { ModuleHost } from './module-host.js';
 
 export type VersionState = 'loading' | 'ready' | 'draining' | 'failed';
-const TERMINATE_WAIT_MS = 2000;
 
 /**
- * One loaded version of a reasoning module: its worker thread (session and KV caches), the port the
- * engine runs it through, and how many requests hold it. Replacing or unloading a module drains the old
- * version: requests in flight keep it until they end, then its worker and sessions are released.
+ * One loaded version of a reasoning module: where its session runs (its module host: a worker of its own, the
+ * device's shared worker, or the engine thread), and how many requests hold it. Replacing or unloading a module
+ * drains the old version: requests in flight keep it until they end, then its session is released.
  */
 export class ModuleVersion {
   state: VersionState = 'loading';
@@ -20,7 +16,7 @@ export class ModuleVersion {
   loadedAt: Date | null = null;
   summary: ModelSummary | null = null;
   error: string | null = null;
-  private worker: Worker | null = null;
+  private host: ModuleHost | null = null;
   private onIdle: (() => void) | null = null;
 
   constructor(
@@ -29,6 +25,8 @@ export class ModuleVersion {
     readonly dir: string,
     readonly defaultWeight: number,
     readonly sizeBytes: number,
+    /** `sha256:<hex>` of the files (content-hash.ts). */
+    readonly contentHash: string,
   ) {}
 
   get name(): string {
@@ -36,71 +34,25 @@ export class ModuleVersion {
   }
 
   /**
-   * Loads `stagedDir` (the module's private copy) in a module thread, off the event loop; resolves with the
-   * engine's port once the module is checked. Aborting `signal` (the load's deadline) stops the thread and rejects.
+   * Loads `stagedDir` (the module's private copy, LoadAttempt) on `host`, off the event loop, and attaches it to the
+   * engine once it is checked against the base. Aborting `signal` (the load's deadline) gives the load up.
    */
-  async load(threads: ModuleThreads, session: SessionSettings, baseDir: string, stagedDir: string, onExit: (v: ModuleVersion) => void, signal: AbortSignal): Promise<MessagePort> {
-    const { port1, port2 } = new MessageChannel();
-    const data: ModuleWorkerData = { name: this.name, dir: stagedDir, session, baseDir, port: port2 };
-    const worker = threads.acquire();
-    this.worker = worker;
-    let onAbort: (() => void) | null = null;
+  async load(host: ModuleHost, session: SessionSettings, baseDir: string, stagedDir: string, onExit: (v: ModuleVersion) => void, signal?: AbortSignal): Promise<void> {
+    this.host = host;
     try {
-      this.summary = await new Promise<ModelSummary>((resolve, reject) => {
-        worker.once('message', (msg: FromModuleWorker) => (msg.type === 'loaded' ? resolve(msg.summary) : msg.type === 'load-failed' ? reject(deserializeError(msg.error)) : undefined));
-        worker.once('error', (err) => reject(new UnirError('invalid_model_dir', `loading ${this.name} crashed its worker`, null, { detail: err.stack ?? err.message })));
-        worker.once('exit', (code) => reject(new UnirError('invalid_model_dir', `loading ${this.name} ended its worker (code ${code})`)));
-        onAbort = () => reject(signal.reason);
-        if (signal.aborted) onAbort();
-        else signal.addEventListener('abort', onAbort, { once: true });
-        worker.postMessage({ type: 'load', data } satisfies ToModuleWorker, [port2]);
-      });
+      const load = { versionId: this.versionId, name: this.name, dir: stagedDir, baseDir, session };
+      this.summary = await host.load(load, (reason) => {
+        this.error = reason;
+        this.host = null;
+        if (this.state !== 'draining' || this.inFlight > 0) onExit(this);
+      }, signal);
     } catch (err) {
       this.state = 'failed';
       this.error = (err as Error).message;
-      port1.close();
-      // A thread whose load failed or was stopped is not reused.
-      await this.terminate();
+      this.host = null;
       throw err;
-    } finally {
-      if (onAbort) signal.removeEventListener('abort', onAbort);
     }
-    worker.removeAllListeners('message');
-    worker.removeAllListeners('exit');
-    worker.removeAllListeners('error');
-    worker.on('error', (err) => {
-      this.error = `worker crashed: ${err.message}`;
-    });
-    worker.once('exit', () => {
-      this.worker = null;
-      if (this.state !== 'draining' || this.inFlight > 0) onExit(this);
-    });
     this.loadedAt = new Date();
-    return port1;
-  }
-
-  /** Frees the session and caches of a retired version, then gives its thread back (or ends it if it does not answer). */
-  async unload(threads: ModuleThreads): Promise<void> {
-    const w = this.worker;
-    if (!w) return;
-    this.worker = null;
-    w.removeAllListeners('exit');
-    w.removeAllListeners('error');
-    const unloaded = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), TERMINATE_WAIT_MS).unref();
-      w.on('message', (msg: FromModuleWorker) => {
-        if (msg.type !== 'unloaded') return;
-        clearTimeout(timer);
-        resolve(true);
-      });
-      w.once('exit', () => resolve(false));
-      w.postMessage({ type: 'unload' } satisfies ToModuleWorker);
-    });
-    if (unloaded) threads.park(w);
-    else {
-      this.worker = w;
-      await this.terminate();
-    }
   }
 
   acquire(): void {
@@ -122,19 +74,10 @@ export class ModuleVersion {
     if (this.inFlight === 0) this.onIdle();
   }
 
-  /**
-   * Stops the worker. A worker busy in native code (ONNX Runtime building a session) stops only when that call
-   * returns: this waits for it at most TERMINATE_WAIT_MS, so a stuck load cannot hold up a timeout or shutdown.
-   */
+  /** Releases its session (the engine has detached it); a no-op once done. */
   async terminate(): Promise<void> {
-    const w = this.worker;
-    this.worker = null;
-    if (w) {
-      w.removeAllListeners('exit');
-      let timer: NodeJS.Timeout | undefined;
-      const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, TERMINATE_WAIT_MS).unref()));
-      await Promise.race([w.terminate().then(() => undefined), gaveUp]);
-      clearTimeout(timer);
-    }
+    const host = this.host;
+    this.host = null;
+    await host?.unload(this.versionId);
   }
 }

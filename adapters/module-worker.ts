@@ -1,68 +1,47 @@
 /**
- * Worker entry for reasoning modules, one version at a time: loads it (off the event loop), checks it against the
- * base, then runs it for the engine over a MessagePort and keeps its per-sequence KV caches; on `unload`, frees
- * the session and caches and waits for the next version (ModuleThreads keeps the thread: see there why).
+ * Worker entry that hosts reasoning module versions: loads each (off the event loop), checks it against the
+ * base, then runs it for the engine over its own MessagePort and keeps its per-sequence KV caches. On the CPU
+ * each version gets a worker of its own (modules run in parallel with the base); on a GPU provider that must be
+ * driven from one thread (WebGPU), one such worker hosts every module of the device (see docs/gpu.md).
  */
 import { parentPort, type MessagePort } from 'node:worker_threads';
-import { serializeError, UnirError } from '../common/errors.js';
-import { loadDecoder, type LoadedDecoder } from '../models/load-decoder.js';
-import { locateModelFiles } from '../models/model-files.js';
-import { readModelConfig } from '../models/model-config.js';
-import { TextTokenizer } from '../models/text-tokenizer.js';
-import type { SessionSettings } from '../models/execution-provider.js';
-import type { FromModelWorker, ToModelWorker } from '../engine/protocol.js';
+import { serializeError, type SerializedError } from '../common/errors.js';
+import type { ModelSummary } from '../engine/model-summary.js';
+import type { FromModelWorker, ModuleLoad, ToModelWorker } from '../engine/protocol.js';
 import { summarize } from '../engine/model-summary.js';
-import { tokenizerMismatch } from './tokenizer-compatibility.js';
+import type { LoadedDecoder } from '../models/load-decoder.js';
+import { loadModule } from './load-module.js';
 
-export interface ModuleWorkerData {
-  name: string;
-  dir: string;
-  session: SessionSettings;
-  baseDir: string;
-  port: MessagePort;
-}
+export type ToModuleHost = { type: 'load'; load: ModuleLoad; port: MessagePort } | { type: 'unload'; versionId: number };
 
-export type ToModuleWorker = { type: 'load'; data: ModuleWorkerData } | { type: 'unload' };
+export type FromModuleHost =
+  | { type: 'loaded'; versionId: number; summary: ModelSummary }
+  | { type: 'load-failed'; versionId: number; error: SerializedError };
 
-export type FromModuleWorker =
-  | { type: 'loaded'; summary: ReturnType<typeof summarize> }
-  | { type: 'load-failed'; error: ReturnType<typeof serializeError> }
-  | { type: 'unloaded' };
-
-async function load(data: ModuleWorkerData): Promise<LoadedDecoder> {
-  const files = locateModelFiles(data.dir);
-  const baseFiles = locateModelFiles(data.baseDir);
-  const mismatch = tokenizerMismatch(
-    TextTokenizer.load(baseFiles, readModelConfig(baseFiles)),
-    TextTokenizer.load(files, readModelConfig(files)),
-  );
-  if (mismatch) throw new UnirError('incompatible_reasoner', `reasoning module ${data.name} (${data.dir}) is not compatible with the base: ${mismatch}`);
-  return loadDecoder(data.dir, data.session);
-}
-
-interface Serving {
+interface Hosted {
   model: LoadedDecoder;
   port: MessagePort;
+  /** Runs and releases of this version, in order: the runner's layouts change with every run. */
   queue: Promise<void>;
 }
 
-function serve(model: LoadedDecoder, port: MessagePort): Serving {
-  const serving: Serving = { model, port, queue: Promise.resolve() };
-  // Runs are serialized: the runner's layouts change with every run.
-  let queue: Promise<void> = Promise.resolve();
-  const chain = (next: Promise<void>) => (serving.queue = queue = next);
+const hosted = new Map<number, Hosted>();
+
+function serve(versionId: number, model: LoadedDecoder, port: MessagePort): void {
+  const h: Hosted = { model, port, queue: Promise.resolve() };
+  hosted.set(versionId, h);
   port.on('message', (msg: ToModelWorker) => {
     if (msg.type === 'release') {
-      chain(queue.then(() => msg.seqIds.forEach((id) => model.runner.release(id))));
+      h.queue = h.queue.then(() => msg.seqIds.forEach((id) => model.runner.release(id)));
       return;
     }
     if (msg.type === 'isolate') {
-      chain(queue.then(async () => {
+      h.queue = h.queue.then(async () => {
         for (const id of msg.seqIds) await model.runner.isolate(id);
-      }).catch(() => undefined));
+      }).catch(() => undefined);
       return;
     }
-    chain(queue.then(async () => {
+    h.queue = h.queue.then(async () => {
       let reply: FromModelWorker;
       const transfer: ArrayBuffer[] = [];
       try {
@@ -75,35 +54,35 @@ function serve(model: LoadedDecoder, port: MessagePort): Serving {
         reply = { type: 'run-error', runId: msg.runId, error: serializeError(err) };
       }
       port.postMessage(reply, transfer);
-    }));
+    });
   });
-  return serving;
 }
 
-let current: Serving | null = null;
-const post = (msg: FromModuleWorker) => parentPort!.postMessage(msg);
+/** After the runs already queued for it: its caches, graphs and session are released, its port closed. */
+function unload(versionId: number): void {
+  const h = hosted.get(versionId);
+  if (!h) return;
+  hosted.delete(versionId);
+  h.queue = h.queue.then(async () => {
+    h.port.close();
+    await h.model.runner.dispose();
+    await h.model.runner.session.release().catch(() => undefined);
+  });
+}
 
-parentPort!.on('message', (msg: ToModuleWorker) => {
-  if (msg.type === 'load') {
-    load(msg.data).then(
-      (model) => {
-        current = serve(model, msg.data.port);
-        post({ type: 'loaded', summary: summarize(model) });
-      },
-      (err) => {
-        msg.data.port.close();
-        post({ type: 'load-failed', error: serializeError(err) });
-      },
-    );
-    return;
-  }
-  const done = current;
-  current = null;
-  if (!done) return post({ type: 'unloaded' });
-  done.port.close();
-  void done.queue
-    .catch(() => undefined)
-    .then(() => done.model.runner.dispose())
-    .then(() => done.model.runner.session.release())
-    .finally(() => post({ type: 'unloaded' }));
+const post = (msg: FromModuleHost) => parentPort!.postMessage(msg);
+
+parentPort!.on('message', (msg: ToModuleHost) => {
+  if (msg.type === 'unload') return unload(msg.versionId);
+  const { versionId } = msg.load;
+  loadModule(msg.load).then(
+    (model) => {
+      serve(versionId, model, msg.port);
+      post({ type: 'loaded', versionId, summary: summarize(model) });
+    },
+    (err) => {
+      msg.port.close();
+      post({ type: 'load-failed', versionId, error: serializeError(err) });
+    },
+  );
 });

@@ -1,10 +1,12 @@
 import { UnirError } from '../common/errors.js';
 import type { EngineClient } from '../engine/engine-client.js';
 import type { ReasonerUse } from '../engine/generation-request.js';
-import type { SessionSettings } from '../models/execution-provider.js';
 import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
+import { modulePlacement, type ModulePlacement } from '../engine/device-owner.js';
+import type { ExecutionProvider, SessionSettings } from '../models/execution-provider.js';
+import { contentHash } from './content-hash.js';
+import { createModuleHost, type ModuleHost } from './module-host.js';
 import { LoadAttempt } from './module-load.js';
-import { ModuleThreads } from './module-threads.js';
 import { ModuleVersion, type VersionState } from './module-version.js';
 
 export interface ReasonerSelection {
@@ -32,6 +34,8 @@ export interface ReasonerInfo {
   loaded_at: string | null;
   load_ms: number | null;
   size_bytes: number;
+  /** sha256 of the module's files (adapters/content-hash.ts): equal on two replicas means the same bytes. */
+  content_hash: string | null;
   path: string;
   vocab_size: number | null;
   error: string | null;
@@ -61,16 +65,37 @@ export class ReasonerRegistry {
   private readonly draining = new Set<ModuleVersion>();
   private readonly failures = new Map<string, { dir: string; error: string; at: Date }>();
   private readonly attempts = new Set<LoadAttempt>();
-  private readonly threads = new ModuleThreads();
   private closed = false;
+  private readonly session: SessionSettings;
+  private readonly host: ModuleHost;
 
+  /** `session.ep` 'auto' means the provider the base runs on (modules share its device unless told otherwise). */
   constructor(
     private readonly engine: EngineClient,
     private readonly baseDir: string,
-    private readonly session: SessionSettings,
+    session: SessionSettings,
     private readonly events: RegistryEvents = {},
     private readonly options: RegistryOptions = {},
-  ) {}
+  ) {
+    const baseEp = engine.base.ep as ExecutionProvider;
+    const ep = session.ep === 'auto' ? baseEp : session.ep;
+    this.session = { ...session, ep };
+    const placement = modulePlacement(baseEp, ep);
+    if (session.logitsOnDevice && placement !== 'engine-thread') {
+      throw new UnirError('invalid_request', `--fusion-site device needs the modules on the base's WebGPU device (modules on ${ep}, base on ${baseEp}): drop --module-ep, or use --fusion-site host`);
+    }
+    this.host = createModuleHost(placement, engine);
+  }
+
+  /** The provider module sessions run on. */
+  get moduleEp(): ExecutionProvider {
+    return this.session.ep as ExecutionProvider;
+  }
+
+  /** Where this registry's module sessions run: see engine/device-owner.ts. */
+  get placement(): ModulePlacement {
+    return this.host.placement;
+  }
 
   has(name: string): boolean {
     return this.current.has(name);
@@ -102,10 +127,11 @@ export class ReasonerRegistry {
       if ((this.current.has(name) || this.loading.has(name)) && !opts.replace) {
         throw new UnirError('reasoner_exists', `reasoning module ${name} is already loaded: set "replace": true to replace it`, 'name');
       }
-      version = new ModuleVersion(this.nextVersionId++, { ...staged.manifest, name }, dir, opts.defaultWeight ?? staged.manifest.default_weight, staged.sizeBytes);
+      // Hashed from the copy: the bytes that are loaded, whatever happens to the directory meanwhile.
+      const hash = await contentHash(staged.stagedDir);
+      version = new ModuleVersion(this.nextVersionId++, { ...staged.manifest, name }, dir, opts.defaultWeight ?? staged.manifest.default_weight, staged.sizeBytes, hash);
       this.loading.set(name, version);
-      const port = await version.load(this.threads, this.session, this.baseDir, staged.stagedDir, (v) => this.onWorkerExit(v), attempt.signal);
-      this.engine.attachModule(version.versionId, version.name, port, version.summary!);
+      await version.load(this.host, this.session, this.baseDir, staged.stagedDir, (v) => this.onWorkerExit(v), attempt.signal);
     } catch (err) {
       const reported = attempt.explain(err);
       if (version && this.loading.get(name) === version) this.loading.delete(name);
@@ -201,8 +227,9 @@ export class ReasonerRegistry {
     const all = [...this.current.values(), ...this.draining, ...this.loading.values()];
     this.current.clear();
     this.draining.clear();
+    for (const v of all) this.engine.detachModule(v.versionId);
     await Promise.all(all.map((v) => v.terminate()));
-    await this.threads.close();
+    await this.host.close();
   }
 
   private retire(version: ModuleVersion): void {
@@ -210,7 +237,7 @@ export class ReasonerRegistry {
     version.drain(() => {
       this.draining.delete(version);
       this.engine.detachModule(version.versionId);
-      void version.unload(this.threads);
+      void version.terminate();
     });
   }
 
@@ -252,6 +279,7 @@ function info(v: ModuleVersion): ReasonerInfo {
     loaded_at: v.loadedAt?.toISOString() ?? null,
     load_ms: v.summary ? Math.round(v.summary.loadMs) : null,
     size_bytes: v.sizeBytes,
+    content_hash: v.contentHash,
     path: v.dir,
     vocab_size: v.summary?.vocabSize ?? null,
     error: v.error,
@@ -261,6 +289,6 @@ function info(v: ModuleVersion): ReasonerInfo {
 function failedInfo(name: string, dir: string, error: string): ReasonerInfo {
   return {
     name, version: '', description: '', default_weight: 0, base: null, state: 'failed', in_flight: 0, loaded_at: null,
-    load_ms: null, size_bytes: 0, path: dir, vocab_size: null, error,
+    load_ms: null, size_bytes: 0, content_hash: null, path: dir, vocab_size: null, error,
   };
 }

@@ -1,11 +1,12 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { deserializeError, UnirError } from '../common/errors.js';
 import type { EngineHealth } from './engine-health.js';
+import type { GrammarSpec } from '../grammar/grammar-spec.js';
 import type { EngineStats } from './engine-stats.js';
 import { EventStream } from './event-stream.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { ModelSummary } from './model-summary.js';
-import type { EngineOptions, FromEngine, ToEngine } from './protocol.js';
+import type { EngineOptions, FromEngine, ModuleLoad, ToEngine } from './protocol.js';
 import { spawnWorker } from './spawn-worker.js';
 
 /** A submitted sequence's events; `seqId` names it to cancel or pause it. */
@@ -25,6 +26,10 @@ export class EngineClient {
   private nextStatsId = 1;
   private readonly streams = new Map<number, EventStream<SequenceEvent>>();
   private readonly statsWaiters = new Map<number, (s: EngineStats) => void>();
+  private readonly moduleLoads = new Map<number, { resolve: (s: ModelSummary) => void; reject: (e: Error) => void }>();
+  private onClosed: (() => void) | null = null;
+  private exited = false;
+  private readonly grammarWaiters = new Map<number, (error: UnirError | null) => void>();
   private fatal: UnirError | null = null;
   private reported: EngineHealth = { healthy: true, reason: null };
 
@@ -35,7 +40,10 @@ export class EngineClient {
   ) {
     worker.on('message', (msg: FromEngine) => this.onMessage(msg));
     worker.on('error', (err) => this.die(new UnirError('internal_error', 'the engine stopped', null, { detail: `engine worker crashed: ${err.stack ?? err.message}` })));
-    worker.on('exit', (code) => this.die(new UnirError('internal_error', 'the engine stopped', null, { detail: `engine worker exited (code ${code})` })));
+    worker.on('exit', (code) => {
+      this.exited = true;
+      this.die(new UnirError('internal_error', 'the engine stopped', null, { detail: `engine worker exited (code ${code})` }));
+    });
   }
 
   static async start(options: EngineClientOptions): Promise<EngineClient> {
@@ -106,6 +114,15 @@ export class EngineClient {
     this.worker.postMessage({ type: 'attach-module', versionId, name, port, summary } satisfies ToEngine, [port]);
   }
 
+  /** Loads a module into the engine thread (the owner of the base's device) and attaches it there. */
+  loadModule(load: ModuleLoad): Promise<ModelSummary> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    return new Promise((resolve, reject) => {
+      this.moduleLoads.set(load.versionId, { resolve, reject });
+      this.post({ type: 'load-module', load });
+    });
+  }
+
   detachModule(versionId: number): void {
     this.post({ type: 'detach-module', versionId });
   }
@@ -118,9 +135,30 @@ export class EngineClient {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Compiles a grammar in the engine worker (or finds it in its cache) before a request that uses it is
+   * submitted, so a spec xgrammar refuses becomes a 400 before any response starts.
+   */
+  compileGrammar(spec: GrammarSpec): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    const requestId = this.nextStatsId++;
+    return new Promise((resolve, reject) => {
+      this.grammarWaiters.set(requestId, (error) => (error ? reject(error) : resolve()));
+      this.post({ type: 'compile-grammar', requestId, spec });
+    });
+  }
+
+  /** Stops the engine; its sessions are released (bounded wait: a device must not be left mid-run) before the thread ends. */
+  async close(releaseTimeoutMs = 10_000): Promise<void> {
+    if (this.exited) return;
+    const closed = new Promise<void>((resolve) => {
+      this.onClosed = resolve;
+      this.worker.once('exit', () => resolve());
+      setTimeout(resolve, releaseTimeoutMs).unref();
+    });
     this.post({ type: 'shutdown' });
     this.die(new UnirError('shutting_down', 'the engine is shutting down'));
+    await closed;
     await this.worker.terminate();
   }
 
@@ -144,6 +182,16 @@ export class EngineClient {
       this.statsWaiters.delete(msg.requestId);
     } else if (msg.type === 'health') {
       this.reported = msg.health;
+    } else if (msg.type === 'module-loaded' || msg.type === 'module-load-failed') {
+      const waiter = this.moduleLoads.get(msg.versionId);
+      this.moduleLoads.delete(msg.versionId);
+      if (msg.type === 'module-loaded') waiter?.resolve(msg.summary);
+      else waiter?.reject(deserializeError(msg.error));
+    } else if (msg.type === 'closed') {
+      this.onClosed?.();
+    } else if (msg.type === 'grammar-compiled') {
+      this.grammarWaiters.get(msg.requestId)?.(msg.error ? deserializeError(msg.error) : null);
+      this.grammarWaiters.delete(msg.requestId);
     } else if (msg.type === 'fatal') {
       this.die(deserializeError(msg.error));
     }
@@ -153,5 +201,9 @@ export class EngineClient {
     this.fatal ??= err;
     for (const s of this.streams.values()) s.fail(err);
     this.streams.clear();
+    for (const w of this.moduleLoads.values()) w.reject(err);
+    this.moduleLoads.clear();
+    for (const settle of this.grammarWaiters.values()) settle(err);
+    this.grammarWaiters.clear();
   }
 }

@@ -1,4 +1,5 @@
 import type { SerializedError } from '../common/errors.js';
+import type { GrammarSpec } from '../grammar/grammar-spec.js';
 import type { SamplingParams } from '../kernels/sampling-params.js';
 
 /** A reasoning module version taking part in a sequence, with its fusion weight. */
@@ -22,6 +23,8 @@ export interface GenerationRequest {
   /** Null: no logprobs. A number: the sampled token's logprob and that many alternatives (0..20). */
   logprobs: number | null;
   reasoners: readonly ReasonerUse[];
+  /** Structured output: the grammar the output must follow (compiled and cached in the engine worker). */
+  grammar?: GrammarSpec | null;
 }
 
 export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../common/errors.js';
 import type { SessionSettings } from '../models/execution-provider.js';
+import type { GrammarSpec } from '../grammar/grammar-spec.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { EngineHealth } from './engine-health.js';
 import type { EngineStats } from './engine-stats.js';
@@ -17,6 +18,19 @@ export interface EngineOptions {
   prefillChunk: number;
   /** The context the engine serves (prompt + generated), at most the model's. */
   maxContext: number;
+  /** Where the models' logits are summed: on the host (default), or on the base's WebGPU device (engine/device-fusion.ts). */
+  fusionSite?: FusionSite;
+}
+
+export type FusionSite = 'host' | 'device';
+
+/** A module version to load: where it is, which base it must fit, and its session settings. */
+export interface ModuleLoad {
+  versionId: number;
+  name: string;
+  dir: string;
+  baseDir: string;
+  session: SessionSettings;
 }
 
 export type ToEngine =
@@ -24,8 +38,11 @@ export type ToEngine =
   | { type: 'cancel'; seqId: number }
   | { type: 'pause'; seqId: number; paused: boolean }
   | { type: 'attach-module'; versionId: number; name: string; port: MessagePort; summary: ModelSummary }
+  /** A module on the base's GPU provider: loaded and run in the engine thread, the device's one owner. */
+  | { type: 'load-module'; load: ModuleLoad }
   | { type: 'detach-module'; versionId: number }
   | { type: 'stats'; requestId: number }
+  | { type: 'compile-grammar'; requestId: number; spec: GrammarSpec }
   | { type: 'shutdown' };
 
 export type FromEngine =
@@ -33,7 +50,12 @@ export type FromEngine =
   | { type: 'fatal'; error: SerializedError }
   | { type: 'events'; events: SequenceEvent[] }
   | { type: 'stats'; requestId: number; stats: EngineStats }
-  | { type: 'health'; health: EngineHealth };
+  | { type: 'health'; health: EngineHealth }
+  | { type: 'module-loaded'; versionId: number; summary: ModelSummary }
+  | { type: 'module-load-failed'; versionId: number; error: SerializedError }
+  /** The answer to shutdown: every session of the engine thread is released. */
+  | { type: 'closed' }
+  | { type: 'grammar-compiled'; requestId: number; error: SerializedError | null };
 
 /** Messages between the engine worker and a module worker (one ORT session and its KV caches). */
 export type ToModelWorker =

@@ -5,9 +5,11 @@ import { emptyStats, type EngineStats } from './engine-stats.js';
 import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { EngineHealth } from './engine-health.js';
 import type { NamedRow } from './logits-check.js';
+import type { DeviceFusion } from './device-fusion.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
 import { PausedSequences } from './paused-sequences.js';
 import { Sequence } from './sequence.js';
+import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
 
 export const BASE_KEY = 0;
@@ -59,13 +61,16 @@ export class Scheduler {
     private readonly tokenizer: TextTokenizer,
     private readonly options: SchedulerOptions,
     private readonly emit: (events: SequenceEvent[]) => void,
+    /** `--fusion-site device`: the step's logits are fused where the models ran (engine/device-fusion.ts). */
+    private readonly fusion: DeviceFusion | null = null,
     private readonly onHealth: (health: EngineHealth) => void = () => undefined,
   ) {}
 
-  submit(seqId: number, request: GenerationRequest): void {
+  submit(seqId: number, request: GenerationRequest, grammar: GrammarLogitsProcessor | null = null): void {
     const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
-    const seq = new Sequence(seqId, request, this.tokenizer, this.options.vocab, this.options.maxContext);
+    const seq = new Sequence(seqId, request, this.tokenizer, this.options.vocab, this.options.maxContext, grammar);
     if (missing) {
+      seq.release();
       this.emit([this.doneEvent(seq, 'error', null, new UnirError('reasoner_not_found', `reasoning module version ${missing.versionId} is not attached`))]);
       return;
     }
@@ -125,6 +130,7 @@ export class Scheduler {
       relayouts: t.relayouts,
       relayoutMs: t.relayoutMs,
       cachedSequences: this.base.decoder.sequenceCount,
+      baseTensors: this.base.decoder.tensorStats,
     };
   }
 
@@ -199,25 +205,27 @@ export class Scheduler {
       }
     }
     for (const [seq, err] of failed) this.fail([seq], err);
+    const onDevice = this.fusion ? await this.fuseOnDevice(this.fusion, results, decoding, prefill) : null;
 
     const events: SequenceEvent[] = [];
     const byKey = new Map(results.map((r) => [r.key, r]));
-    const finished: { seq: Sequence; reason: FinishReason; stopReason: string | number | null }[] = [];
+    const finished: { seq: Sequence; reason: FinishReason; stopReason: string | number | null; error?: UnirError }[] = [];
     const sampleFrom = (seq: Sequence, which: 'decode' | 'prefill', rowOf: (key: number) => number) => {
       const row = (key: number): Float32Array => {
         const logits = byKey.get(key)![which]!;
         const r = rowOf(key);
         return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
       };
+      const fused = onDevice?.get(seq.id);
       let appended: ReturnType<Sequence['append']>;
       try {
-        const terms: NamedRow[] = seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k), name: this.moduleNames.get(k) ?? `version ${k}` }));
-        const sampled = seq.sample(row(BASE_KEY), terms);
+        const terms: NamedRow[] = fused ? [] : seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k), name: this.moduleNames.get(k) ?? `version ${k}` }));
+        const sampled = seq.sample(fused ?? row(BASE_KEY), terms);
         appended = seq.append(sampled.tokenId, sampled);
       } catch (err) {
         // Non-finite logits, a kernel that refused its row, a token the detokenizer cannot place: this sequence
         // ends, the batch goes on.
-        this.fail([seq], err instanceof UnirError ? err : new UnirError('internal_error', 'sampling failed', null, { detail: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
+        this.fail([seq], this.samplingError(err, fused !== undefined ? seq : null));
         return;
       }
       const { event, finish } = appended;
@@ -244,7 +252,7 @@ export class Scheduler {
       sampleFrom(seq, 'prefill', (key) => prefillIndex.get(key)!.get(seq.id)!);
     }
     if (events.length > 0) this.emit(events);
-    for (const f of finished) this.finish([f.seq], f.reason, f.stopReason);
+    for (const f of finished) this.finish([f.seq], f.reason, f.stopReason, f.error);
     this.stats.steps++;
     this.stats.sampleMs += performance.now() - t1;
     this.stats.stepMs += performance.now() - t0;
@@ -300,9 +308,32 @@ export class Scheduler {
     return baseResult ? [baseResult, ...moduleResults] : moduleResults;
   }
 
+  /**
+   * The error a sequence ends with when its sampling throws. Fused on the device, the rows of base and modules are
+   * not seen apart: a non-finite fused row of a sequence with modules names them all.
+   */
+  private samplingError(err: unknown, fusedOnDevice: Sequence | null): UnirError {
+    if (!(err instanceof UnirError)) return new UnirError('internal_error', 'sampling failed', null, { detail: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    const modules = fusedOnDevice?.modelKeys.slice(1).map((k) => this.moduleNames.get(k) ?? `version ${k}`) ?? [];
+    if (err.code !== 'model_failed' || modules.length === 0) return err;
+    return new UnirError('reasoner_failed', `the logits of the base and ${modules.join(', ')}, fused on the device, are not finite`);
+  }
+
   /** A paused sequence's caches, in every model, copied out of the batch's layout into one of their own. */
   private async isolate(seq: Sequence): Promise<void> {
     for (const key of seq.modelKeys) await (key === BASE_KEY ? this.base : this.modules.get(key))?.isolate([seq.id]);
+  }
+
+  /** The fused rows of the sequences that sample this step; a failure there fails them, not the engine. */
+  private async fuseOnDevice(fusion: DeviceFusion, results: ModelStepResult[], decoding: Sequence[], prefill: PrefillWork[]): Promise<Map<number, Float32Array>> {
+    const completing = new Set(prefill.filter((p) => p.seq.prefilled + p.tokens.length >= p.seq.promptLength).map((p) => p.seq));
+    const samples = (s: Sequence) => s.phase !== 'finished' && !s.cancelled && (s.phase === 'running' || completing.has(s));
+    try {
+      return await fusion.fuseStep(results, decoding, prefill.map((p) => p.seq), samples);
+    } catch (err) {
+      this.fail([...decoding, ...completing].filter(samples), err instanceof UnirError ? err : new UnirError('model_failed', String(err)));
+      return new Map();
+    }
   }
 
   private rowIndex(seqs: Sequence[]): Map<number, Map<number, number>> {
@@ -334,6 +365,7 @@ export class Scheduler {
       if (seq.phase === 'finished') continue;
       const started = seq.phase !== 'waiting';
       seq.phase = 'finished';
+      seq.release();
       this.byId.delete(seq.id);
       if (started) for (const key of seq.modelKeys) (releases.get(key) ?? releases.set(key, []).get(key)!).push(seq.id);
       events.push(this.doneEvent(seq, reason, stopReason, err));

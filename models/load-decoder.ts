@@ -3,6 +3,7 @@ import { UnirError } from '../common/errors.js';
 import { readDecoderSignature, type DecoderSignature } from './decoder-signature.js';
 import { DecoderRunner } from './decoder-runner.js';
 import { createSession, type ExecutionProvider, type SessionSettings } from './execution-provider.js';
+import type { WebGpuAdapter } from './webgpu-adapter.js';
 import { readModelConfig, type ModelConfig } from './model-config.js';
 import { locateModelFiles, type ModelFiles } from './model-files.js';
 
@@ -12,6 +13,8 @@ export interface LoadedDecoder {
   signature: DecoderSignature;
   runner: DecoderRunner;
   ep: ExecutionProvider;
+  /** The WebGPU adapter the session runs on (null on other providers). */
+  adapter: WebGpuAdapter | null;
   loadMs: number;
 }
 
@@ -26,7 +29,8 @@ export async function loadDecoder(
   const config = readModelConfig(files);
   // Present names come from config.json so the session can keep them on the device from its creation.
   const presentNames = Array.from({ length: config.numLayers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
-  const { session, ep } = await createSession(files.onnx, settings, presentNames, onAutoChoice);
+  const deviceOutputs = settings.logitsOnDevice ? [...presentNames, 'logits'] : presentNames;
+  const { session, ep, adapter } = await createSession(files.onnx, settings, deviceOutputs, onAutoChoice);
   let signature: DecoderSignature;
   try {
     signature = readDecoderSignature(session, config, files.onnx);
@@ -43,7 +47,7 @@ export async function loadDecoder(
     const why = err instanceof UnirError ? `${err.message}${err.detail ? `: ${err.detail}` : ''}` : (err as Error).message;
     throw new UnirError('invalid_model_dir', `${files.onnx}: the model failed its test run at load (a 2-token prompt, then 1 token with its cache): ${why}`);
   }
-  return { files, config, signature, runner, ep, loadMs: performance.now() - t0 };
+  return { files, config, signature, runner, ep, adapter, loadMs: performance.now() - t0 };
 }
 
 /**
@@ -54,8 +58,9 @@ export async function loadDecoder(
 async function testRuns(runner: DecoderRunner): Promise<void> {
   const probe = -1;
   try {
-    await runner.run([{ seqId: probe, tokens: Int32Array.of(0, 0) }]);
-    await runner.run([{ seqId: probe, tokens: Int32Array.of(0) }]);
+    // Logits kept on a device (--fusion-site device) are the caller's to free.
+    (await runner.run([{ seqId: probe, tokens: Int32Array.of(0, 0) }])).device?.dispose();
+    (await runner.run([{ seqId: probe, tokens: Int32Array.of(0) }])).device?.dispose();
   } finally {
     runner.release(probe);
   }

@@ -9,7 +9,7 @@ export interface RouteAuthConfig {
 }
 
 /**
- * --api-key: every route but the open and the admin ones needs `Authorization: Bearer KEY` with one of the keys
+ * --api-key: every route but the open ones (/health, /ready, the playground's page) and the admin ones needs `Authorization: Bearer KEY` with one of the keys
  * (401 otherwise), the WebSocket upgrade included. The given key is compared with every key, each through a
  * SHA-256 digest and timingSafeEqual, so the time taken says nothing about the keys. Refusals are logged (warn)
  * with the client's address. No keys: the guard does nothing.
@@ -19,7 +19,7 @@ export function apiKeyGuard(keys: readonly string[]) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (digests.length === 0) return;
     const auth = (req.routeOptions.config as RouteAuthConfig | undefined)?.auth;
-    if (auth === 'open' || auth === 'admin') return;
+    if (auth === 'open' || auth === 'admin' || isPage(req.url)) return;
     const given = bearerToken(req.headers.authorization);
     let valid = false;
     if (given !== null) {
@@ -34,6 +34,12 @@ export function apiKeyGuard(keys: readonly string[]) {
       given === null ? 'this server needs an API key: send Authorization: Bearer <key>' : 'the API key is not valid',
     );
   };
+}
+
+/** The playground's page and its static files hold no data (the API calls they make need a key): open. */
+function isPage(url: string): boolean {
+  const path = url.split('?')[0];
+  return path === '/' || path === '/playground' || path.startsWith('/ui/');
 }
 
 function digest(token: string): Buffer {

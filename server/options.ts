@@ -1,6 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UnirError } from '../common/errors.js';
+import type { FusionSite } from '../engine/protocol.js';
+import { REASONING_PARSERS } from './chat-output/reasoning-parser.js';
+import { TOOL_CALL_PARSERS } from './chat-output/tool-call-parser.js';
 import { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from '../models/execution-provider.js';
 
 /** Every setting of the server: a CLI flag, an environment variable UNIR_<NAME>, a default. */
@@ -11,6 +14,8 @@ export interface ServerOptions {
   port: number;
   ep: ExecutionProviderChoice;
   moduleEp: ExecutionProviderChoice | null;
+  allowSoftwareAdapter: boolean;
+  fusionSite: FusionSite;
   deviceId: number;
   threads: number;
   moduleThreads: number;
@@ -22,11 +27,15 @@ export interface ServerOptions {
   reasonersDir: string | null;
   defaultReasoners: string | null;
   watch: boolean;
+  /** Seconds between polls of the modules root (implies watching); null: events, or polling where they are not delivered. */
+  watchPoll: number | null;
   adminToken: string | null;
   apiKey: string[];
   metricsAuth: boolean;
   allowedOrigins: string[];
   chatTemplate: string | null;
+  toolCallParser: string;
+  reasoningParser: string | null;
   bodyLimit: number | null;
   bodyTimeout: number;
   streamWriteTimeout: number;
@@ -37,9 +46,10 @@ export interface ServerOptions {
   wsMaxGenerations: number;
   wsMaxMessageBytes: number;
   logLevel: string;
+  noUi: boolean;
 }
 
-type Kind = 'string' | 'int' | 'seconds' | 'bool' | 'list' | 'ep';
+type Kind = 'string' | 'int' | 'seconds' | 'timeout' | 'bool' | 'list' | 'ep';
 
 interface OptionSpec {
   key: keyof ServerOptions;
@@ -57,8 +67,10 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'servedModelName', flag: 'served-model-name', kind: 'string', default: null, help: 'Model id clients send; default: the model directory name.' },
   { key: 'host', flag: 'host', kind: 'string', default: '127.0.0.1', help: 'Address to listen on.' },
   { key: 'port', flag: 'port', kind: 'int', default: 8000, help: 'Port to listen on (0 picks a free one).' },
-  { key: 'ep', flag: 'ep', kind: 'ep', default: 'cpu', help: 'Execution provider of the base: cpu, cuda, webgpu, or auto (tries cuda, webgpu, cpu and logs its choice).' },
-  { key: 'moduleEp', flag: 'module-ep', kind: 'ep', default: null, help: 'Execution provider of reasoning modules; default: the same as --ep.' },
+  { key: 'ep', flag: 'ep', kind: 'ep', default: 'cpu', help: 'Execution provider of the base: cpu, cuda, webgpu, or auto (tries cuda, webgpu on a hardware adapter, cpu and logs its choice).' },
+  { key: 'moduleEp', flag: 'module-ep', kind: 'ep', default: null, help: 'Execution provider of reasoning modules; default (and auto): the provider the base runs on.' },
+  { key: 'allowSoftwareAdapter', flag: 'allow-software-adapter', kind: 'bool', default: false, help: 'Let --ep auto choose a software WebGPU adapter (lavapipe, SwiftShader: a CPU implementation, slower than --ep cpu).' },
+  { key: 'fusionSite', flag: 'fusion-site', kind: 'string', default: 'host', help: 'Where the logits of the base and the modules are summed: host (each model\'s rows come to the CPU), or device (summed on the WebGPU device, one row per sequence comes down; needs --ep webgpu).' },
   { key: 'deviceId', flag: 'device-id', kind: 'int', default: 0, help: 'GPU index for cuda (webgpu takes no index: expose one GPU with CUDA_VISIBLE_DEVICES / the container runtime).' },
   { key: 'threads', flag: 'threads', kind: 'int', default: cores, help: 'ONNX Runtime intra-op threads of the base session.' },
   { key: 'moduleThreads', flag: 'module-threads', kind: 'int', default: 1, help: 'Intra-op threads of each module session (modules run beside the base, in their own threads).' },
@@ -69,23 +81,35 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'reasoner', flag: 'reasoner', kind: 'list', default: [], help: 'A reasoning module directory to load at start (repeatable).' },
   { key: 'reasonersDir', flag: 'reasoners-dir', kind: 'string', default: null, help: 'Modules root: each subdirectory holding a unir.json is loaded; admin loads resolve paths inside it.' },
   { key: 'defaultReasoners', flag: 'default-reasoners', kind: 'string', default: null, help: 'Modules applied when a request names none, e.g. "add,sort:0.5".' },
-  { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones.' },
+  { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones. File-system events, or polling every 2 s where the root is on a network or FUSE file system (NFS, SMB/CIFS, CephFS, 9p, FUSE); the admin API then refuses loads and unloads (the root decides, for every replica).' },
+  { key: 'watchPoll', flag: 'watch-poll', kind: 'seconds', default: null, help: 'Watch --reasoners-dir by polling every N seconds (fractions allowed) instead of file-system events: for roots shared between hosts. Implies --watch.' },
   { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only. Pass it as UNIR_ADMIN_TOKEN (a flag shows in ps).' },
   { key: 'apiKey', flag: 'api-key', kind: 'list', default: [], help: 'API keys: every /v1 route (but the admin ones), /tokenize, /detokenize, /openapi.json and the WebSocket upgrade then need Authorization: Bearer KEY; /health and /ready stay open. Repeatable, or comma-separated in UNIR_API_KEY (a flag shows in ps).' },
   { key: 'metricsAuth', flag: 'metrics-auth', kind: 'bool', default: false, help: 'With --api-key, /metrics needs a key too (default: open to scrapers).' },
   { key: 'allowedOrigins', flag: 'allowed-origins', kind: 'list', default: [], help: 'Origins (scheme://host:port, or *) whose browser pages may call the API; any other cross-origin request, WebSocket included, is refused with 403.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
+  { key: 'toolCallParser', flag: 'tool-call-parser', kind: 'string', default: 'auto', help: 'How tool calls are read from replies: hermes (<tool_call>{...}</tool_call>, Qwen), llama3_json ({"name", "parameters"}), none, or auto (guessed from the chat template).' },
+  { key: 'reasoningParser', flag: 'reasoning-parser', kind: 'string', default: null, help: 'Split <think>...</think> into reasoning_content: qwen3 or deepseek_r1; default: none (the text stays in content).' },
   { key: 'bodyLimit', flag: 'body-limit', kind: 'int', default: null, help: 'Largest request body in bytes (413 beyond); default: 32 bytes per token of context, between 1 MiB and 64 MiB.' },
-  { key: 'bodyTimeout', flag: 'body-timeout', kind: 'seconds', default: 30, help: 'Seconds a client may take to send a whole request (headers and body) before it gets 408 and is disconnected; 0 disables.' },
-  { key: 'streamWriteTimeout', flag: 'stream-write-timeout', kind: 'seconds', default: 30, help: 'Seconds a streaming client may leave its stream unread (its generation is paused meanwhile) before the generation is cancelled; 0 disables.' },
+  { key: 'bodyTimeout', flag: 'body-timeout', kind: 'timeout', default: 30, help: 'Seconds a client may take to send a whole request (headers and body) before it gets 408 and is disconnected; 0 disables.' },
+  { key: 'streamWriteTimeout', flag: 'stream-write-timeout', kind: 'timeout', default: 30, help: 'Seconds a streaming client may leave its stream unread (its generation is paused meanwhile) before the generation is cancelled; 0 disables.' },
   { key: 'requestTimeout', flag: 'request-timeout', kind: 'int', default: 600, help: 'Seconds a generation may take before it is cancelled (finish_reason "timeout" is reported as an error); 0 disables.' },
   { key: 'drainTimeout', flag: 'drain-timeout', kind: 'int', default: 30, help: 'Seconds to let requests in flight finish on SIGTERM/SIGINT before exiting.' },
-  { key: 'moduleLoadTimeout', flag: 'module-load-timeout', kind: 'seconds', default: 120, help: 'Seconds a module load (copy, checks, session) may take before it is stopped and what it held freed; 0 disables.' },
+  { key: 'moduleLoadTimeout', flag: 'module-load-timeout', kind: 'timeout', default: 120, help: 'Seconds a module load (copy, checks, session) may take before it is stopped and what it held freed; 0 disables.' },
   { key: 'textWorkers', flag: 'text-workers', kind: 'int', default: 2, help: 'Threads that tokenize, render chat templates and detokenize long inputs off the event loop; 0 does it on the event loop.' },
   { key: 'wsMaxGenerations', flag: 'ws-max-generations', kind: 'int', default: 8, help: 'Concurrent generations per WebSocket.' },
   { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', kind: 'int', default: 1024 * 1024, help: 'Largest WebSocket message in bytes.' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace, silent.' },
+  { key: 'noUi', flag: 'no-ui', kind: 'bool', default: false, help: 'Do not serve the playground page (GET / and /playground, scripts under /ui/).' },
 ];
+
+/**
+ * --watch or --watch-poll: the modules root decides which modules this server runs (shared mode: every replica
+ * follows the same root), so the admin API refuses loads and unloads.
+ */
+export function watchesModulesRoot(options: Pick<ServerOptions, 'watch' | 'watchPoll'>): boolean {
+  return options.watch || options.watchPoll !== null;
+}
 
 export function envName(flag: string): string {
   return `UNIR_${flag.toUpperCase().replace(/-/g, '_')}`;
@@ -109,6 +133,15 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
   }
   const options = out as unknown as ServerOptions;
   if (options.maxBatch < 1) throw new UnirError('invalid_request', '--max-batch must be at least 1');
+  if (options.fusionSite !== 'host' && options.fusionSite !== 'device') {
+    throw new UnirError('invalid_request', `--fusion-site: expected host or device, got ${JSON.stringify(options.fusionSite)}`);
+  }
+  if (!['auto', 'none', ...TOOL_CALL_PARSERS].includes(options.toolCallParser)) {
+    throw new UnirError('invalid_request', `--tool-call-parser: expected auto, none, ${TOOL_CALL_PARSERS.join(', ')}, got ${JSON.stringify(options.toolCallParser)}`);
+  }
+  if (options.reasoningParser !== null && !(REASONING_PARSERS as readonly string[]).includes(options.reasoningParser)) {
+    throw new UnirError('invalid_request', `--reasoning-parser: expected ${REASONING_PARSERS.join(' or ')}, got ${JSON.stringify(options.reasoningParser)}`);
+  }
   if (!options.model) throw new UnirError('invalid_request', `--model DIR (or ${envName('model')}) is required`);
   return options;
 }
@@ -128,7 +161,12 @@ function convert(o: OptionSpec, raw: unknown): unknown {
     }
     case 'seconds': {
       const n = Number(raw);
-      if (!Number.isFinite(n) || n < 0 || String(raw).trim() === '') throw bad('expected a non-negative number of seconds');
+      if (String(raw).trim() === '' || !Number.isFinite(n) || n <= 0) throw bad('expected a positive number of seconds');
+      return n;
+    }
+    case 'timeout': {
+      const n = Number(raw);
+      if (String(raw).trim() === '' || !Number.isFinite(n) || n < 0) throw bad('expected a non-negative number of seconds (0 disables)');
       return n;
     }
     case 'list':

@@ -6,6 +6,7 @@ import { startReasonerWatch, type ReasonerWatcher } from '../adapters/reasoner-w
 import { loadReasonersAtStart } from '../adapters/startup-reasoners.js';
 import { UnirError } from '../common/errors.js';
 import { EngineClient } from '../engine/engine-client.js';
+import { softwareAdapterNote, webgpuAdapter, type SessionSettings } from '../models/execution-provider.js';
 import { ChatTemplate } from '../models/chat-template.js';
 import { readModelConfig } from '../models/model-config.js';
 import { locateModelFiles } from '../models/model-files.js';
@@ -14,7 +15,7 @@ import { AppContext, type ModelRuntime } from './app-context.js';
 import { buildApp } from './app.js';
 import { Lifecycle } from './lifecycle.js';
 import { Metrics } from './metrics.js';
-import type { ServerOptions } from './options.js';
+import { watchesModulesRoot, type ServerOptions } from './options.js';
 import { TextPool } from './text-pool.js';
 
 export interface RunningServer {
@@ -44,10 +45,16 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
   let closing: Promise<void> | null = null;
   const ready = loadRuntime(options, log, metrics).then(async (runtime) => {
     ctx.setRuntime(runtime);
-    if (options.watch && !closing) watcher = await startReasonerWatch(options.reasonersDir, runtime.registry, log);
+    if (watchesModulesRoot(options) && !closing) {
+      watcher = await startReasonerWatch(options.reasonersDir, runtime.registry, log, { pollMs: (options.watchPoll ?? 0) * 1000 });
+    }
     if (closing) await watcher?.stop();
     lifecycle.ready = true;
-    log.info({ model: modelId, ep: runtime.engine.base.ep, reasoners: runtime.registry.names() }, 'ready');
+    const { ep, adapter } = runtime.engine.base;
+    log.info(
+      { model: modelId, ep, adapter, moduleEp: runtime.registry.moduleEp, modulePlacement: runtime.registry.placement, reasoners: runtime.registry.names(), ...(options.noUi ? {} : { playground: `${url}/` }) },
+      'ready',
+    );
   });
 
   const close = () =>
@@ -89,20 +96,27 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const tokenizer = TextTokenizer.load(files, config);
   const chatTemplateSource = options.chatTemplate ? await readFile(options.chatTemplate, 'utf8') : tokenizer.chatTemplate;
   const chatTemplate = chatTemplateSource ? new ChatTemplate(chatTemplateSource, { bos_token: tokenizer.bosToken, eos_token: tokenizer.eosToken }) : null;
+  const usesWebGpu = [options.ep, options.moduleEp].some((ep) => ep === 'webgpu' || ep === 'auto');
+  // The adapter is probed once here (a child process) and handed to the threads that create WebGPU sessions.
+  const shared: Partial<SessionSettings> = {
+    allowSoftwareAdapter: options.allowSoftwareAdapter,
+    ...(usesWebGpu ? { adapterProbe: await webgpuAdapter() } : {}),
+  };
   const engine = await EngineClient.start({
     baseDir: files.dir,
-    session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads },
+    session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads, ...shared },
     maxBatch: options.maxBatch,
     maxQueue: options.maxQueue,
     prefillChunk: options.prefillChunk,
     maxContext: options.maxModelLen ?? config.maxPositions,
+    fusionSite: options.fusionSite,
   });
   if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
   metrics.modelLoadSeconds.set((performance.now() - t0) / 1000);
   const registry = new ReasonerRegistry(
     engine,
     files.dir,
-    { ep: options.moduleEp ?? engine.base.ep as ServerOptions['ep'], deviceId: options.deviceId, threads: options.moduleThreads },
+    { ep: options.moduleEp ?? 'auto', deviceId: options.deviceId, threads: options.moduleThreads, logitsOnDevice: options.fusionSite === 'device', ...shared },
     {
       onLoad: (name, ok) => metrics.reasonerEvents.inc({ reasoner: name, event: ok ? 'load' : 'load_failed' }),
       onUnload: (name) => metrics.reasonerEvents.inc({ reasoner: name, event: 'unload' }),
@@ -110,6 +124,8 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     },
     { modulesRoot: options.reasonersDir, loadTimeoutMs: options.moduleLoadTimeout * 1000 },
   );
+  const adapter = engine.base.adapter ?? (registry.moduleEp === 'webgpu' && shared.adapterProbe?.ok ? shared.adapterProbe.adapter : null);
+  if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter));
   await loadReasonersAtStart(registry, options, log);
   const defaultReasoners = parseDefaultReasoners(options.defaultReasoners);
   for (const d of defaultReasoners) {

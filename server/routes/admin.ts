@@ -5,6 +5,7 @@ import { adminGuard } from '../admin-auth.js';
 import { publicInfo } from './reasoners.js';
 import type { RouteAuthConfig } from '../api-key-guard.js';
 import type { AppContext } from '../app-context.js';
+import { watchesModulesRoot } from '../options.js';
 import { loadReasonerBodySchema, reasonerNameParamsSchema, type LoadReasonerBody } from '../schemas/admin-schema.js';
 
 /**
@@ -16,6 +17,17 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
   // onRequest: refused before the body is even parsed. The API key guard leaves these routes to this one.
   app.addHook('onRequest', adminGuard(ctx.options.adminToken));
   const config: RouteAuthConfig = { auth: 'admin' };
+  // Shared mode: the watched root is the one source of truth for every replica (docs/admin-api.md, Replicas).
+  app.addHook('onRequest', async () => {
+    if (watchesModulesRoot(ctx.options)) {
+      throw new UnirError(
+        'modules_root_watched',
+        'this server follows its modules root (--watch / --watch-poll), which decides the modules of every replica sharing it: ' +
+          'a load or unload here would change this replica only. Copy the module directory into the modules root to load it ' +
+          '(or replace its files to replace it), and remove it to unload it.',
+      );
+    }
+  });
 
   app.post<{ Body: LoadReasonerBody }>(
     '/v1/reasoners',

@@ -4,7 +4,11 @@ import { deserializeError, UnirError } from '../../common/errors.js';
 import type { DoneEvent } from '../../engine/generation-request.js';
 import type { AppContext } from '../app-context.js';
 import { chatChoiceLogprobs, chatLogprobOfEvent, type ChatLogprob } from '../chat-format.js';
-import { chatMessages, messageText, textSize } from '../chat-prompt.js';
+import { messageText, promptBody, textSize } from '../chat-prompt.js';
+import { ChoiceOutput, replyMessage, type ChatDelta, type ChatOutputParsers } from '../chat-output/choice-output.js';
+import { planTools } from '../chat-tools.js';
+import { prepareGrammar, requestGrammar } from '../structured-output.js';
+import { warnUnknownFields } from '../unknown-fields.js';
 import { collectChoices, usageOf } from '../choice-collector.js';
 import { planGeneration } from '../generation-plan.js';
 import { GenerationRun } from '../generation-run.js';
@@ -18,12 +22,18 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
     { schema: { body: chatBodySchema, summary: 'Chat: the messages rendered through the model\'s chat template, then completed; plain or streamed.' } },
     async (req, reply) => {
       const body = req.body;
+      warnUnknownFields(ctx, 'chat', body, chatBodySchema.properties);
       const maxTokens = checkChatBody(body);
       const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;
-      const messages = chatMessages(body.messages);
-      const { ids } = await ctx.text.run('renderChatPrompt', [messages, body.add_generation_prompt ?? true], textSize(messages));
+      const tools = planTools(ctx, body);
+      const structured = requestGrammar(body);
+      if (structured && tools.grammar) throw new UnirError('invalid_request', `tool_choice ${JSON.stringify(body.tool_choice)} forces tool calls: it cannot be combined with ${structured.param}`, 'tool_choice');
+      const grammar = structured ?? tools.grammar;
+      if (grammar) await prepareGrammar(ctx, grammar, body);
+      const { ids } = await ctx.text.run('renderChatPrompt', [promptBody(body)], textSize(body));
       if (ids.length === 0) throw new UnirError('invalid_request', 'the messages render to an empty prompt', 'messages');
       const plan = planGeneration(ctx, { ...body, max_tokens: maxTokens }, ids, { defaultMaxTokens: 'rest', logprobs, fromMessages: true });
+      for (const r of plan.requests) r.grammar = grammar?.spec ?? null;
       const run = new GenerationRun(ctx, plan, 'chat_completions', clientGone(reply));
       const last = body.messages[body.messages.length - 1];
       const echo = body.echo && last.role === 'assistant' ? messageText(last, body.messages.length - 1) : '';
@@ -37,28 +47,29 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
           object: 'chat.completion',
           created,
           model: plan.model,
-          choices: choices.map((c) => ({
-            index: c.index,
-            message: { role: 'assistant', content: echo + c.text },
-            logprobs: logprobs === null ? null : chatChoiceLogprobs(ctx.tokenizer, c),
-            finish_reason: c.done!.finishReason,
-            stop_reason: c.done!.stopReason,
-          })),
+          choices: choices.map((c) => {
+            const output = new ChoiceOutput(tools.parsers);
+            const message = replyMessage([...output.push(c.text), ...output.finish()]);
+            if (echo) message.content = echo + (message.content ?? '');
+            return {
+              index: c.index,
+              message: { role: 'assistant', ...message },
+              logprobs: logprobs === null ? null : chatChoiceLogprobs(ctx.tokenizer, c),
+              finish_reason: finishReason(c.done!, output),
+              stop_reason: c.done!.stopReason,
+            };
+          }),
           usage: usageOf(ids.length, choices),
         };
       }
       const includeUsage = body.stream_options?.include_usage === true;
-      return streamChat(reply, ctx, run, { head: { id, object: 'chat.completion.chunk', created, model: plan.model }, echo, logprobs, n: plan.requests.length, includeUsage, promptTokens: ids.length });
+      return streamChat(reply, ctx, run, { head: { id, object: 'chat.completion.chunk', created, model: plan.model }, echo, logprobs, n: plan.requests.length, includeUsage, promptTokens: ids.length, parsers: tools.parsers });
     },
   );
 }
 
 /** Checks what the schema cannot; returns max_tokens (from max_tokens or max_completion_tokens). */
 function checkChatBody(body: ChatBody): number | null {
-  if (body.tools && body.tools.length > 0) throw new UnirError('invalid_request', 'tools are not supported by this server', 'tools');
-  if (body.response_format && body.response_format.type !== 'text') {
-    throw new UnirError('invalid_request', `response_format ${JSON.stringify(body.response_format.type)} is not supported: only "text"`, 'response_format');
-  }
   const hasTop = body.top_logprobs !== null && body.top_logprobs !== undefined;
   if (hasTop && !body.logprobs) throw new UnirError('invalid_request', 'top_logprobs needs logprobs: true', 'top_logprobs');
   if (body.echo && body.logprobs) throw new UnirError('invalid_request', 'echo with logprobs is not supported: prompt logprobs are not computed', 'echo');
@@ -77,18 +88,33 @@ interface StreamOptions {
   n: number;
   includeUsage: boolean;
   promptTokens: number;
+  parsers: ChatOutputParsers;
+}
+
+/** "tool_calls" when the reply ended by itself with tool calls, as OpenAI reports it. */
+function finishReason(done: DoneEvent, output: ChoiceOutput): string {
+  return done.finishReason === 'stop' && output.toolCallCount > 0 ? 'tool_calls' : done.finishReason;
+}
+
+/** A parsed piece of the reply as an OpenAI delta. */
+function deltaOf(d: ChatDelta): object {
+  if ('tool_call' in d) return { tool_calls: [{ index: d.index, ...d.tool_call }] };
+  return d;
 }
 
 /**
  * OpenAI's chunk sequence per choice: a role delta first, content deltas, then a last delta with the
  * finish_reason; with include_usage every chunk has usage: null and a last chunk (no choices) has the usage.
- * A token whose text is held back (an incomplete character or stop-string prefix) sends no chunk: its
- * logprob rides with the next chunk that has text, so the logprobs of a stream equal the plain response's.
+ * A token whose text is held back (an incomplete character or stop-string prefix, a tag or tool call still
+ * being read) sends no chunk: its logprob rides with the next chunk, so the logprobs of a stream equal the
+ * plain response's. Reasoning streams as delta.reasoning_content, each complete tool call as one
+ * delta.tool_calls entry (id, name and the whole arguments string).
  */
 async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationRun, o: StreamOptions): Promise<void> {
   const sse = new SseWriter(reply);
   sse.pauseWhileUnread(run, ctx.options.streamWriteTimeout);
   const usageField = o.includeUsage ? { usage: null } : {};
+  const outputs = Array.from({ length: o.n }, () => new ChoiceOutput(o.parsers));
   const chunk = (index: number, delta: object, extra: { logprobs?: ChatLogprob[]; done?: DoneEvent } = {}) =>
     sse.send({
       ...o.head,
@@ -97,7 +123,7 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
           index,
           delta,
           logprobs: extra.logprobs ? { content: extra.logprobs } : null,
-          finish_reason: extra.done?.finishReason ?? null,
+          finish_reason: extra.done ? finishReason(extra.done, outputs[index]) : null,
           ...(extra.done ? { stop_reason: extra.done.stopReason } : {}),
         },
       ],
@@ -111,16 +137,17 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
     for await (const { index, event } of run) {
       if (event.kind === 'token') {
         if (o.logprobs !== null) pending[index].push(chatLogprobOfEvent(ctx.tokenizer, event));
-        if (event.text === '') continue;
-        chunk(index, { content: event.text }, { logprobs: takePending(index) });
+        for (const d of outputs[index].push(event.text)) chunk(index, deltaOf(d), { logprobs: takePending(index) });
       } else {
         dones[index] = event;
         if (event.error) {
           sse.error(deserializeError(event.error));
           continue;
         }
+        const last = [...outputs[index].push(event.text), ...outputs[index].finish()];
+        for (const d of last) chunk(index, deltaOf(d), { logprobs: takePending(index) });
         const lp = takePending(index);
-        chunk(index, event.text ? { content: event.text } : {}, { logprobs: lp && lp.length > 0 ? lp : undefined, done: event });
+        chunk(index, {}, { logprobs: lp && lp.length > 0 ? lp : undefined, done: event });
       }
     }
     if (o.includeUsage) sse.send({ ...o.head, choices: [], usage: usageOf(o.promptTokens, dones.map((done) => ({ done }))) });

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { UnirError } from '../../common/errors.js';
 import type { AppContext } from '../app-context.js';
-import { chatMessages, textSize } from '../chat-prompt.js';
+import { promptBody, textSize } from '../chat-prompt.js';
 import { checkPromptChars } from '../prompt-length.js';
 import { detokenizeBodySchema, tokenizeBodySchema, type DetokenizeBody, type TokenizeBody } from '../schemas/tokenize-schema.js';
 
@@ -47,8 +47,8 @@ export async function tokenizeRoutes(app: FastifyInstance, ctx: AppContext): Pro
 }
 
 async function messageIds(ctx: AppContext, body: TokenizeBody): Promise<Int32Array> {
-  const messages = chatMessages(body.messages!);
-  const { text, ids } = await ctx.text.run('renderChatPrompt', [messages, body.add_generation_prompt ?? true], textSize(messages));
+  const chat = promptBody({ ...body, messages: body.messages! });
+  const { text, ids } = await ctx.text.run('renderChatPrompt', [chat], textSize(chat));
   return body.add_special_tokens ? ctx.text.run('encode', [text, true], text.length) : ids;
 }
 
