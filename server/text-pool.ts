@@ -29,32 +29,33 @@ interface Pending {
 }
 
 /**
- * Tokenization, chat templating and detokenization off the event loop: `size` worker threads (--text-workers),
- * each with its own tokenizer, take tasks from one queue in order. A task on a small input runs inline (a round
- * trip would cost more than the work). With size 0 everything runs inline. A worker that dies fails its task
- * with internal_error and is replaced.
+ * Tokenization, chat templating and detokenization off the event loop: up to `size` worker threads
+ * (--text-workers), each with its own tokenizer, take tasks from one queue in order. A task on a small input runs
+ * inline (a round trip would cost more than the work). Workers start with the first large task (loading a large
+ * vocabulary takes seconds of CPU, which a server that never sees one should not pay); that task waits for one.
+ * With size 0 everything runs inline. A worker that dies fails its task with internal_error and is replaced.
  */
 export class TextPool {
   private readonly idle: Worker[] = [];
   private readonly busy = new Map<Worker, Pending>();
   private readonly queue: Pending[] = [];
+  private readonly all = new Set<Worker>();
   private nextId = 1;
   private closed = false;
 
   private constructor(
     private readonly env: TextEnv,
     private readonly data: TextPoolData,
+    private readonly size: number,
   ) {}
 
   static async start(env: TextEnv, data: TextPoolData, size: number): Promise<TextPool> {
-    const pool = new TextPool(env, data);
-    await Promise.all(Array.from({ length: size }, () => pool.spawn()));
-    return pool;
+    return new TextPool(env, data, size);
   }
 
   /** Runs a task; `inputSize` (characters or token ids) decides whether it is worth a worker. */
   run<K extends TextTaskName>(task: K, args: TextTaskArgs<K>, inputSize: number): Promise<TextTaskResult<K>> {
-    if (inputSize <= INLINE_MAX || (this.idle.length === 0 && this.busy.size === 0)) {
+    if (inputSize <= INLINE_MAX || this.size === 0) {
       try {
         return Promise.resolve((TEXT_TASKS[task] as (env: TextEnv, ...a: unknown[]) => TextTaskResult<K>)(this.env, ...(args as unknown[])));
       } catch (err) {
@@ -63,6 +64,12 @@ export class TextPool {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ request: { id: this.nextId++, task, args: args as unknown[] }, resolve: resolve as (v: unknown) => void, reject });
+      // One more worker while tasks wait and fewer than `size` exist.
+      if (this.all.size < this.size && this.queue.length > this.idle.length) {
+        this.spawn().catch((err) => {
+          for (const p of this.all.size === 0 ? this.queue.splice(0) : []) p.reject(err);
+        });
+      }
       this.dispatch();
     });
   }
@@ -70,7 +77,8 @@ export class TextPool {
   async close(): Promise<void> {
     this.closed = true;
     for (const p of this.queue.splice(0)) p.reject(new UnirError('shutting_down', 'the server is shutting down'));
-    const workers = [...this.idle, ...this.busy.keys()];
+    const workers = [...this.all];
+    this.all.clear();
     this.idle.length = 0;
     await Promise.all(workers.map((w) => w.terminate()));
   }
@@ -86,6 +94,7 @@ export class TextPool {
 
   private spawn(): Promise<void> {
     const worker = spawnWorker('./text-worker', import.meta.url, { workerData: this.data });
+    this.all.add(worker);
     return new Promise((resolve, reject) => {
       worker.once('message', (first: TextReply) => {
         if (!first.ok) return reject(deserializeError(first.error));
@@ -111,11 +120,12 @@ export class TextPool {
   }
 
   private onExit(worker: Worker): void {
+    this.all.delete(worker);
     const pending = this.busy.get(worker);
     this.busy.delete(worker);
     const at = this.idle.indexOf(worker);
     if (at !== -1) this.idle.splice(at, 1);
     pending?.reject(new UnirError('internal_error', 'the text worker stopped', null, { detail: `task ${pending.request.task}` }));
-    if (!this.closed) void this.spawn().catch(() => undefined);
+    if (!this.closed && this.queue.length > 0) void this.spawn().catch(() => undefined);
   }
 }
