@@ -129,7 +129,6 @@ describe('module files under a hostile modules root', () => {
     } finally {
       swapper.kill('SIGKILL');
     }
-    console.log('race:', seen);
     // The race ran both ways: some loads read the real directory, some met the link.
     expect(seen.inside).toBeGreaterThan(0);
     expect(seen.refused).toBeGreaterThan(0);
