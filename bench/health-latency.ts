@@ -47,15 +47,18 @@ async function probe(url: string, load: () => Promise<unknown>): Promise<number[
   return times;
 }
 
+// Bodies are serialized before the probe starts: serializing megabytes here would delay the probe, not the server.
 // A body over the limit is answered (413) and the connection closed while the client still writes: EPIPE here.
-const post = (url: string, path: string, body: unknown) =>
-  fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.text(), () => 'refused');
-const fourMb = TEXT.repeat(Math.ceil(4_000_000 / TEXT.length));
-const twoThousandTokens = TEXT.repeat(200); // 9,000 characters: about 2,000 tokens of the fixture tokenizer
+const post = (url: string, path: string, body: string) =>
+  fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.text(), () => 'refused');
+const fourMb = JSON.stringify({ model: 'm', prompt: TEXT.repeat(Math.ceil(4_000_000 / TEXT.length)) });
+// 9,000 characters: about 2,000 tokens of the fixture tokenizer.
+const twoThousandTokens = JSON.stringify({ model: 'm', prompt: TEXT.repeat(200), max_tokens: 1 });
+const longTokenize = JSON.stringify({ prompt: TEXT.repeat(Math.ceil(600_000 / TEXT.length)) });
 const loads: [string, string, (url: string) => Promise<unknown>][] = [
-  ['5 x 4 MB prompt (512-token context: refused as it arrives)', SHORT, (url) => Promise.all(Array.from({ length: 5 }, () => post(url, '/v1/completions', { model: 'm', prompt: fourMb })))],
-  ['20 x 2,000-token prompt (tokenized, 1 token generated)', model, (url) => Promise.all(Array.from({ length: 20 }, () => post(url, '/v1/completions', { model: 'm', prompt: twoThousandTokens, max_tokens: 1 })))],
-  ['/tokenize of 600,000 characters', model, (url) => post(url, '/tokenize', { prompt: TEXT.repeat(Math.ceil(600_000 / TEXT.length)) })],
+  ['5 x 4 MB prompt (512-token context: refused as it arrives)', SHORT, (url) => Promise.all(Array.from({ length: 5 }, () => post(url, '/v1/completions', fourMb)))],
+  ['20 x 2,000-token prompt (tokenized, 1 token generated)', model, (url) => Promise.all(Array.from({ length: 20 }, () => post(url, '/v1/completions', twoThousandTokens)))],
+  ['/tokenize of 600,000 characters', model, (url) => post(url, '/tokenize', longTokenize)],
 ];
 
 const results = new Map<string, number[]>();
