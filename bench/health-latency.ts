@@ -2,11 +2,12 @@
  * /health latency while heavy requests arrive (issue 12: under 100 ms while a 4 MB prompt is refused and while a
  * 2,000-token prompt is tokenized). The built server runs as a child process: on the fixture base (512 tokens of
  * context, default body limit) for the 4 MB prompts, on a copy of it with a 2,000,000-token context for the
- * tokenizing loads. A probe asks /health every 10 ms while each load runs; the script prints the probe's p50, p99
+ * tokenizing loads. A probe (a process of its own) asks /health every 10 ms while each load runs; the script prints the probe's p50, p99
  * and max per load, for --text-workers 2 (the default) and 0 (everything on the event loop), in alternated rounds.
  *
  *   npm run build && npx tsx bench/health-latency.ts [--rounds 3]
  */
+import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,22 +30,33 @@ async function start(textWorkers: number, dir: string): Promise<{ url: string; s
   return { url, stop: async () => void (cli.proc.kill('SIGKILL'), await cli.exited) };
 }
 
-/** /health round trips, every 10 ms, while `load` runs. */
+/**
+ * /health round trips, every 10 ms, while `load` runs. The probe is a process of its own: in this one, sending
+ * megabytes of body would delay the probe, not the server.
+ */
 async function probe(url: string, load: () => Promise<unknown>): Promise<number[]> {
-  let done = false;
-  const times: number[] = [];
-  const probing = (async () => {
-    while (!done) {
-      const t0 = performance.now();
-      await fetch(`${url}/health`);
-      times.push(performance.now() - t0);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  })();
+  const script = `
+    const times = []; let done = false;
+    process.stdin.on('data', () => (done = true));
+    (async () => {
+      while (!done) {
+        const t0 = performance.now();
+        await fetch(process.argv[1] + '/health');
+        times.push(performance.now() - t0);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      process.stdout.write(JSON.stringify(times));
+    })();`;
+  const child = spawn(process.execPath, ['-e', script, url], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const exited = new Promise((r) => child.on('exit', r));
+  // The probe's first request, so that connecting is not counted against the load.
+  await new Promise((r) => setTimeout(r, 200));
   await load();
-  done = true;
-  await probing;
-  return times;
+  child.stdin.end('stop');
+  await exited;
+  return JSON.parse(out) as number[];
 }
 
 // Bodies are serialized before the probe starts: serializing megabytes here would delay the probe, not the server.
