@@ -131,7 +131,8 @@ export class ReasonerRegistry {
       const hash = await contentHash(staged.stagedDir);
       version = new ModuleVersion(this.nextVersionId++, { ...staged.manifest, name }, dir, opts.defaultWeight ?? staged.manifest.default_weight, staged.sizeBytes, hash);
       this.loading.set(name, version);
-      await version.load(this.host, this.session, this.baseDir, staged.stagedDir, (v) => this.onWorkerExit(v), attempt.signal);
+      // The copy's path is new at every load: the logits graph cache keys it by content instead.
+      await version.load(this.host, { ...this.session, graphCacheKey: hash }, this.baseDir, staged.stagedDir, (v) => this.onWorkerExit(v), attempt.signal);
     } catch (err) {
       const reported = attempt.explain(err);
       if (version && this.loading.get(name) === version) this.loading.delete(name);

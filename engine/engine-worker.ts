@@ -16,6 +16,7 @@ import type { EngineOptions, FromEngine, ModuleLoad, ToEngine } from './protocol
 import type { DoneEvent, GenerationRequest } from './generation-request.js';
 import { RemoteModelRunner } from './remote-model-runner.js';
 import { GrammarHost } from './grammar-host.js';
+import { defaultSamplerThreads } from './sampler-threads.js';
 import { Scheduler } from './scheduler.js';
 
 const options = workerData as EngineOptions;
@@ -43,6 +44,8 @@ async function main(): Promise<void> {
       prefillChunk: options.prefillChunk,
       maxContext: Math.min(options.maxContext, base.config.maxPositions),
       vocab: base.signature.vocabSize,
+      samplerThreads: options.samplerThreads ?? defaultSamplerThreads(),
+      samplerMinVocab: options.samplerMinVocab,
     },
     (events) => post({ type: 'events', events }),
     fusion,

@@ -1,5 +1,5 @@
 import { UnirError } from '../common/errors.js';
-import type { WeightedRow } from '../kernels/fuse-logits.js';
+import { fuseLogits, type WeightedRow } from '../kernels/fuse-logits.js';
 
 /** A module's row in a fusion, with the name errors use. */
 export interface NamedRow extends WeightedRow {
@@ -22,11 +22,12 @@ export function usableLogits(row: Float32Array): boolean {
 }
 
 /**
- * The error for a fused row that is not usable, naming who made it so: the base (model_failed) when its own row
- * is unusable, else the modules whose rows are (reasoner_failed), else the modules whose weighted sum with the
- * base overflowed float32.
+ * Who made a sequence's logits unusable, once the sampler found them so (it checks every row it samples): the
+ * base (model_failed) when its own row is unusable, else the modules whose rows are (reasoner_failed), else the
+ * modules whose weighted sum with the base overflowed float32. Null when the rows and their sum are usable: then
+ * the request's own processors made it so. Runs only on a failure, so it may fuse again.
  */
-export function nonFiniteLogitsError(baseRow: Float32Array, terms: readonly NamedRow[]): UnirError {
+export function blameUnusableLogits(baseRow: Float32Array, terms: readonly NamedRow[]): UnirError | null {
   if (!usableLogits(baseRow)) {
     return new UnirError('model_failed', 'the base model produced non-finite logits (NaN or infinity) for this sequence');
   }
@@ -36,6 +37,8 @@ export function nonFiniteLogitsError(baseRow: Float32Array, terms: readonly Name
   if (broken.length > 0) {
     return new UnirError('reasoner_failed', `reasoning module ${broken.join(', ')} produced non-finite logits (NaN or infinity)`);
   }
-  if (active.length === 0) return new UnirError('model_failed', 'the base model\'s logits are not usable for sampling');
-  return new UnirError('reasoner_failed', `the fused logits of the base and ${active.map((t) => t.name).join(', ')} overflowed float32`);
+  if (active.length > 0 && !usableLogits(fuseLogits(new Float32Array(baseRow.length), baseRow, active))) {
+    return new UnirError('reasoner_failed', `the fused logits of the base and ${active.map((t) => t.name).join(', ')} overflowed float32`);
+  }
+  return null;
 }

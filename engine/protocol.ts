@@ -18,6 +18,10 @@ export interface EngineOptions {
   prefillChunk: number;
   /** The context the engine serves (prompt + generated), at most the model's. */
   maxContext: number;
+  /** Sampler worker threads beside the engine thread (engine/sampler-pool.ts); default: cores - 1, at most 4. */
+  samplerThreads?: number;
+  /** Below this vocabulary a step samples on the engine thread alone (default 16,384; tests lower it). */
+  samplerMinVocab?: number;
   /** Where the models' logits are summed: on the host (default), or on the base's WebGPU device (engine/device-fusion.ts). */
   fusionSite?: FusionSite;
 }

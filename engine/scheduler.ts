@@ -1,13 +1,15 @@
 import { serializeError, UnirError } from '../common/errors.js';
+import { NonFiniteLogitsError, type NonFiniteKind } from '../kernels/non-finite-logits.js';
 import type { RunLogits, RunRow } from '../models/decoder-runner.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import { emptyStats, type EngineStats } from './engine-stats.js';
 import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { EngineHealth } from './engine-health.js';
-import type { NamedRow } from './logits-check.js';
+import { blameUnusableLogits, type NamedRow } from './logits-check.js';
 import type { DeviceFusion } from './device-fusion.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
 import { PausedSequences } from './paused-sequences.js';
+import { SamplerPool } from './sampler-pool.js';
 import { Sequence } from './sequence.js';
 import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
@@ -21,6 +23,17 @@ export interface SchedulerOptions {
   prefillChunk: number;
   maxContext: number;
   vocab: number;
+  /** Sampler worker threads beside the engine thread (engine/sampler-pool.ts); default 0. */
+  samplerThreads?: number;
+  /** Below this vocabulary a step samples on the engine thread alone (default 16,384). */
+  samplerMinVocab?: number;
+}
+
+/** What a sequence's row was fused from this step (kept to name the culprit when the row is unusable). */
+interface FusionInput {
+  base: Float32Array;
+  terms: NamedRow[];
+  onDevice: boolean;
 }
 
 /** Rows of one model in one step, and where each sequence's logits row lands. */
@@ -56,6 +69,8 @@ export class Scheduler {
   private faults = 0;
   readonly stats: EngineStats = emptyStats();
 
+  private readonly sampler: SamplerPool;
+
   constructor(
     private readonly base: LocalModelRunner,
     private readonly tokenizer: TextTokenizer,
@@ -64,11 +79,13 @@ export class Scheduler {
     /** `--fusion-site device`: the step's logits are fused where the models ran (engine/device-fusion.ts). */
     private readonly fusion: DeviceFusion | null = null,
     private readonly onHealth: (health: EngineHealth) => void = () => undefined,
-  ) {}
+  ) {
+    this.sampler = new SamplerPool(options.vocab, options.samplerThreads ?? 0, options.samplerMinVocab);
+  }
 
   submit(seqId: number, request: GenerationRequest, grammar: GrammarLogitsProcessor | null = null): void {
     const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
-    const seq = new Sequence(seqId, request, this.tokenizer, this.options.vocab, this.options.maxContext, grammar);
+    const seq = new Sequence(seqId, request, this.tokenizer, this.options.maxContext, grammar);
     if (missing) {
       seq.release();
       this.emit([this.doneEvent(seq, 'error', null, new UnirError('reasoner_not_found', `reasoning module version ${missing.versionId} is not attached`))]);
@@ -130,6 +147,7 @@ export class Scheduler {
       relayouts: t.relayouts,
       relayoutMs: t.relayoutMs,
       cachedSequences: this.base.decoder.sequenceCount,
+      sampledOffThread: this.sampler.offThreadRows,
       baseTensors: this.base.decoder.tensorStats,
     };
   }
@@ -137,6 +155,7 @@ export class Scheduler {
   stop(): void {
     this.stopped = true;
     this.wake?.();
+    void this.sampler.close();
   }
 
   async loop(): Promise<void> {
@@ -210,34 +229,12 @@ export class Scheduler {
     const events: SequenceEvent[] = [];
     const byKey = new Map(results.map((r) => [r.key, r]));
     const finished: { seq: Sequence; reason: FinishReason; stopReason: string | number | null; error?: UnirError }[] = [];
-    const sampleFrom = (seq: Sequence, which: 'decode' | 'prefill', rowOf: (key: number) => number) => {
-      const row = (key: number): Float32Array => {
-        const logits = byKey.get(key)![which]!;
-        const r = rowOf(key);
-        return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
-      };
-      const fused = onDevice?.get(seq.id);
-      let appended: ReturnType<Sequence['append']>;
-      try {
-        const terms: NamedRow[] = fused ? [] : seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k), name: this.moduleNames.get(k) ?? `version ${k}` }));
-        const sampled = seq.sample(fused ?? row(BASE_KEY), terms);
-        appended = seq.append(sampled.tokenId, sampled);
-      } catch (err) {
-        // Non-finite logits, a kernel that refused its row, a token the detokenizer cannot place: this sequence
-        // ends, the batch goes on.
-        this.fail([seq], this.samplingError(err, fused !== undefined ? seq : null));
-        return;
-      }
-      const { event, finish } = appended;
-      events.push(event);
-      this.stats.generatedTokens++;
-      if (finish) finished.push({ seq, ...finish });
-    };
+    const toSample: { seq: Sequence; which: 'decode' | 'prefill'; index: Map<number, Map<number, number>> }[] = [];
 
     const decodeIndex = this.rowIndex(decoding);
     for (const seq of decoding) {
       if (seq.phase === 'finished' || seq.cancelled) continue;
-      sampleFrom(seq, 'decode', (key) => decodeIndex.get(key)!.get(seq.id)!);
+      toSample.push({ seq, which: 'decode', index: decodeIndex });
     }
     const prefillIndex = this.rowIndex(prefill.map((p) => p.seq));
     for (const { seq, tokens } of prefill) {
@@ -249,8 +246,46 @@ export class Scheduler {
       this.prefilling.splice(this.prefilling.indexOf(seq), 1);
       seq.phase = 'running';
       this.running.push(seq);
-      sampleFrom(seq, 'prefill', (key) => prefillIndex.get(key)!.get(seq.id)!);
+      toSample.push({ seq, which: 'prefill', index: prefillIndex });
     }
+
+    // Fusion and processors here, in order; the rows' sampling is split across the sampler pool.
+    const slots = this.sampler.rows(toSample.length);
+    const inputs: FusionInput[] = [];
+    const jobs = toSample.map(({ seq, which, index }, i) => {
+      const row = (key: number): Float32Array => {
+        const logits = byKey.get(key)![which]!;
+        const r = index.get(key)!.get(seq.id)!;
+        return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
+      };
+      const fused = onDevice?.get(seq.id);
+      const terms: NamedRow[] = fused ? [] : seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k), name: this.moduleNames.get(k) ?? `version ${k}` }));
+      inputs.push({ base: fused ?? row(BASE_KEY), terms, onDevice: fused !== undefined });
+      return seq.prepareSample(fused ?? row(BASE_KEY), terms, slots.rows[i], seq.request.logprobs !== null ? slots.raws[i] : null);
+    });
+    const outcomes = await this.sampler.run(jobs);
+    toSample.forEach(({ seq }, i) => {
+      // Ended while its row was sampled on another thread (a module detached, a shutdown): nothing to append.
+      if (seq.phase === 'finished') return;
+      const outcome = outcomes[i];
+      if ('nonFinite' in outcome) {
+        // A broken row ends its own sequence only, naming who broke it.
+        this.fail([seq], seq.grammarFailure ?? this.unusableRowError(seq, inputs[i], outcome.nonFinite));
+        return;
+      }
+      let appended: ReturnType<Sequence['append']>;
+      try {
+        appended = seq.append(outcome.tokenId, outcome);
+      } catch (err) {
+        // A token the detokenizer or a stop check cannot place: this sequence ends, the batch goes on.
+        this.fail([seq], new UnirError('internal_error', 'the sampled token could not be appended', null, { detail: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
+        return;
+      }
+      const { event, finish } = appended;
+      events.push(event);
+      this.stats.generatedTokens++;
+      if (finish) finished.push({ seq, ...finish });
+    });
     if (events.length > 0) this.emit(events);
     for (const f of finished) this.finish([f.seq], f.reason, f.stopReason, f.error);
     this.stats.steps++;
@@ -309,14 +344,18 @@ export class Scheduler {
   }
 
   /**
-   * The error a sequence ends with when its sampling throws. Fused on the device, the rows of base and modules are
-   * not seen apart: a non-finite fused row of a sequence with modules names them all.
+   * The error of a sequence whose logits the sampler found unusable: the model or modules that made them so
+   * (blameUnusableLogits), or, fused on the device where the rows are not seen apart, all of them.
    */
-  private samplingError(err: unknown, fusedOnDevice: Sequence | null): UnirError {
-    if (!(err instanceof UnirError)) return new UnirError('internal_error', 'sampling failed', null, { detail: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-    const modules = fusedOnDevice?.modelKeys.slice(1).map((k) => this.moduleNames.get(k) ?? `version ${k}`) ?? [];
-    if (err.code !== 'model_failed' || modules.length === 0) return err;
-    return new UnirError('reasoner_failed', `the logits of the base and ${modules.join(', ')}, fused on the device, are not finite`);
+  private unusableRowError(seq: Sequence, input: FusionInput, kind: NonFiniteKind): UnirError {
+    const what = new NonFiniteLogitsError(kind).message;
+    const modules = seq.modelKeys.slice(1).map((k) => this.moduleNames.get(k) ?? `version ${k}`);
+    if (input.onDevice) {
+      return modules.length > 0
+        ? new UnirError('reasoner_failed', `the logits of the base and ${modules.join(', ')}, fused on the device, are unusable (${what})`)
+        : new UnirError('model_failed', `the base model's logits are unusable (${what})`);
+    }
+    return blameUnusableLogits(input.base, input.terms) ?? new UnirError('model_failed', `the request's sampling parameters made the logits unusable (${what})`);
   }
 
   /** A paused sequence's caches, in every model, copied out of the batch's layout into one of their own. */

@@ -6,6 +6,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
 import { graphPath } from './kv-gather-graph.js';
 import { adapterLabel, probeWebGpuAdapter, type AdapterProbe, type WebGpuAdapter } from './webgpu-adapter.js';
+import type { LogitsGraph } from './logits-graph-cache.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
 export type ExecutionProviderChoice = ExecutionProvider | 'auto';
@@ -18,6 +19,15 @@ export interface SessionSettings {
   deviceId: number;
   /** ORT intra-op threads for this session; several sessions share the cores, so each gets an explicit count. */
   threads: number;
+  /** Where rewritten graphs are cached (models/logits-graph-cache.ts); undefined: the default, null: none. */
+  graphCacheDir?: string | null;
+  /** false: exports without num_logits_to_keep are served unchanged (default true). */
+  rewriteLogitsGraph?: boolean;
+  /**
+   * What the logits graph cache keys a graph by when given (a module's content hash: its files are a fresh private
+   * copy at every load, adapters/module-load.ts); else the graph's real path, size and modification time.
+   */
+  graphCacheKey?: string;
   /** `auto` may choose a software WebGPU adapter (lavapipe, SwiftShader, any adapter of type CPU). Default false. */
   allowSoftwareAdapter?: boolean;
   /** The WebGPU adapter, when a thread already probed it (the probe is a child process: done once, passed on). */
@@ -62,10 +72,11 @@ export async function createSession(
   settings: SessionSettings,
   deviceOutputs: readonly string[],
   onAutoChoice?: (ep: ExecutionProvider, skipped: string[]) => void,
+  graph?: LogitsGraph,
 ): Promise<CreatedSession> {
   if (settings.ep !== 'auto') {
     const adapter = settings.ep === 'webgpu' ? await adapterOrThrow(onnxPath, settings) : null;
-    return { session: await createSessionOn(settings.ep, onnxPath, settings, deviceOutputs), ep: settings.ep, adapter };
+    return { session: await createSessionOn(settings.ep, onnxPath, settings, deviceOutputs, graph), ep: settings.ep, adapter };
   }
   const skipped: string[] = [];
   for (const ep of AUTO_ORDER) {
@@ -75,7 +86,7 @@ export async function createSession(
         adapter = await adapterOrThrow(onnxPath, settings);
         if (adapter.software && !settings.allowSoftwareAdapter) throw new UnirError('provider_unavailable', `webgpu: ${softwareAdapterNote(adapter)}`);
       }
-      const session = await createSessionOn(ep, onnxPath, settings, deviceOutputs);
+      const session = await createSessionOn(ep, onnxPath, settings, deviceOutputs, graph);
       onAutoChoice?.(ep, skipped);
       return { session, ep, adapter };
     } catch (err) {
@@ -130,10 +141,16 @@ export async function createSessionOn(
   onnxPath: string,
   settings: SessionSettings,
   deviceOutputs: readonly string[] = [],
+  graph?: LogitsGraph,
 ): Promise<InferenceSession> {
   const options = sessionOptionsFor(ep, settings, deviceOutputs);
   try {
-    return await ort.InferenceSession.create(onnxPath, options);
+    if (graph?.bytes) {
+      // A rewritten graph held in memory: its external data files stay beside the export.
+      const extra = { session: { model_external_initializers_file_folder_path: graph.externalDataDir } };
+      return await ort.InferenceSession.create(graph.bytes, { ...options, extra: { ...options.extra, ...extra } });
+    }
+    return await ort.InferenceSession.create(graph?.path ?? onnxPath, options);
   } catch (err) {
     throw classifySessionError(ep, onnxPath, err);
   }

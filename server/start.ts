@@ -23,8 +23,12 @@ export interface RunningServer {
   url: string;
   /** Resolves when the model and the start-up modules are loaded; rejects if the base cannot load. */
   ready: Promise<void>;
-  /** Drains (bounded by --drain-timeout), then stops HTTP, modules and the engine. */
-  close(): Promise<void>;
+  /**
+   * Drains (bounded by --drain-timeout), then stops HTTP, modules and the engine. `watcherStopped` false: the
+   * modules root watcher was still waiting on the file system (a volume that does not answer), and one of libuv's
+   * threads with it; process.exit() would wait for that thread.
+   */
+  close(): Promise<{ watcherStopped: boolean }>;
 }
 
 /** Listens first (so /health and /ready answer during a long load), then loads the model and the modules. */
@@ -42,7 +46,7 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
   log.info({ url, model: options.model }, 'listening; loading the model');
 
   let watcher: ReasonerWatcher | null = null;
-  let closing: Promise<void> | null = null;
+  let closing: Promise<{ watcherStopped: boolean }> | null = null;
   const ready = loadRuntime(options, log, metrics).then(async (runtime) => {
     ctx.setRuntime(runtime);
     if (watchesModulesRoot(options) && !closing) {
@@ -61,8 +65,10 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
     (closing ??= (async () => {
       // Module loads are not drained: they end now (503 shutting_down), or the HTTP server would wait for them.
       ctx.loaded?.registry.stopLoading();
-      await watcher?.stop();
+      // Draining starts at once. Stopping the watcher waits for its poll or load under way, which never ends while
+      // a network volume does not answer (an NFS hard mount): it runs beside the drain, and is waited for only so long.
       lifecycle.draining = true;
+      const watcherStopped = watcher ? settlesWithin(watcher.stop(), WATCHER_STOP_MS) : true;
       const drained = await lifecycle.waitIdle(options.drainTimeout * 1000);
       if (!drained) {
         log.warn({ inFlight: lifecycle.inFlight }, 'drain timeout: cancelling the requests in flight');
@@ -79,14 +85,27 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
       await app.close();
       clearInterval(reaper);
       clearTimeout(force);
+      const stopped = await watcherStopped;
+      if (!stopped) log.warn({ root: options.reasonersDir, waitedMs: WATCHER_STOP_MS }, 'the modules root watcher did not stop (the file system does not answer): closing without it');
       const rt = ctx.loaded;
       if (rt) {
         await rt.registry.close();
         await rt.text.close();
         await rt.engine.close();
       }
+      return { watcherStopped: stopped };
     })());
   return { ctx, url, ready, close };
+}
+
+/** How long shutdown waits, from its start, for the modules root watcher's poll or load under way. */
+const WATCHER_STOP_MS = 5000;
+
+/** Whether `p` settles within `ms`. */
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([p.then(() => true, () => true), late]).finally(() => clearTimeout(timer));
 }
 
 async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics): Promise<ModelRuntime> {
@@ -101,6 +120,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const shared: Partial<SessionSettings> = {
     allowSoftwareAdapter: options.allowSoftwareAdapter,
     ...(usesWebGpu ? { adapterProbe: await webgpuAdapter() } : {}),
+    ...graphSettings(options),
   };
   const engine = await EngineClient.start({
     baseDir: files.dir,
@@ -109,9 +129,11 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     maxQueue: options.maxQueue,
     prefillChunk: options.prefillChunk,
     maxContext: options.maxModelLen ?? config.maxPositions,
+    samplerThreads: options.samplerThreads ?? undefined,
     fusionSite: options.fusionSite,
   });
   if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
+  if (engine.base.logitsNote) log[engine.base.logitsNote.level]({ model: options.model }, engine.base.logitsNote.message);
   metrics.modelLoadSeconds.set((performance.now() - t0) / 1000);
   const registry = new ReasonerRegistry(
     engine,
@@ -139,6 +161,11 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     options.textWorkers,
   );
   return { engine, tokenizer, chatTemplate, registry, text, maxContext, defaultReasoners };
+}
+
+/** --graph-cache-dir (unset: the default directory, '': no cache) and --keep-all-logits. */
+function graphSettings(options: ServerOptions): { graphCacheDir: string | null | undefined; rewriteLogitsGraph: boolean } {
+  return { graphCacheDir: options.graphCacheDir === null ? undefined : options.graphCacheDir || null, rewriteLogitsGraph: !options.keepAllLogits };
 }
 
 /** "add,sort:0.5" → [{name: 'add'}, {name: 'sort', weight: 0.5}] */

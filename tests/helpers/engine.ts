@@ -9,6 +9,9 @@ export interface EngineTestOptions {
   maxQueue?: number;
   /** Default cpu. */
   ep?: ExecutionProvider;
+  /** Sampler workers (default: the engine's); samplerMinVocab lowers the vocabulary from which they are used. */
+  samplerThreads?: number;
+  samplerMinVocab?: number;
 }
 
 /** The real engine worker on a fixture; 1 intra-op thread. */
@@ -20,6 +23,8 @@ export async function startEngine(baseDir: string, opts: EngineTestOptions = {})
     maxQueue: opts.maxQueue ?? 64,
     prefillChunk: opts.prefillChunk ?? 0,
     maxContext: Number.MAX_SAFE_INTEGER,
+    samplerThreads: opts.samplerThreads,
+    samplerMinVocab: opts.samplerMinVocab,
   });
 }
 
