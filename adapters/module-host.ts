@@ -1,5 +1,5 @@
 import { MessageChannel, type Worker } from 'node:worker_threads';
-import { deserializeError, UnirError } from '../common/errors.js';
+import { deserializeError, UnirError, type SerializedError } from '../common/errors.js';
 import type { EngineClient } from '../engine/engine-client.js';
 import type { ModelSummary } from '../engine/model-summary.js';
 import type { ModulePlacement } from '../engine/device-owner.js';
@@ -28,8 +28,9 @@ export function createModuleHost(placement: ModulePlacement, engine: EngineClien
 class EngineThreadHost implements ModuleHost {
   readonly placement = 'engine-thread';
   constructor(private readonly engine: EngineClient) {}
-  load(load: ModuleLoad, _onExit: (reason: string) => void, signal?: AbortSignal): Promise<ModelSummary> {
-    const loaded = this.engine.loadModule(load);
+  async load(load: ModuleLoad, _onExit: (reason: string) => void, signal?: AbortSignal): Promise<ModelSummary> {
+    await checkTokenizerApart(load, signal);
+    const loaded = this.engine.loadModule({ ...load, tokenizerChecked: true });
     if (!signal) return loaded;
     // A load given up on (its deadline): the engine drops the version, now or when its load ends.
     return new Promise((resolve, reject) => {
@@ -70,6 +71,11 @@ class WorkerHost implements ModuleHost {
   ) {}
 
   async load(load: ModuleLoad, onExit: (reason: string) => void, signal?: AbortSignal): Promise<ModelSummary> {
+    if (this.placement === 'device-worker') {
+      // The shared worker runs every module of the device: it only creates the session.
+      await checkTokenizerApart(load, signal);
+      load = { ...load, tokenizerChecked: true };
+    }
     const worker = this.placement === 'device-worker' ? this.sharedWorker() : this.spawn();
     const { port1, port2 } = new MessageChannel();
     const { versionId } = load;
@@ -170,4 +176,25 @@ async function stopWorker(worker: Worker): Promise<void> {
   const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, TERMINATE_WAIT_MS).unref()));
   await Promise.race([worker.terminate().then(() => undefined), gaveUp]);
   clearTimeout(timer);
+}
+
+/**
+ * The tokenizer check in a short-lived worker of its own (seconds for a large vocabulary): no device thread waits.
+ * A load given up on (`signal`) ends the check's worker.
+ */
+function checkTokenizerApart(load: ModuleLoad, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const worker = spawnWorker('./tokenizer-check-worker', import.meta.url, { workerData: { name: load.name, dir: load.dir, baseDir: load.baseDir } });
+    const onAbort = () => {
+      reject(signal!.reason);
+      void stopWorker(worker);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    worker.once('exit', () => signal?.removeEventListener('abort', onAbort));
+    worker.once('message', (error: SerializedError | null) => (error ? reject(deserializeError(error)) : resolve()));
+    worker.once('error', (err) => reject(new UnirError('invalid_model_dir', `checking the tokenizer of ${load.name} crashed its worker: ${err.message}`)));
+    // After a message this settles nothing; without one, the worker ended before answering.
+    worker.once('exit', (code) => reject(new UnirError('invalid_model_dir', `checking the tokenizer of ${load.name} ended its worker (code ${code})`)));
+  });
 }

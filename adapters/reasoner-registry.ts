@@ -4,6 +4,7 @@ import type { ReasonerUse } from '../engine/generation-request.js';
 import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { modulePlacement, type ModulePlacement } from '../engine/device-owner.js';
 import type { ExecutionProvider, SessionSettings } from '../models/execution-provider.js';
+import type { WebGpuAdapter } from '../models/webgpu-adapter.js';
 import { contentHash } from './content-hash.js';
 import { createModuleHost, type ModuleHost } from './module-host.js';
 import { LoadAttempt } from './module-load.js';
@@ -90,6 +91,12 @@ export class ReasonerRegistry {
   /** The provider module sessions run on. */
   get moduleEp(): ExecutionProvider {
     return this.session.ep as ExecutionProvider;
+  }
+
+  /** The WebGPU adapter module sessions run on (null unless the modules are on webgpu and it was found). */
+  get adapter(): WebGpuAdapter | null {
+    const probe = this.session.adapterProbe;
+    return this.moduleEp === 'webgpu' && probe?.ok ? probe.adapter : null;
   }
 
   /** Where this registry's module sessions run: see engine/device-owner.ts. */

@@ -20,13 +20,25 @@ export class LocalModelRunner implements ModelRunner {
   private inFlight: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  constructor(readonly decoder: DecoderRunner) {}
+  /** `moduleName`: a reasoning module's (as loaded), named in its failures as its own worker would name it. */
+  constructor(
+    readonly decoder: DecoderRunner,
+    private readonly moduleName: string | null = null,
+  ) {}
 
   async run(rows: RunRow[]): Promise<RunLogits> {
     if (this.closed) throw new UnirError('reasoner_failed', 'the model was detached');
     const run = this.decoder.run(rows);
     this.inFlight = run.catch(() => undefined);
-    const logits = await run;
+    let logits: RunLogits;
+    try {
+      logits = await run;
+    } catch (err) {
+      if (this.moduleName === null) throw err;
+      // ONNX Runtime's text (source paths) goes to the log only, as from a module's own worker.
+      const detail = `${(err as Error).message}${err instanceof UnirError && err.detail ? `: ${err.detail}` : ''}`;
+      throw new UnirError('reasoner_failed', `reasoning module ${this.moduleName} failed at run time`, null, { detail });
+    }
     const t = this.decoder.lastTiming;
     this.totals.ortMs += t.ortMs;
     this.totals.layoutMs += t.layoutMs;

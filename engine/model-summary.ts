@@ -21,6 +21,9 @@ export interface ModelSummary {
   autoNote?: string | null;
   /** What was done about logits for every prompt position, to log once at load (null: nothing to say). */
   logitsNote: LoadedDecoder['logitsNote'];
+  /** The base's tokenizer.json and EOS ids (for the grammar worker). */
+  tokenizerPath?: string;
+  eosTokenIds?: number[];
 }
 
 export function summarize(m: LoadedDecoder): ModelSummary {

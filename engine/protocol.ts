@@ -1,7 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../common/errors.js';
 import type { SessionSettings } from '../models/execution-provider.js';
-import type { GrammarSpec } from '../grammar/grammar-spec.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { EngineHealth } from './engine-health.js';
 import type { EngineStats } from './engine-stats.js';
@@ -35,6 +34,8 @@ export interface ModuleLoad {
   dir: string;
   baseDir: string;
   session: SessionSettings;
+  /** The tokenizer check ran already, in a worker of its own (adapters/module-host.ts): skip it. */
+  tokenizerChecked?: boolean;
 }
 
 export type ToEngine =
@@ -46,7 +47,8 @@ export type ToEngine =
   | { type: 'load-module'; load: ModuleLoad }
   | { type: 'detach-module'; versionId: number }
   | { type: 'stats'; requestId: number }
-  | { type: 'compile-grammar'; requestId: number; spec: GrammarSpec }
+  /** The engine's end of the channel to a (new) grammar worker. */
+  | { type: 'attach-grammar'; port: MessagePort }
   | { type: 'shutdown' };
 
 export type FromEngine =
@@ -58,8 +60,7 @@ export type FromEngine =
   | { type: 'module-loaded'; versionId: number; summary: ModelSummary }
   | { type: 'module-load-failed'; versionId: number; error: SerializedError }
   /** The answer to shutdown: every session of the engine thread is released. */
-  | { type: 'closed' }
-  | { type: 'grammar-compiled'; requestId: number; error: SerializedError | null };
+  | { type: 'closed' };
 
 /** Messages between the engine worker and a module worker (one ORT session and its KV caches). */
 export type ToModelWorker =

@@ -11,7 +11,7 @@ import type { LocalModelRunner, ModelRunner } from './model-runner.js';
 import { PausedSequences } from './paused-sequences.js';
 import { SamplerPool } from './sampler-pool.js';
 import { Sequence } from './sequence.js';
-import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
+import type { RemoteGrammar } from './remote-grammar.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
 
 export const BASE_KEY = 0;
@@ -83,7 +83,7 @@ export class Scheduler {
     this.sampler = new SamplerPool(options.vocab, options.samplerThreads ?? 0, options.samplerMinVocab);
   }
 
-  submit(seqId: number, request: GenerationRequest, grammar: GrammarLogitsProcessor | null = null): void {
+  submit(seqId: number, request: GenerationRequest, grammar: RemoteGrammar | null = null): void {
     const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
     const seq = new Sequence(seqId, request, this.tokenizer, this.options.maxContext, grammar);
     if (missing) {
@@ -158,6 +158,11 @@ export class Scheduler {
     void this.sampler.close();
   }
 
+  /** Something a waiting step loop may be waiting for happened (a grammar mask arrived). */
+  nudge(): void {
+    this.wake?.();
+  }
+
   async loop(): Promise<void> {
     while (!this.stopped) {
       if (this.waiting.length + this.prefilling.length + this.running.length + this.paused.resumable === 0) {
@@ -210,11 +215,15 @@ export class Scheduler {
     this.dropCancelled();
     this.running = await this.paused.apply(this.running, this.options.maxBatch - this.prefilling.length, (seq) => this.isolate(seq));
     this.admit();
-    const decoding = this.running;
+    // A grammar sequence whose next mask waits behind a compile sits the step out (the others go on).
+    const decoding = this.running.filter((s) => s.canDecode);
     const prefill = planPrefill(this.prefilling, this.options.prefillChunk);
     if (decoding.length === 0 && prefill.length === 0) return false;
 
     const results = await this.runModels(this.modelSteps(decoding, prefill));
+    // Grammar masks are computed in the grammar worker while the models ran: usually here already.
+    const masks = [...decoding, ...prefill.map((p) => p.seq)].map((s) => s.grammarReady()).filter((p) => p !== null);
+    if (masks.length > 0) await Promise.all(masks);
     const t1 = performance.now();
     const failed = new Map<Sequence, UnirError>();
     for (const r of results) {

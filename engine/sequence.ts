@@ -4,7 +4,7 @@ import { randomSeed, SeededRandom } from '../kernels/seeded-random.js';
 import { isGreedy } from '../kernels/token-sampler.js';
 import { fuseLogits, type WeightedRow } from '../kernels/fuse-logits.js';
 import type { UnirError } from '../common/errors.js';
-import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
+import type { RemoteGrammar } from './remote-grammar.js';
 import type { TokenStreamDecoder } from '../models/token-stream-decoder.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import type { FinishReason, GenerationRequest, TokenEvent } from './generation-request.js';
@@ -51,7 +51,7 @@ export class Sequence {
     tokenizer: TextTokenizer,
     private readonly maxContext: number,
     /** The request's grammar (structured outputs, forced tool calls): masks the fused logits before sampling. */
-    private readonly grammar: GrammarLogitsProcessor | null = null,
+    private readonly grammar: RemoteGrammar | null = null,
   ) {
     this.rng = new SeededRandom(request.seed ?? randomSeed());
     this.penalties = createPenaltyState(request.promptIds);
@@ -70,6 +70,16 @@ export class Sequence {
 
   get lastToken(): number {
     return this.generated[this.generated.length - 1];
+  }
+
+  /** False while the grammar's next mask waits behind a compile: the sequence sits this step out. */
+  get canDecode(): boolean {
+    return !this.grammar || this.grammar.canDecode;
+  }
+
+  /** Null when sample() can run now; else resolves when the grammar's next mask has arrived. */
+  grammarReady(): Promise<void> | null {
+    return this.grammar?.ready() ?? null;
   }
 
   weightOf(versionId: number): number {

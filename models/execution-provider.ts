@@ -45,11 +45,20 @@ export function webgpuAdapter(settings: Pick<SessionSettings, 'adapterProbe'> = 
   return adapterProbe;
 }
 
-/** Why `auto` passes over a software adapter; `--ep webgpu` on one starts, with this as a warning. */
-export function softwareAdapterNote(a: WebGpuAdapter): string {
+/** Whether a base on `ep` and modules on `moduleEp` (null or auto: the base's provider) can run on WebGPU. */
+export function mayUseWebGpu(ep: ExecutionProviderChoice, moduleEp: ExecutionProviderChoice | null): boolean {
+  const webgpu = (e: ExecutionProviderChoice) => e === 'webgpu' || e === 'auto';
+  return webgpu(ep) || (moduleEp !== null && moduleEp !== 'auto' && webgpu(moduleEp));
+}
+
+/**
+ * Why `auto` passes over a software adapter; `--ep webgpu` on one starts, with this as a warning (`allowed`: the
+ * server runs with --allow-software-adapter, so auto may have chosen it).
+ */
+export function softwareAdapterNote(a: WebGpuAdapter, allowed = false): string {
   return (
     `the WebGPU adapter is a software renderer (${adapterLabel(a)}): it runs on the CPU, far slower than --ep cpu; ` +
-    '--ep auto passes over it unless --allow-software-adapter is given'
+    (allowed ? '--allow-software-adapter lets --ep auto choose it' : '--ep auto passes over it unless --allow-software-adapter is given')
   );
 }
 
@@ -101,8 +110,11 @@ export async function createSession(
 async function adapterOrThrow(onnxPath: string, settings: SessionSettings): Promise<WebGpuAdapter> {
   if (settings.deviceId !== 0) sessionOptionsFor('webgpu', settings, []); // throws the --device-id explanation first
   const probe = await webgpuAdapter(settings);
-  if (!probe.ok) throw classifySessionError('webgpu', onnxPath, new Error(probe.error));
-  return probe.adapter;
+  if (probe.ok) return probe.adapter;
+  // The probe runs a one-node graph of ours, never the model: whatever stopped it is the provider's.
+  if (probe.probeFailed) throw new UnirError('provider_unavailable', `webgpu: ${probe.error}`);
+  if (PROVIDER_FAILURE.test(probe.error)) throw classifySessionError('webgpu', onnxPath, new Error(probe.error));
+  throw new UnirError('provider_unavailable', `webgpu: the WebGPU provider could not create a session (onnxruntime said: ${firstLine(probe.error)})`);
 }
 
 /** The session options of one provider (WebGPU: `deviceOutputs` stay on the device between runs). */
@@ -186,6 +198,9 @@ export function providerHint(ep: 'cuda' | 'webgpu', ortMessage: string, probe: P
     );
   }
   const missing: string[] = [];
+  for (const [name, files] of Object.entries(probe.driverFilesMissing)) {
+    missing.push(`${name} names ${files.join(', ')}, which does not exist: the Vulkan loader reads only the driver manifests it names`);
+  }
   if (!probe.vulkanLoader) missing.push('the Vulkan loader libvulkan.so.1 is not installed (apt-get install libvulkan1)');
   if (!probe.vulkanIcd) {
     missing.push(
@@ -202,6 +217,8 @@ export interface ProviderProbe {
   cudaProviderInstalled: boolean;
   vulkanLoader: boolean;
   vulkanIcd: boolean;
+  /** VK_DRIVER_FILES / VK_ICD_FILENAMES entries that do not exist, by variable (the loader then reads no other manifest). */
+  driverFilesMissing: Record<string, string[]>;
 }
 
 /** Looks for the files the GPU providers load: the CUDA provider beside the binding, the Vulkan loader and ICD. */
@@ -211,15 +228,19 @@ export function probeHost(env: NodeJS.ProcessEnv = process.env): ProviderProbe {
     ...(env.LD_LIBRARY_PATH ?? '').split(delimiter).filter(Boolean),
     '/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib',
   ];
-  const icdFiles = [
-    ...(env.VK_DRIVER_FILES ?? env.VK_ICD_FILENAMES ?? '').split(delimiter).filter(Boolean),
-    ...['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d'].map((d) => join(d, 'nvidia_icd.json')),
-  ];
+  // The loader reads the manifests VK_DRIVER_FILES (or the older VK_ICD_FILENAMES) names instead of its directories.
+  const variable = env.VK_DRIVER_FILES ? 'VK_DRIVER_FILES' : env.VK_ICD_FILENAMES ? 'VK_ICD_FILENAMES' : null;
+  const named = variable ? env[variable]!.split(delimiter).filter(Boolean) : [];
+  const icdFiles = variable
+    ? named
+    : ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d'].map((d) => join(d, 'nvidia_icd.json'));
+  const absent = named.filter((f) => !existsSync(f));
   return {
     bindingDir,
     cudaProviderInstalled: existsSync(join(bindingDir, 'libonnxruntime_providers_cuda.so')),
     vulkanLoader: libDirs.some((d) => existsSync(join(d, 'libvulkan.so.1'))),
     vulkanIcd: icdFiles.some((f) => existsSync(f)),
+    driverFilesMissing: variable && absent.length > 0 ? { [variable]: absent } : {},
   };
 }
 

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { LOGITS_TO_KEEP_INPUT, REWRITE_VERSION, rewriteForLogitsToKeep } from './logits-to-keep-rewrite.js';
@@ -29,8 +29,9 @@ export function defaultGraphCacheDir(env: NodeJS.ProcessEnv = process.env): stri
 /**
  * The graph to serve for `onnxPath`: the export itself when it has a num_logits_to_keep / logits_to_keep input;
  * otherwise the export rewritten so the output projection runs on the kept positions only (rewriteForLogitsToKeep),
- * cached in `cacheDir` under a key of the source's real path, size, modification time and the rewrite's version,
- * so later loads skip the rewrite. External data stays where it is: a rewritten graph that refers to external data
+ * cached in `cacheDir` under a key of the source's real path, its file identity and times (sourceFileKey; `sourceKey`, a
+ * content hash, instead for a staged module copy) and the
+ * rewrite's version, so later loads skip the rewrite. External data stays where it is: a rewritten graph that refers to external data
  * is handed to ONNX Runtime as bytes with the source's directory as the external-data folder.
  * A graph that cannot be rewritten safely is served unchanged, with a warning saying what that costs; a cache that
  * cannot be written only costs the rewrite at every load (also said). `cacheDir` null: no cache. `rewrite` false
@@ -45,9 +46,8 @@ export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vo
       `so every prefill computes logits for all prompt positions (prompt length x ${vocabSize} floats): time to first token ` +
       'and memory grow with prompt length x vocabulary. Re-export it with num_logits_to_keep (optimum) to avoid that.',
   });
-  const stat = statSync(onnxPath);
   // `sourceKey` (a content hash) stands for the bytes when the path is a fresh copy at every load.
-  const identity = sourceKey ? `content\0${sourceKey}\0${basename(onnxPath)}` : `${realpathSync(onnxPath)}\0${stat.size}\0${stat.mtimeMs}`;
+  const identity = sourceKey ? `content\0${sourceKey}\0${basename(onnxPath)}` : sourceFileKey(onnxPath);
   const key = createHash('sha256').update(`${REWRITE_VERSION}\0${identity}`).digest('hex').slice(0, 32);
   if (!rewrite) {
     const found = rewriteForLogitsToKeep(readFileSync(onnxPath));
@@ -74,7 +74,7 @@ export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vo
     try {
       mkdirSync(cacheDir, { recursive: true });
       if (graph) writeAtomically(cachedGraph, graph);
-      writeFileSync(join(cacheDir, `${key}.json`), `${JSON.stringify(entry)}\n`);
+      writeAtomically(join(cacheDir, `${key}.json`), [Buffer.from(`${JSON.stringify(entry)}\n`)]);
       return null;
     } catch (err) {
       return (err as Error).message;
@@ -104,14 +104,34 @@ function readEntry(path: string): CacheEntry | null {
   }
 }
 
-/** Writes the chunks to a temporary file beside `path`, then renames it: a reader never sees half a graph. */
+/**
+ * What identifies the content of a source graph without reading it: its real path, device, inode, size, and
+ * modification and status-change times in nanoseconds (the stat data git's index trusts). The status-change time
+ * moves with every write and cannot be set back (`touch -r`, `cp -p` and `rsync -a` restore the mtime only), so a
+ * file rewritten in place with the same size and mtime (another checkpoint of the same architecture) gets a new key.
+ */
+function sourceFileKey(path: string): string {
+  const s = statSync(path, { bigint: true });
+  return [realpathSync(path), s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join('\0');
+}
+
+/**
+ * Writes the chunks to a temporary file beside `path`, then renames it: a reader never sees half a file. The
+ * temporary name is unique (loads in several threads of one process may write the same entry at once), and it is
+ * removed when the write fails (a full disk must not keep a partial copy of a model).
+ */
 function writeAtomically(path: string, chunks: Uint8Array[]): void {
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  const fd = openSync(tmp, 'w');
+  const tmp = `${path}.${randomUUID()}.tmp`;
   try {
-    for (const c of chunks) writeSync(fd, c);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w');
+    try {
+      for (const c of chunks) writeSync(fd, c);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
   }
-  renameSync(tmp, path);
 }

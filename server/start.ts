@@ -6,7 +6,7 @@ import { startReasonerWatch, type ReasonerWatcher } from '../adapters/reasoner-w
 import { loadReasonersAtStart } from '../adapters/startup-reasoners.js';
 import { UnirError } from '../common/errors.js';
 import { EngineClient } from '../engine/engine-client.js';
-import { softwareAdapterNote, webgpuAdapter, type SessionSettings } from '../models/execution-provider.js';
+import { mayUseWebGpu, softwareAdapterNote, webgpuAdapter, type SessionSettings } from '../models/execution-provider.js';
 import { ChatTemplate } from '../models/chat-template.js';
 import { readModelConfig } from '../models/model-config.js';
 import { locateModelFiles } from '../models/model-files.js';
@@ -54,7 +54,9 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
     }
     if (closing) await watcher?.stop();
     lifecycle.ready = true;
-    const { ep, adapter } = runtime.engine.base;
+    const { ep } = runtime.engine.base;
+    // One WebGPU adapter per process: named whenever the base or the modules run on it.
+    const adapter = runtime.engine.base.adapter ?? runtime.registry.adapter;
     log.info(
       { model: modelId, ep, adapter, moduleEp: runtime.registry.moduleEp, modulePlacement: runtime.registry.placement, reasoners: runtime.registry.names(), ...(options.noUi ? {} : { playground: `${url}/` }) },
       'ready',
@@ -113,13 +115,13 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const files = locateModelFiles(options.model);
   const config = readModelConfig(files);
   const tokenizer = TextTokenizer.load(files, config);
+  // The text workers build their own template from the source.
   const chatTemplateSource = options.chatTemplate ? await readFile(options.chatTemplate, 'utf8') : tokenizer.chatTemplate;
   const chatTemplate = chatTemplateSource ? new ChatTemplate(chatTemplateSource, { bos_token: tokenizer.bosToken, eos_token: tokenizer.eosToken }) : null;
-  const usesWebGpu = [options.ep, options.moduleEp].some((ep) => ep === 'webgpu' || ep === 'auto');
   // The adapter is probed once here (a child process) and handed to the threads that create WebGPU sessions.
   const shared: Partial<SessionSettings> = {
     allowSoftwareAdapter: options.allowSoftwareAdapter,
-    ...(usesWebGpu ? { adapterProbe: await webgpuAdapter() } : {}),
+    ...(mayUseWebGpu(options.ep, options.moduleEp) ? { adapterProbe: await webgpuAdapter() } : {}),
     ...graphSettings(options),
   };
   const engine = await EngineClient.start({
@@ -146,8 +148,8 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     },
     { modulesRoot: options.reasonersDir, loadTimeoutMs: options.moduleLoadTimeout * 1000 },
   );
-  const adapter = engine.base.adapter ?? (registry.moduleEp === 'webgpu' && shared.adapterProbe?.ok ? shared.adapterProbe.adapter : null);
-  if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter));
+  const adapter = engine.base.adapter ?? registry.adapter;
+  if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter, options.allowSoftwareAdapter));
   await loadReasonersAtStart(registry, options, log);
   const defaultReasoners = parseDefaultReasoners(options.defaultReasoners);
   for (const d of defaultReasoners) {

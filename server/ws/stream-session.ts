@@ -10,6 +10,7 @@ import { GenerationRun } from '../generation-run.js';
 import type { GenerationId, WsCancelMessage, WsGenerateMessage } from '../schemas/ws-schema.js';
 import { promptIds } from '../prompt-ids.js';
 import { StreamBackpressure } from '../stream-backpressure.js';
+import { prepareGrammar, requestGrammar } from '../structured-output.js';
 
 /** Backpressure thresholds of a socket's unsent messages, in bytes (characters of JSON). */
 const UNSENT_HIGH = 64 * 1024;
@@ -93,22 +94,28 @@ export class StreamSession {
     if (limit > 0 && this.running.size >= limit) {
       return this.sendError(body.id, new UnirError('too_many_generations', `this socket already runs ${limit} generations (--ws-max-generations): wait for one to end, or open another socket`));
     }
-    // Held from now on, so that a cancel reaches a generation whose prompt is still being tokenized.
+    // The id is taken from now on (a grammar may compile, the prompt be tokenized first): a cancel or a socket close
+    // aborts it.
     const controller = new AbortController();
     this.running.set(key, controller);
     void this.start(body, controller).finally(() => this.running.delete(key));
   }
 
+  /** Checks and submits a generation (compiling its grammar first, as /v1/completions does), then streams it. */
   private async start(body: WsGenerateMessage, controller: AbortController): Promise<void> {
     let run: GenerationRun;
     let n: number;
     try {
       checkUnsupported(body);
+      const grammar = requestGrammar(body);
+      if (grammar) await prepareGrammar(this.ctx, grammar, body);
       const ids = await promptIds(this.ctx, body.prompt);
       const logprobs = body.logprobs ?? null;
       const plan = planGeneration(this.ctx, { ...body, model: body.model ?? this.ctx.modelId }, ids, { defaultMaxTokens: 16, logprobs, fromMessages: false });
+      for (const r of plan.requests) r.grammar = grammar?.spec ?? null;
       n = plan.requests.length;
-      // Throws queue_full (engine at capacity) or shutting_down; the plan's modules are released then.
+      // Throws queue_full (engine at capacity) or shutting_down; the plan's modules are released then. A cancel
+      // that came while the grammar compiled has aborted the signal: the run ends at once, cancelled.
       run = new GenerationRun(this.ctx, plan, 'websocket', controller.signal);
     } catch (err) {
       return this.sendError(body.id, err);

@@ -50,11 +50,13 @@ export interface Collected {
   done: Extract<SequenceEvent, { kind: 'done' }>;
 }
 
-export async function collect(events: AsyncIterable<SequenceEvent>): Promise<Collected> {
+/** A sequence's tokens, text and done event; `onToken` runs as each token arrives. */
+export async function collect(events: AsyncIterable<SequenceEvent>, onToken?: () => void): Promise<Collected> {
   const tokens: number[] = [];
   let text = '';
   for await (const e of events) {
     if (e.kind === 'token') {
+      onToken?.();
       tokens.push(e.tokenId);
       text += e.text;
     } else {

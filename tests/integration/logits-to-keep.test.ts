@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -6,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDecoder, type LoadedDecoder } from '../../models/load-decoder.js';
 import { prepareLogitsGraph } from '../../models/logits-graph-cache.js';
 import { rewriteForLogitsToKeep } from '../../models/logits-to-keep-rewrite.js';
-import { FIXTURES } from '../helpers/fixtures.js';
+import { FIXTURES, REASONERS } from '../helpers/fixtures.js';
 
 const ROOT = join(FIXTURES, 'logits-to-keep');
 const WITH = join(ROOT, 'with-keep');
@@ -109,6 +110,39 @@ describe('prepareLogitsGraph: the graph cache', () => {
     expect(second.bytes && Buffer.from(second.bytes).equals(readFileSync(graphFile))).toBe(true);
     expect(second.externalDataDir).toBe(join(WITHOUT, 'onnx'));
     expect(prepareLogitsGraph(join(WITH, 'model.onnx'), dir, VOCAB)).toMatchObject({ path: join(WITH, 'model.onnx'), bytes: null, note: null });
+  });
+
+  it('a model file rewritten in place with its size and modification time kept is rewritten again, not served from the cache', () => {
+    // As `cp -p`, `rsync -a` or `touch -r` leave a new checkpoint of the same architecture: same path, size and mtime.
+    const dir = cacheDir();
+    const model = join(dir, 'model.onnx');
+    copyFileSync(join(REASONERS, 'r1', 'model.onnx'), model);
+    execFileSync('cp', ['-p', model, join(dir, 'timestamps')]);
+    const first = prepareLogitsGraph(model, join(dir, 'cache'), VOCAB);
+    const bytes = readFileSync(model);
+    bytes[Math.floor(bytes.length * 0.6)] ^= 0x40; // inside the weights
+    writeFileSync(model, bytes);
+    execFileSync('touch', ['-r', join(dir, 'timestamps'), model]);
+    expect(statSync(model).mtimeMs).toBe(statSync(join(dir, 'timestamps')).mtimeMs);
+    const second = prepareLogitsGraph(model, join(dir, 'cache'), VOCAB);
+    const fresh = rewriteForLogitsToKeep(bytes);
+    if (fresh.kind !== 'rewritten') throw new Error(fresh.kind);
+    expect(Buffer.from(second.bytes ?? readFileSync(second.path)).equals(Buffer.concat(fresh.chunks))).toBe(true);
+    expect(second.path).not.toBe(first.path);
+  });
+
+  it('a cache write that fails leaves no partial file behind', () => {
+    const dir = cacheDir();
+    expect(prepareLogitsGraph(WITHOUT_ONNX, dir, VOCAB).note?.level).toBe('info');
+    const graphName = readdirSync(dir).find((f) => f.endsWith('.onnx'))!;
+    rmSync(join(dir, graphName));
+    rmSync(join(dir, graphName.replace(/onnx$/, 'json')));
+    // The rewritten graph cannot take its place (as when the disk fills up while it is written).
+    mkdirSync(join(dir, graphName, 'occupied'), { recursive: true });
+    const graph = prepareLogitsGraph(WITHOUT_ONNX, dir, VOCAB);
+    expect(graph.note?.level).toBe('warn');
+    expect(graph.note?.message).toMatch(/not cached/);
+    expect(readdirSync(dir)).toEqual([graphName]);
   });
 
   it('an unwritable cache costs the rewrite at each load and is said, not fatal', () => {
