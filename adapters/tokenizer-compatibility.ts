@@ -11,7 +11,7 @@ export function checkModuleTokenizer(load: { name: string; dir: string; baseDir:
   const files = locateModelFiles(load.dir);
   const baseFiles = locateModelFiles(load.baseDir);
   const mismatch = tokenizerMismatch(TextTokenizer.load(baseFiles, readModelConfig(baseFiles)), TextTokenizer.load(files, readModelConfig(files)));
-  if (mismatch) throw new UnirError('incompatible_reasoner', `reasoning module ${load.name} (${load.dir}) is not compatible with the base: ${mismatch}`);
+  if (mismatch) throw new UnirError('incompatible_reasoner', `reasoning module ${load.name} is not compatible with the base: ${mismatch}`);
 }
 
 /**
