@@ -1,6 +1,6 @@
 /**
  * /health latency while heavy requests arrive (issue 12: under 100 ms while a 4 MB prompt is refused and while a
- * 2,000-token prompt is tokenized). The built server runs as a child process: on the fixture base (512 tokens of
+ * 2,000-token prompt is tokenized) and while a full batch of long generations runs. The built server runs as a child process: on the fixture base (512 tokens of
  * context, default body limit) for the 4 MB prompts, on a copy of it with a 2,000,000-token context for the
  * tokenizing loads. A probe (a process of its own) asks /health every 10 ms while each load runs; the script prints the probe's p50, p99
  * and max per load, for --text-workers 2 (the default) and 0 (everything on the event loop), in alternated rounds.
@@ -39,6 +39,9 @@ async function probe(url: string, load: () => Promise<unknown>): Promise<number[
     const times = []; let done = false;
     process.stdin.on('data', () => (done = true));
     (async () => {
+      // The first request (connecting, a fresh process's first fetch) is not counted against the load.
+      await fetch(process.argv[1] + '/health');
+      process.stdout.write('ready\\n');
       while (!done) {
         const t0 = performance.now();
         await fetch(process.argv[1] + '/health');
@@ -49,14 +52,13 @@ async function probe(url: string, load: () => Promise<unknown>): Promise<number[
     })();`;
   const child = spawn(process.execPath, ['-e', script, url], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
+  const ready = new Promise<void>((resolve) => child.stdout.on('data', (d) => ((out += d), out.startsWith('ready\n') && resolve())));
   const exited = new Promise((r) => child.on('exit', r));
-  // The probe's first request, so that connecting is not counted against the load.
-  await new Promise((r) => setTimeout(r, 200));
+  await ready;
   await load();
   child.stdin.end('stop');
   await exited;
-  return JSON.parse(out) as number[];
+  return JSON.parse(out.slice('ready\n'.length)) as number[];
 }
 
 // Bodies are serialized before the probe starts: serializing megabytes here would delay the probe, not the server.
@@ -67,10 +69,15 @@ const fourMb = JSON.stringify({ model: 'm', prompt: TEXT.repeat(Math.ceil(4_000_
 // 9,000 characters: about 2,000 tokens of the fixture tokenizer.
 const twoThousandTokens = JSON.stringify({ model: 'm', prompt: TEXT.repeat(200), max_tokens: 1 });
 const longTokenize = JSON.stringify({ prompt: TEXT.repeat(Math.ceil(600_000 / TEXT.length)) });
+// A full batch of long generations: 4 requests x n 4 x 500 tokens (once a timed test in tests/e2e/completions.test.ts).
+const longGeneration = JSON.stringify({ model: 'm', prompt: 'a', max_tokens: 500, ignore_eos: true, n: 4 });
 const loads: [string, string, (url: string) => Promise<unknown>][] = [
-  ['5 x 4 MB prompt (512-token context: refused as it arrives)', SHORT, (url) => Promise.all(Array.from({ length: 5 }, () => post(url, '/v1/completions', fourMb)))],
+  ['5 waves of 4 x 4 MB prompt (512-token context: refused as it arrives)', SHORT, async (url) => {
+    for (let wave = 0; wave < 5; wave++) await Promise.all(Array.from({ length: 4 }, () => post(url, '/v1/completions', fourMb)));
+  }],
   ['20 x 2,000-token prompt (tokenized, 1 token generated)', model, (url) => Promise.all(Array.from({ length: 20 }, () => post(url, '/v1/completions', twoThousandTokens)))],
   ['/tokenize of 600,000 characters', model, (url) => post(url, '/tokenize', longTokenize)],
+  ['4 x n 4 x 500 tokens generated (a full batch of 16)', SHORT, (url) => Promise.all(Array.from({ length: 4 }, () => post(url, '/v1/completions', longGeneration)))],
 ];
 
 const results = new Map<string, number[]>();
