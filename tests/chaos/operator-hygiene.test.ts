@@ -15,27 +15,31 @@ import { postJson, startLoggedServer } from '../helpers/server.js';
 const MODEL = 'tiny-mha-f32';
 type Logs = Record<string, any>[];
 
-/** Sends raw bytes; resolves with what came back once the server closes the connection (or after `ms`). */
-function rawExchange(url: string, chunks: (string | Buffer)[], ms = 5000, gapMs = 0): Promise<{ text: string; closedAfterMs: number | null }> {
+/**
+ * Sends raw bytes, `gapMs` apart; resolves with what came back once the server closes the connection (or after `ms`),
+ * and how many chunks were still unsent then.
+ */
+function rawExchange(url: string, chunks: (string | Buffer)[], ms = 5000, gapMs = 0): Promise<{ text: string; closed: boolean; unsent: number }> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
-    const t0 = performance.now();
     const socket = connect(Number(port), hostname);
     let text = '';
+    let sent = 0;
     const timer = setTimeout(() => {
       socket.destroy();
-      resolve({ text, closedAfterMs: null });
+      resolve({ text, closed: false, unsent: chunks.length - sent });
     }, ms);
     socket.on('data', (d) => (text += d.toString()));
     socket.on('close', () => {
       clearTimeout(timer);
-      resolve({ text, closedAfterMs: performance.now() - t0 });
+      resolve({ text, closed: true, unsent: chunks.length - sent });
     });
     socket.on('error', () => undefined);
     socket.on('connect', async () => {
       for (const c of chunks) {
         if (socket.destroyed) break;
         socket.write(c);
+        sent++;
         if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
       }
     });
@@ -201,19 +205,26 @@ describe('authentication, origins and shutdown of sockets', () => {
   });
 });
 
-describe('--body-timeout', () => {
+describe('--body-timeout, --metrics-auth', () => {
   let server: RunningServer;
   beforeAll(async () => {
-    ({ server } = await startLoggedServer(['--body-timeout', '1']));
+    ({ server } = await startLoggedServer(['--body-timeout', '1', '--api-key', 'k', '--metrics-auth']));
   });
   afterAll(async () => server?.close());
 
   it('a body sent one byte at a time is cut with 408 in OpenAI\'s shape', async () => {
-    const head = `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n`;
-    const res = await rawExchange(server.url, [head, ...'{"model": "tiny-mha-f32"'.split('')], 8000, 400);
-    expect(res.closedAfterMs).not.toBeNull();
-    expect(res.closedAfterMs!).toBeLessThan(6000);
+    const head = `POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n`;
+    // 24 bytes 400 ms apart (about 10 s): a 1 s receive timeout cuts the body while bytes are still coming.
+    const res = await rawExchange(server.url, [head, ...'{"model": "tiny-mha-f32"'.split('')], 30_000, 400);
+    expect(res.closed).toBe(true);
+    expect(res.unsent).toBeGreaterThan(0);
     expect(res.text).toMatch(/^HTTP\/1\.1 408/);
     expect(jsonOf(res.text).error).toMatchObject({ code: 'request_timeout', type: 'timeout_error' });
+  });
+
+  it('with --metrics-auth, /metrics needs the API key too; /health does not', async () => {
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer k' } })).status).toBe(200);
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
   });
 });
