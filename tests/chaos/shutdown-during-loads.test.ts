@@ -20,7 +20,7 @@ afterAll(() => {
 });
 
 describe('SIGTERM during module loads', () => {
-  it('exits 0 within a few seconds with FIFO loads and a real load in flight', async () => {
+  it('exits 0 with FIFO loads and a real load in flight, before the drain timeout', async () => {
     const root = mkdtempSync(join(tmpdir(), 'unir-chaos-sigterm-'));
     dirs.push(root);
     cpSync(join(REASONERS, 'r1'), join(root, 'r1'), { recursive: true });
@@ -37,12 +37,11 @@ describe('SIGTERM during module loads', () => {
     const loads = [0, 1, 2, 3, 4].map((i) => load({ path: `fifo-${i}` }));
     loads.push(load({ path: 'r1', name: 'r1-copy' }));
     await new Promise((r) => setTimeout(r, 100));
-    const t0 = performance.now();
     cli.proc.kill('SIGTERM');
+    // A generous bound, not a speed check: the FIFOs are never written, so a load waiting on one never ends, and
+    // neither would a shutdown waiting for it (under the 30 s drain timeout, which would end it otherwise).
     const exit = await Promise.race([cli.exited, new Promise<null>((r) => setTimeout(() => r(null), 20_000))]);
     expect(exit).toEqual({ code: 0, signal: null });
-    const exitMs = performance.now() - t0;
-    expect(exitMs).toBeLessThan(4_000);
     const statuses = await Promise.all(loads);
     // The FIFOs were refused (400), or shutdown refused them first (503); none hung.
     for (const s of statuses.slice(0, 5)) expect([400, 503, 0]).toContain(s);
