@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** unir-serve --model DIR [options]: see --help, or README's CLI reference. */
+import pino from 'pino';
 import { UnirError } from '../common/errors.js';
 import { helpText, parseServerOptions, unknownEnvironment } from './options.js';
 import { startServer } from './start.js';
@@ -31,9 +32,11 @@ async function main(): Promise<void> {
       ({ watcherStopped }) => {
         if (!watcherStopped) {
           // process.exit() joins libuv's threads, one of which waits on the unanswering file system: it would hang.
-          log.warn('stopped; a file-system call never returned, so the process ends itself with SIGKILL');
-          // pino writes asynchronously; SIGKILL runs no exit handler that would flush it.
-          log.flush(() => process.kill(process.pid, 'SIGKILL'));
+          // pino writes asynchronously, through libuv's threads, and flush() does not wait for a write under way:
+          // with threads held by that file system the line could be lost. This one is written synchronously.
+          pino({ level: log.level, base: { service: 'unir-serve' } }, pino.destination({ fd: 1, sync: true }))
+            .warn('stopped; a file-system call never returned, so the process ends itself with SIGKILL');
+          process.kill(process.pid, 'SIGKILL');
           return;
         }
         log.info('stopped');
