@@ -47,7 +47,11 @@ export async function resolveModulePath(root: string | null, path: string): Prom
   if (real === rootReal) {
     throw new UnirError('invalid_request', 'path names the modules root itself: give the module\'s subdirectory', 'path');
   }
-  if (!(await stat(real)).isDirectory()) {
+  // The directory may be renamed or replaced since realpath (the staged copy is what is trusted): gone is a 400 too.
+  const kind = await stat(real).catch((err: NodeJS.ErrnoException) => {
+    throw new UnirError('invalid_model_dir', `${JSON.stringify(path)} ${err.code === 'ENOENT' ? 'does not exist' : `cannot be read (${err.code ?? err.message})`} under the modules root`, 'path');
+  });
+  if (!kind.isDirectory()) {
     throw new UnirError('invalid_model_dir', `${JSON.stringify(path)} is not a directory: give the module's directory`, 'path');
   }
   await checkLinksInside(real, rootReal, path, 0);

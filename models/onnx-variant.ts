@@ -95,11 +95,15 @@ function available(dir: string): string {
 function fileInside(dir: string, file: string, names: ChoiceNames): string {
   if (names.confined && isAbsolute(file)) throw new UnirError('invalid_request', `${names.onnxFile} must be a path inside the model directory, got ${JSON.stringify(file)}`);
   const path = isAbsolute(file) ? file : resolve(dir, file);
+  const leaves = (rel: string) => rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel);
+  // Checked on the name first: a module is loaded from a private copy, where a path out of it names nothing.
+  if (names.confined && leaves(relative(resolve(dir), path))) {
+    throw new UnirError('invalid_request', `${names.onnxFile} ${JSON.stringify(file)} leaves the model directory`);
+  }
   if (!existsSync(path) || !statSync(path).isFile()) throw new UnirError('invalid_model_dir', `${names.onnxFile} ${file}: ${path} is not a file`);
   if (names.confined) {
     // Symbolic links count: the real file must be inside the real directory.
-    const rel = relative(realpathSync(dir), realpathSync(path));
-    if (rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
+    if (leaves(relative(realpathSync(dir), realpathSync(path)))) {
       throw new UnirError('invalid_request', `${names.onnxFile} ${JSON.stringify(file)} leaves the model directory`);
     }
   }
