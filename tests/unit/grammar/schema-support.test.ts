@@ -1,0 +1,30 @@
+import { describe, expect, test } from 'vitest';
+import { GrammarProbe } from '../../../grammar/grammar-probe.js';
+
+/** Schemas whose keyword xgrammar 0.1.27 accepts but does not hold the output to (see grammar/schema-support.ts). */
+const UNENFORCED: [string, object][] = [
+  ['"not" at #/properties/s', { type: 'object', properties: { s: { type: 'string', not: { const: 'a' } } } }],
+  ['"multipleOf" at #/items', { type: 'array', items: { type: 'integer', multipleOf: 3 } }],
+  ['"uniqueItems" at #', { type: 'array', items: { enum: [1, 2] }, uniqueItems: true }],
+  ['"contains" at #', { type: 'array', contains: { const: 7 } }],
+  ['"if" at #', { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } }, if: { required: ['a'] }, then: { required: ['b'] } }],
+  ['"dependentRequired" at #/$defs/x~1y', { $defs: { 'x/y': { type: 'object', dependentRequired: { a: ['b'] } } }, $ref: '#/$defs/x~1y' }],
+  ['"allOf" at #', { type: 'object', properties: { a: { type: 'integer' } }, allOf: [{ required: ['a'] }] }],
+  ['"maximum" at #/anyOf/0', { anyOf: [{ type: 'number', maximum: 3 }, { type: 'null' }] }],
+  ['"minimum" at #', { type: 'number', minimum: -1.5 }],
+  ['"exclusiveMinimum" at #', { type: ['number', 'null'], exclusiveMinimum: 0 }],
+];
+
+describe('JSON-schema keywords xgrammar does not enforce are refused', () => {
+  const probe = new GrammarProbe();
+
+  test.each(UNENFORCED)('%s', async (where, schema) => {
+    await expect(probe.check({ kind: 'json_schema', schema })).rejects.toThrow(where);
+    await expect(probe.check({ kind: 'json_schema', schema })).rejects.toMatchObject({ code: 'invalid_request' });
+  });
+
+  test('what xgrammar enforces still compiles: integer bounds, a lone allOf beside a description (pydantic v1), enum and property names that look like keywords', async () => {
+    const defs = { $defs: { P: { type: 'object', properties: { q: { type: 'integer', minimum: -2, exclusiveMaximum: 9 } }, required: ['q'] } } };
+    await probe.check({ kind: 'json_schema', schema: { ...defs, type: 'object', properties: { p: { allOf: [{ $ref: '#/$defs/P' }], description: 'd' }, not: { enum: [{ minimum: 1 }] } } } });
+  });
+});
