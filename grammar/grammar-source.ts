@@ -1,6 +1,6 @@
 import { rewriteCharClasses } from './char-class-rewrite.js';
 import { choiceGrammar, type GrammarSpec } from './grammar-spec.js';
-import { unenforcedKeyword } from './schema-support.js';
+import { unsupportedSchemaPart } from './schema-support.js';
 import type { Grammar, StructuralTagLike, XgrammarModule } from './xgrammar.js';
 
 /**
@@ -31,11 +31,11 @@ export async function grammarOf(xg: XgrammarModule, spec: GrammarSpec): Promise<
  * The EBNF of a JSON schema, compact (one line, json.dumps' separators). xgrammar's rule for a string with
  * minLength / maxLength lets raw control characters (U+0000-U+001F but CR and LF) into the string, which JSON
  * forbids; the rule is narrowed to what its plain string rule allows. A schema using a keyword xgrammar does not
- * enforce is refused (schema-support.ts).
+ * enforce, or nested too deep for it, is refused (schema-support.ts).
  */
 async function jsonGrammar(xg: XgrammarModule, schema: string, strict: boolean): Promise<string> {
-  const unenforced = unenforcedKeyword(JSON.parse(schema));
-  if (unenforced) throw new Error(`${unenforced}: the output could break the schema`);
+  const unsupported = unsupportedSchemaPart(JSON.parse(schema));
+  if (unsupported) throw new Error(unsupported);
   const ebnf = await xg.Testings._jsonSchemaToEBNF(schema, false, ONE_LINE, SEPARATORS, strict);
   return rewriteCharClasses(ebnf.replaceAll('[^"\\\\\\r\\n]', '[^"\\\\\\0-\\x1f]'));
 }

@@ -14,22 +14,28 @@ const ANNOTATIONS = new Set(['title', 'description', 'default', 'examples', '$co
 const SCHEMA_MAPS = ['properties', 'patternProperties', '$defs', 'definitions'];
 const SCHEMA_LISTS = ['anyOf', 'oneOf', 'allOf', 'prefixItems'];
 const SCHEMAS = ['items', 'additionalProperties', 'propertyNames', 'unevaluatedProperties', 'unevaluatedItems', 'additionalItems'];
+/**
+ * Subschemas nested deeper than this are refused: xgrammar's converter recurses on the WebAssembly stack and
+ * overflows it ("memory access out of bounds") from about 55 nested objects or 70 nested arrays.
+ */
+export const MAX_SCHEMA_DEPTH = 40;
 
 /**
  * Why xgrammar would not hold generated JSON to `schema` (the first such keyword and its JSON pointer, e.g.
- * `"multipleOf" at #/properties/n`), or null when every keyword used is enforced.
+ * `"multipleOf" at #/properties/n`, or a nesting too deep for it), or null when it can.
  */
-export function unenforcedKeyword(schema: unknown, path = '#'): string | null {
+export function unsupportedSchemaPart(schema: unknown, path = '#', depth = 0): string | null {
   if (Array.isArray(schema)) {
     for (let i = 0; i < schema.length; i++) {
-      const found = unenforcedKeyword(schema[i], `${path}/${i}`);
+      const found = unsupportedSchemaPart(schema[i], `${path}/${i}`, depth);
       if (found) return found;
     }
     return null;
   }
   if (!schema || typeof schema !== 'object') return null;
+  if (depth > MAX_SCHEMA_DEPTH) return `the schema at ${path} is nested more than ${MAX_SCHEMA_DEPTH} subschemas deep, more than xgrammar's converter can take`;
   const s = schema as Record<string, unknown>;
-  for (const k of UNENFORCED) if (k in s) return `"${k}" at ${path} is not enforced by xgrammar`;
+  for (const k of UNENFORCED) if (k in s) return `"${k}" at ${path} is not enforced by xgrammar: the output could break the schema`;
   if (Array.isArray(s.allOf) && !(s.allOf.length === 1 && Object.keys(s).every((k) => k === 'allOf' || ANNOTATIONS.has(k)))) {
     return `"allOf" at ${path} is enforced by xgrammar only as a single schema with nothing but annotations beside it`;
   }
@@ -40,13 +46,13 @@ export function unenforcedKeyword(schema: unknown, path = '#'): string | null {
     const map = s[k];
     if (!map || typeof map !== 'object') continue;
     for (const [name, sub] of Object.entries(map)) {
-      const found = unenforcedKeyword(sub, `${path}/${k}/${escapePointer(name)}`);
+      const found = unsupportedSchemaPart(sub, `${path}/${k}/${escapePointer(name)}`, depth + 1);
       if (found) return found;
     }
   }
   for (const k of [...SCHEMA_LISTS, ...SCHEMAS]) {
     if (!(k in s)) continue;
-    const found = unenforcedKeyword(s[k], `${path}/${k}`);
+    const found = unsupportedSchemaPart(s[k], `${path}/${k}`, depth + 1);
     if (found) return found;
   }
   return null;

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { GrammarProbe } from '../../../grammar/grammar-probe.js';
+import { MAX_SCHEMA_DEPTH } from '../../../grammar/schema-support.js';
 
 /** Schemas whose keyword xgrammar 0.1.27 accepts but does not hold the output to (see grammar/schema-support.ts). */
 const UNENFORCED: [string, object][] = [
@@ -15,12 +16,24 @@ const UNENFORCED: [string, object][] = [
   ['"exclusiveMinimum" at #', { type: ['number', 'null'], exclusiveMinimum: 0 }],
 ];
 
-describe('JSON-schema keywords xgrammar does not enforce are refused', () => {
+/** `levels` objects, each holding the next as property "a", around an integer. */
+function nested(levels: number): object {
+  let schema: object = { type: 'integer' };
+  for (let i = 0; i < levels; i++) schema = { type: 'object', properties: { a: schema }, required: ['a'] };
+  return schema;
+}
+
+describe('JSON schemas xgrammar does not enforce, or cannot take, are refused', () => {
   const probe = new GrammarProbe();
 
   test.each(UNENFORCED)('%s', async (where, schema) => {
     await expect(probe.check({ kind: 'json_schema', schema })).rejects.toThrow(where);
     await expect(probe.check({ kind: 'json_schema', schema })).rejects.toMatchObject({ code: 'invalid_request' });
+  });
+
+  test('a schema nested deeper than MAX_SCHEMA_DEPTH is refused by name (xgrammar overflowed its stack from about 55 objects: "memory access out of bounds"); one at the limit compiles', async () => {
+    await expect(probe.check({ kind: 'json_schema', schema: nested(MAX_SCHEMA_DEPTH + 15) })).rejects.toThrow(`is nested more than ${MAX_SCHEMA_DEPTH} subschemas deep`);
+    await probe.check({ kind: 'json_schema', schema: nested(MAX_SCHEMA_DEPTH) });
   });
 
   test('what xgrammar enforces still compiles: integer bounds, a lone allOf beside a description (pydantic v1), enum and property names that look like keywords', async () => {
