@@ -4,7 +4,7 @@
  * `multipleOf`, `uniqueItems` are dropped; `contains` becomes "the empty array"; an `allOf` beside other
  * keywords makes the schema accept any JSON value; bounds on `type: "number"` let the bound itself through
  * when exclusive, let `3.5` through `maximum: 3`, and turn a fractional bound into invalid JSON (`-1텡5` for
- * `minimum: -1.5`). A grammar with them would produce output the schema rejects, so such a schema is refused
+ * `minimum: -1.5`), all but `minimum: 0` alone. A grammar with them would produce output the schema rejects, so such a schema is refused
  * (vLLM refuses the same family when its backend is xgrammar). Bounds on `type: "integer"` are exact.
  */
 const UNENFORCED = ['not', 'if', 'then', 'else', 'dependentRequired', 'dependentSchemas', 'multipleOf', 'uniqueItems', 'contains', 'minContains', 'maxContains'];
@@ -39,8 +39,11 @@ export function unsupportedSchemaPart(schema: unknown, path = '#', depth = 0): s
   if (Array.isArray(s.allOf) && !(s.allOf.length === 1 && Object.keys(s).every((k) => k === 'allOf' || ANNOTATIONS.has(k)))) {
     return `"allOf" at ${path} is enforced by xgrammar only as a single schema with nothing but annotations beside it`;
   }
-  if (s.type !== 'integer') {
-    for (const k of NUMBER_BOUNDS) if (k in s) return `"${k}" at ${path} is not enforced by xgrammar on numbers (it is on "type": "integer")`;
+  // `minimum: 0` alone is the one bound on numbers xgrammar gets right (it writes `[1-9] [0-9]*` as the integer
+  // part above a bound, so `minimum: 5` lets 1.5 through).
+  const nonNegative = s.minimum === 0 && NUMBER_BOUNDS.every((k) => k === 'minimum' || !(k in s));
+  if (s.type !== 'integer' && !nonNegative) {
+    for (const k of NUMBER_BOUNDS) if (k in s) return `"${k}" at ${path} is not enforced by xgrammar on numbers (it is on "type": "integer"; on numbers only "minimum": 0 alone is)`;
   }
   for (const k of SCHEMA_MAPS) {
     const map = s[k];

@@ -13,6 +13,7 @@ const UNENFORCED: [string, object][] = [
   ['"allOf" at #', { type: 'object', properties: { a: { type: 'integer' } }, allOf: [{ required: ['a'] }] }],
   ['"maximum" at #/anyOf/0', { anyOf: [{ type: 'number', maximum: 3 }, { type: 'null' }] }],
   ['"minimum" at #', { type: 'number', minimum: -1.5 }],
+  ['"minimum" at #/properties/x', { type: 'object', properties: { x: { type: 'number', minimum: 5 } } }],
   ['"exclusiveMinimum" at #', { type: ['number', 'null'], exclusiveMinimum: 0 }],
 ];
 
@@ -36,8 +37,8 @@ describe('JSON schemas xgrammar does not enforce, or cannot take, are refused', 
     await probe.check({ kind: 'json_schema', schema: nested(MAX_SCHEMA_DEPTH) });
   });
 
-  test('what xgrammar enforces still compiles: integer bounds, a lone allOf beside a description (pydantic v1), enum and property names that look like keywords', async () => {
+  test('what xgrammar enforces still compiles: integer bounds, minimum 0 on a number, a lone allOf beside a description (pydantic v1), enum and property names that look like keywords', async () => {
     const defs = { $defs: { P: { type: 'object', properties: { q: { type: 'integer', minimum: -2, exclusiveMaximum: 9 } }, required: ['q'] } } };
-    await probe.check({ kind: 'json_schema', schema: { ...defs, type: 'object', properties: { p: { allOf: [{ $ref: '#/$defs/P' }], description: 'd' }, not: { enum: [{ minimum: 1 }] } } } });
+    await probe.check({ kind: 'json_schema', schema: { ...defs, type: 'object', properties: { p: { allOf: [{ $ref: '#/$defs/P' }], description: 'd' }, not: { enum: [{ minimum: 1 }] }, price: { type: 'number', minimum: 0 } } } });
   });
 });
