@@ -24,7 +24,7 @@ function nested(levels: number): object {
   return schema;
 }
 
-describe('JSON schemas xgrammar does not enforce, or cannot take, are refused', () => {
+describe('specs xgrammar does not enforce, or cannot take, are refused saying why', () => {
   const probe = new GrammarProbe();
 
   test.each(UNENFORCED)('%s', async (where, schema) => {
@@ -40,5 +40,9 @@ describe('JSON schemas xgrammar does not enforce, or cannot take, are refused', 
   test('what xgrammar enforces still compiles: integer bounds, minimum 0 on a number, a lone allOf beside a description (pydantic v1), enum and property names that look like keywords', async () => {
     const defs = { $defs: { P: { type: 'object', properties: { q: { type: 'integer', minimum: -2, exclusiveMaximum: 9 } }, required: ['q'] } } };
     await probe.check({ kind: 'json_schema', schema: { ...defs, type: 'object', properties: { p: { allOf: [{ $ref: '#/$defs/P' }], description: 'd' }, not: { enum: [{ minimum: 1 }] }, price: { type: 'number', minimum: 0 } } } });
+  });
+
+  test('an xgrammar error without a message is said so, not shown as a number (an empty regex gave "cannot be compiled: 140800")', async () => {
+    await expect(probe.check({ kind: 'regex', pattern: '' })).rejects.toThrow('the regex cannot be compiled: xgrammar gave no reason');
   });
 });
