@@ -4,8 +4,9 @@
  * `multipleOf`, `uniqueItems` are dropped; `contains` becomes "the empty array"; an `allOf` beside other
  * keywords makes the schema accept any JSON value; bounds on `type: "number"` let the bound itself through
  * when exclusive, let `3.5` through `maximum: 3`, and turn a fractional bound into invalid JSON (`-1텡5` for
- * `minimum: -1.5`), all but `minimum: 0` alone. A grammar with them would produce output the schema rejects, so such a schema is refused
- * (vLLM refuses the same family when its backend is xgrammar). Bounds on `type: "integer"` are exact.
+ * `minimum: -1.5`), all but `minimum: 0` alone. A grammar with them would produce output the schema rejects,
+ * so such a schema is refused (vLLM refuses a similar list, multipleOf, uniqueItems, contains..., when its
+ * backend is xgrammar). Bounds on `type: "integer"` are exact.
  */
 const UNENFORCED = ['not', 'if', 'then', 'else', 'dependentRequired', 'dependentSchemas', 'multipleOf', 'uniqueItems', 'contains', 'minContains', 'maxContains'];
 const NUMBER_BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'];
