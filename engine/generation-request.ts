@@ -1,5 +1,6 @@
 import type { SerializedError } from '../common/errors.js';
 import type { SamplingParams } from '../kernels/sampling-params.js';
+import type { TokenAttribution } from '../kernels/token-attribution.js';
 
 /** A reasoning module version taking part in a sequence, with its fusion weight. */
 export interface ReasonerUse {
@@ -22,6 +23,10 @@ export interface GenerationRequest {
   /** Null: no logprobs. A number: the sampled token's logprob and that many alternatives (0..20). */
   logprobs: number | null;
   reasoners: readonly ReasonerUse[];
+  /** Entropy gate (engine/reasoner-gate.ts): modules run only at steps where the base's entropy in nats is at least this. Absent or null: every step. */
+  reasonerGate?: { entropy: number } | null;
+  /** Attach a TokenAttribution to every token event (kernels/token-attribution.ts). */
+  attribution?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';
@@ -39,6 +44,8 @@ export interface TokenEvent {
   text: string;
   logprob?: number;
   topLogprobs?: TopLogprob[];
+  /** Present when the request asked for attribution. */
+  attribution?: TokenAttribution;
 }
 
 export interface DoneEvent {
@@ -53,7 +60,16 @@ export interface DoneEvent {
   completionTokens: number;
   /** Milliseconds the sequence waited for a batch slot. */
   queueMs: number;
+  /** Present when the request had an entropy gate and modules. */
+  gate?: GateSummary;
   error?: SerializedError;
 }
 
 export type SequenceEvent = TokenEvent | DoneEvent;
+
+/** What a sequence's entropy gate did: module runs needed (one per module per token), skipped, catch-up tokens fed. */
+export interface GateSummary {
+  moduleSteps: number;
+  skipped: number;
+  caughtUpTokens: number;
+}

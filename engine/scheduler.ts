@@ -1,5 +1,6 @@
 import { serializeError, UnirError } from '../common/errors.js';
 import type { WeightedRow } from '../kernels/fuse-logits.js';
+import { attributeToken, type ModuleRow } from '../kernels/token-attribution.js';
 import type { RunLogits, RunRow } from '../models/decoder-runner.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import { emptyStats, type EngineStats } from './engine-stats.js';
@@ -7,8 +8,14 @@ import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from '
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
 import { Sequence } from './sequence.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
+import { runGatedModules, type GateCandidate, type GateDecision } from './reasoner-gate.js';
 
 export const BASE_KEY = 0;
+
+/** The models a sequence runs on at every step: all of them, or only the base when its modules are gated. */
+function eagerKeys(seq: Sequence): readonly number[] {
+  return seq.gate ? [BASE_KEY] : seq.modelKeys;
+}
 
 export interface SchedulerOptions {
   maxBatch: number;
@@ -46,13 +53,16 @@ export class Scheduler {
   private wake: (() => void) | null = null;
   private stopped = false;
   readonly stats: EngineStats = emptyStats();
+  private readonly attributionScratch: Float32Array;
 
   constructor(
     private readonly base: LocalModelRunner,
     private readonly tokenizer: TextTokenizer,
     private readonly options: SchedulerOptions,
     private readonly emit: (events: SequenceEvent[]) => void,
-  ) {}
+  ) {
+    this.attributionScratch = new Float32Array(options.vocab);
+  }
 
   submit(seqId: number, request: GenerationRequest): void {
     const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
@@ -137,6 +147,7 @@ export class Scheduler {
 
     const results = await this.runModels(this.modelSteps(decoding, prefill));
     const t1 = performance.now();
+    const gateMsBefore = this.stats.gateMs;
     const failed = new Map<Sequence, UnirError>();
     for (const r of results) {
       if (!r.error) continue;
@@ -149,24 +160,17 @@ export class Scheduler {
     const events: SequenceEvent[] = [];
     const byKey = new Map(results.map((r) => [r.key, r]));
     const finished: { seq: Sequence; reason: FinishReason; stopReason: string | number | null }[] = [];
-    const sampleFrom = (seq: Sequence, which: 'decode' | 'prefill', rowOf: (key: number) => number) => {
-      const row = (key: number): Float32Array => {
-        const logits = byKey.get(key)![which]!;
-        const r = rowOf(key);
-        return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
-      };
-      const terms: WeightedRow[] = seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
-      const sampled = seq.sample(row(BASE_KEY), terms);
-      const { event, finish } = seq.append(sampled.tokenId, sampled);
-      events.push(event);
-      this.stats.generatedTokens++;
-      if (finish) finished.push({ seq, ...finish });
+    const toSample: { seq: Sequence; row: (key: number) => Float32Array }[] = [];
+    const rowsOf = (which: 'decode' | 'prefill', index: Map<number, Map<number, number>>, seq: Sequence) => (key: number): Float32Array => {
+      const logits = byKey.get(key)![which]!;
+      const r = index.get(key)!.get(seq.id)!;
+      return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
     };
 
     const decodeIndex = this.rowIndex(decoding);
     for (const seq of decoding) {
       if (seq.phase === 'finished' || seq.cancelled) continue;
-      sampleFrom(seq, 'decode', (key) => decodeIndex.get(key)!.get(seq.id)!);
+      toSample.push({ seq, row: rowsOf('decode', decodeIndex, seq) });
     }
     const prefillIndex = this.rowIndex(prefill.map((p) => p.seq));
     for (const { seq, tokens } of prefill) {
@@ -178,14 +182,48 @@ export class Scheduler {
       this.prefilling.splice(this.prefilling.indexOf(seq), 1);
       seq.phase = 'running';
       this.running.push(seq);
-      sampleFrom(seq, 'prefill', (key) => prefillIndex.get(key)!.get(seq.id)!);
+      toSample.push({ seq, row: rowsOf('prefill', prefillIndex, seq) });
+    }
+    const gated = await this.runGates(toSample);
+    for (const { seq, row } of toSample) {
+      if (seq.phase === 'finished') continue;
+      const decision = gated.get(seq.id);
+      const modules: ModuleRow[] = seq.modelKeys.slice(1).map((k) => ({ versionId: k, weight: seq.weightOf(k), row: decision ? (decision.rows.get(k) ?? null) : row(k) }));
+      const terms: WeightedRow[] = [];
+      for (const m of modules) if (m.row) terms.push({ row: m.row, weight: m.weight });
+      const baseRow = row(BASE_KEY);
+      const sampled = seq.sample(baseRow, terms);
+      const attribution = seq.request.attribution ? attributeToken(baseRow, modules, sampled.tokenId, this.attributionScratch) : undefined;
+      const { event, finish } = seq.append(sampled.tokenId, attribution ? { ...sampled, attribution } : sampled);
+      events.push(event);
+      this.stats.generatedTokens++;
+      if (finish) finished.push({ seq, ...finish });
     }
     if (events.length > 0) this.emit(events);
     for (const f of finished) this.finish([f.seq], f.reason, f.stopReason);
     this.stats.steps++;
-    this.stats.sampleMs += performance.now() - t1;
+    this.stats.sampleMs += performance.now() - t1 - (this.stats.gateMs - gateMsBefore);
     this.stats.stepMs += performance.now() - t0;
     return true;
+  }
+
+  /** The entropy gates of this step's gated sequences: decides them on the base's rows and runs the open modules. */
+  private async runGates(toSample: { seq: Sequence; row: (key: number) => Float32Array }[]): Promise<Map<number, GateDecision>> {
+    const candidates: GateCandidate[] = [];
+    for (const { seq, row } of toSample) {
+      if (!seq.gate || seq.phase === 'finished') continue;
+      const tokenCount = seq.promptLength + seq.generated.length;
+      candidates.push({ seqId: seq.id, gate: seq.gate, moduleKeys: seq.modelKeys.slice(1), tokens: () => seq.allTokens(), tokenCount, baseRow: row(BASE_KEY) });
+    }
+    if (candidates.length === 0) return new Map();
+    const t0 = performance.now();
+    const { decisions, failed } = await runGatedModules(candidates, this.modules, this.options.prefillChunk);
+    this.stats.gateMs += performance.now() - t0;
+    for (const [seqId, err] of failed) {
+      const seq = this.byId.get(seqId);
+      if (seq) this.fail([seq], err);
+    }
+    return decisions;
   }
 
   private admit(): void {
@@ -208,10 +246,10 @@ export class Scheduler {
       return s;
     };
     for (const seq of decoding) {
-      for (const key of seq.modelKeys) stepOf(key).decode.push({ seqId: seq.id, tokens: Int32Array.of(seq.lastToken) });
+      for (const key of eagerKeys(seq)) stepOf(key).decode.push({ seqId: seq.id, tokens: Int32Array.of(seq.lastToken) });
     }
     for (const { seq, tokens } of prefill) {
-      for (const key of seq.modelKeys) stepOf(key).prefill.push({ seqId: seq.id, tokens });
+      for (const key of eagerKeys(seq)) stepOf(key).prefill.push({ seqId: seq.id, tokens });
     }
     return [...steps.values()];
   }
@@ -240,7 +278,7 @@ export class Scheduler {
   private rowIndex(seqs: Sequence[]): Map<number, Map<number, number>> {
     const index = new Map<number, Map<number, number>>();
     for (const seq of seqs) {
-      for (const key of seq.modelKeys) {
+      for (const key of eagerKeys(seq)) {
         let m = index.get(key);
         if (!m) index.set(key, (m = new Map()));
         m.set(seq.id, m.size);
@@ -286,6 +324,7 @@ export class Scheduler {
       promptTokens: seq.promptLength,
       completionTokens: seq.generated.length,
       queueMs: (seq.admittedAt ?? performance.now()) - seq.submittedAt,
+      ...(seq.gate ? { gate: { moduleSteps: seq.gate.moduleSteps, skipped: seq.gate.skipped, caughtUpTokens: seq.gate.caughtUp } } : {}),
       ...(err ? { error: serializeError(err) } : {}),
     };
   }

@@ -6,6 +6,7 @@ import { fuseLogits, type WeightedRow } from '../kernels/fuse-logits.js';
 import type { TokenStreamDecoder } from '../models/token-stream-decoder.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import type { FinishReason, GenerationRequest, TokenEvent } from './generation-request.js';
+import { GateState } from './reasoner-gate.js';
 import { StopMatcher } from './stop-matcher.js';
 
 /** One per thread: the step loop samples sequences one after another. */
@@ -42,6 +43,8 @@ export class Sequence {
   private readonly suppressUntilMin: number[];
   /** Model keys this sequence runs on: 0 is the base, others are module version ids, sorted. */
   readonly modelKeys: number[];
+  /** The entropy gate of its modules (engine/reasoner-gate.ts), or null: modules run at every step. */
+  readonly gate: GateState | null;
 
   constructor(
     readonly id: number,
@@ -60,10 +63,20 @@ export class Sequence {
     this.suppressUntilMin = [...new Set([...tokenizer.eosTokenIds, ...request.stopTokenIds])];
     // Sorted so the fusion sum runs in one order whatever order the request named the modules in.
     this.modelKeys = [0, ...request.reasoners.map((r) => r.versionId).sort((a, b) => a - b)];
+    const gate = request.reasonerGate;
+    this.gate = gate && request.reasoners.length > 0 ? new GateState(gate.entropy) : null;
   }
 
   get promptLength(): number {
     return this.request.promptIds.length;
+  }
+
+  /** Prompt and generated tokens, in order (a copy). */
+  allTokens(): Int32Array {
+    const all = new Int32Array(this.promptLength + this.generated.length);
+    all.set(this.request.promptIds);
+    all.set(this.generated, this.promptLength);
+    return all;
   }
 
   get lastToken(): number {
@@ -93,7 +106,7 @@ export class Sequence {
   }
 
   /** Appends a sampled token: penalties, text, and the stop conditions in vLLM's order. */
-  append(tokenId: number, extra: { logprob?: number; topLogprobs?: TokenEvent['topLogprobs'] }): AppendResult {
+  append(tokenId: number, extra: Pick<TokenEvent, 'logprob' | 'topLogprobs' | 'attribution'>): AppendResult {
     this.generated.push(tokenId);
     commitToken(this.penalties, tokenId);
     const event: TokenEvent = { kind: 'token', seqId: this.id, tokenId, text: '', ...extra };
