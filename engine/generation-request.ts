@@ -60,6 +60,8 @@ export interface DoneEvent {
   completionTokens: number;
   /** Milliseconds the sequence waited for a batch slot. */
   queueMs: number;
+  /** Present when the request asked for attribution: tokens attributed, and those where fused top != base top. */
+  attribution?: { tokens: number; changed: number };
   /** Present when the request had an entropy gate and modules. */
   gate?: GateSummary;
   error?: SerializedError;

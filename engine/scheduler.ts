@@ -194,6 +194,10 @@ export class Scheduler {
       const baseRow = row(BASE_KEY);
       const sampled = seq.sample(baseRow, terms);
       const attribution = seq.request.attribution ? attributeToken(baseRow, modules, sampled.tokenId, this.attributionScratch) : undefined;
+      if (attribution) {
+        seq.attributionCounts.tokens++;
+        if (attribution.fusedTop.id !== attribution.baseTop.id) seq.attributionCounts.changed++;
+      }
       const { event, finish } = seq.append(sampled.tokenId, attribution ? { ...sampled, attribution } : sampled);
       events.push(event);
       this.stats.generatedTokens++;
@@ -324,6 +328,7 @@ export class Scheduler {
       promptTokens: seq.promptLength,
       completionTokens: seq.generated.length,
       queueMs: (seq.admittedAt ?? performance.now()) - seq.submittedAt,
+      ...(seq.request.attribution ? { attribution: { ...seq.attributionCounts } } : {}),
       ...(seq.gate ? { gate: { moduleSteps: seq.gate.moduleSteps, skipped: seq.gate.skipped, caughtUpTokens: seq.gate.caughtUp } } : {}),
       ...(err ? { error: serializeError(err) } : {}),
     };

@@ -43,6 +43,8 @@ export class Sequence {
   private readonly suppressUntilMin: number[];
   /** Model keys this sequence runs on: 0 is the base, others are module version ids, sorted. */
   readonly modelKeys: number[];
+  /** Attributed tokens and those where the modules changed the base's top token (when attribution is asked). */
+  readonly attributionCounts = { tokens: 0, changed: 0 };
   /** The entropy gate of its modules (engine/reasoner-gate.ts), or null: modules run at every step. */
   readonly gate: GateState | null;
 

@@ -1,5 +1,6 @@
 import { deserializeError } from '../common/errors.js';
 import type { DoneEvent, TokenEvent, TopLogprob } from '../engine/generation-request.js';
+import { usageExtensions } from './attribution-format.js';
 import type { ChoiceEvent } from './generation-run.js';
 
 /** One choice gathered from its events: the text, tokens, logprobs and how it ended. */
@@ -11,11 +12,13 @@ export interface CollectedChoice {
   topLogprobs: TopLogprob[][];
   /** Character offset of each token's text in `text` (OpenAI's text_offset). */
   textOffsets: number[];
+  /** Token events that carry an attribution (when the request asked for it), in order. */
+  attributed: TokenEvent[];
   done: DoneEvent | null;
 }
 
 export function newChoice(index: number): CollectedChoice {
-  return { index, text: '', tokenIds: [], logprobs: [], topLogprobs: [], textOffsets: [], done: null };
+  return { index, text: '', tokenIds: [], logprobs: [], topLogprobs: [], textOffsets: [], attributed: [], done: null };
 }
 
 /** Adds one event to its choice; the same function serves plain responses and streams, so they agree. */
@@ -25,6 +28,7 @@ export function addEvent(choice: CollectedChoice, event: TokenEvent | DoneEvent)
     choice.tokenIds.push(event.tokenId);
     if (event.logprob !== undefined) choice.logprobs.push(event.logprob);
     if (event.topLogprobs) choice.topLogprobs.push(event.topLogprobs);
+    if (event.attribution) choice.attributed.push(event);
     choice.text += event.text;
   } else {
     choice.text += event.text;
@@ -42,5 +46,5 @@ export async function collectChoices(run: AsyncIterable<ChoiceEvent>, n: number)
 
 export function usageOf(promptTokens: number, choices: readonly { done: DoneEvent | null }[]) {
   const completion = choices.reduce((sum, c) => sum + (c.done?.completionTokens ?? 0), 0);
-  return { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion };
+  return { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion, ...usageExtensions(choices.map((c) => c.done)) };
 }

@@ -47,6 +47,8 @@ export function planGeneration(ctx: AppContext, body: SamplingBody & { model: st
       ignoreEos: body.ignore_eos ?? false,
       logprobs: opts.logprobs,
       reasoners: lease.uses,
+      reasonerGate: gateOf(body, ctx),
+      attribution: body.return_attribution === true,
     }));
     return { promptIds, requests, lease, model: body.model };
   } catch (err) {
@@ -94,6 +96,12 @@ function resolveMaxTokens(requested: number | null | undefined, promptTokens: nu
     );
   }
   return requested;
+}
+
+/** The request's entropy gate, else the server's; a threshold of 0 opens every step, which is no gate at all. */
+function gateOf(body: SamplingBody, ctx: AppContext): { entropy: number } | null {
+  const entropy = body.reasoner_gate?.entropy ?? ctx.options.reasonerGate ?? 0;
+  return entropy > 0 ? { entropy } : null;
 }
 
 function samplingOf(body: SamplingBody, ctx: AppContext): SamplingParams {

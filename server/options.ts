@@ -21,6 +21,7 @@ export interface ServerOptions {
   reasoner: string[];
   reasonersDir: string | null;
   defaultReasoners: string | null;
+  reasonerGate: number | null;
   watch: boolean;
   adminToken: string | null;
   chatTemplate: string | null;
@@ -32,7 +33,7 @@ export interface ServerOptions {
   logLevel: string;
 }
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'ep';
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'list' | 'ep';
 
 interface OptionSpec {
   key: keyof ServerOptions;
@@ -62,6 +63,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'reasoner', flag: 'reasoner', kind: 'list', default: [], help: 'A reasoning module directory to load at start (repeatable).' },
   { key: 'reasonersDir', flag: 'reasoners-dir', kind: 'string', default: null, help: 'Modules root: each subdirectory holding a unir.json is loaded; admin loads resolve paths inside it.' },
   { key: 'defaultReasoners', flag: 'default-reasoners', kind: 'string', default: null, help: 'Modules applied when a request names none, e.g. "add,sort:0.5".' },
+  { key: 'reasonerGate', flag: 'reasoner-gate', kind: 'number', default: null, help: 'Entropy gate in nats for requests without reasoner_gate: modules run only where the base\'s entropy reaches it (0 or unset: every step).' },
   { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones.' },
   { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
@@ -110,6 +112,11 @@ function convert(o: OptionSpec, raw: unknown): unknown {
     case 'int': {
       const n = Number(raw);
       if (!Number.isInteger(n) || n < 0) throw bad('expected a non-negative integer');
+      return n;
+    }
+    case 'number': {
+      const n = Number(raw);
+      if (String(raw).trim() === '' || !Number.isFinite(n) || n < 0) throw bad('expected a non-negative number');
       return n;
     }
     case 'list':

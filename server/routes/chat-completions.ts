@@ -5,6 +5,7 @@ import type { DoneEvent } from '../../engine/generation-request.js';
 import type { AppContext } from '../app-context.js';
 import { chatChoiceLogprobs, chatLogprobOfEvent, type ChatLogprob } from '../chat-format.js';
 import { chatMessages, messageText, renderChatPrompt } from '../chat-prompt.js';
+import { AttributionFormatter, type AttributionEntry } from '../attribution-format.js';
 import { collectChoices, usageOf } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
 import { planGeneration } from '../generation-plan.js';
@@ -30,6 +31,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
       const echo = body.echo && last.role === 'assistant' ? messageText(last, body.messages.length - 1) : '';
       const id = `chatcmpl-${randomUUID().replace(/-/g, '')}`;
       const created = Math.floor(Date.now() / 1000);
+      const attribution = body.return_attribution ? new AttributionFormatter(ctx.tokenizer, plan.lease.uses, plan.lease.names) : null;
 
       if (!body.stream) {
         const choices = await collectChoices(run, plan.requests.length);
@@ -44,12 +46,13 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
             logprobs: logprobs === null ? null : chatChoiceLogprobs(ctx.tokenizer, c),
             finish_reason: c.done!.finishReason,
             stop_reason: c.done!.stopReason,
+            ...(attribution ? { attribution: c.attributed.map((e) => attribution.entry(e)) } : {}),
           })),
           usage: usageOf(ids.length, choices),
         };
       }
       const includeUsage = body.stream_options?.include_usage === true;
-      return streamChat(reply, ctx, run, { head: { id, object: 'chat.completion.chunk', created, model: plan.model }, echo, logprobs, n: plan.requests.length, includeUsage, promptTokens: ids.length });
+      return streamChat(reply, ctx, run, { head: { id, object: 'chat.completion.chunk', created, model: plan.model }, echo, logprobs, attribution, n: plan.requests.length, includeUsage, promptTokens: ids.length });
     },
   );
 }
@@ -75,6 +78,7 @@ interface StreamOptions {
   head: object;
   echo: string;
   logprobs: number | null;
+  attribution: AttributionFormatter | null;
   n: number;
   includeUsage: boolean;
   promptTokens: number;
@@ -84,12 +88,13 @@ interface StreamOptions {
  * OpenAI's chunk sequence per choice: a role delta first, content deltas, then a last delta with the
  * finish_reason; with include_usage every chunk has usage: null and a last chunk (no choices) has the usage.
  * A token whose text is held back (an incomplete character or stop-string prefix) sends no chunk: its
- * logprob rides with the next chunk that has text, so the logprobs of a stream equal the plain response's.
+ * logprob rides with the next chunk that has text, so the logprobs of a stream equal the plain response's;
+ * attribution entries ride the same way.
  */
 async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationRun, o: StreamOptions): Promise<void> {
   const sse = new SseWriter(reply);
   const usageField = o.includeUsage ? { usage: null } : {};
-  const chunk = (index: number, delta: object, extra: { logprobs?: ChatLogprob[]; done?: DoneEvent } = {}) =>
+  const chunk = (index: number, delta: object, extra: { logprobs?: ChatLogprob[]; attribution?: AttributionEntry[]; done?: DoneEvent } = {}) =>
     sse.send({
       ...o.head,
       choices: [
@@ -99,6 +104,7 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
           logprobs: extra.logprobs ? { content: extra.logprobs } : null,
           finish_reason: extra.done?.finishReason ?? null,
           ...(extra.done ? { stop_reason: extra.done.stopReason } : {}),
+          ...(extra.attribution && extra.attribution.length > 0 ? { attribution: extra.attribution } : {}),
         },
       ],
       ...usageField,
@@ -106,13 +112,16 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
   const pending: ChatLogprob[][] = Array.from({ length: o.n }, () => []);
   const dones: (DoneEvent | null)[] = new Array(o.n).fill(null);
   const takePending = (index: number) => (o.logprobs === null ? undefined : pending[index].splice(0));
+  const pendingAttribution: AttributionEntry[][] = Array.from({ length: o.n }, () => []);
+  const takeAttribution = (index: number) => pendingAttribution[index].splice(0);
   for (let i = 0; i < o.n; i++) chunk(i, { role: 'assistant', content: o.echo });
   try {
     for await (const { index, event } of run) {
       if (event.kind === 'token') {
         if (o.logprobs !== null) pending[index].push(chatLogprobOfEvent(ctx.tokenizer, event));
+        if (o.attribution) pendingAttribution[index].push(o.attribution.entry(event)!);
         if (event.text === '') continue;
-        chunk(index, { content: event.text }, { logprobs: takePending(index) });
+        chunk(index, { content: event.text }, { logprobs: takePending(index), attribution: takeAttribution(index) });
       } else {
         dones[index] = event;
         if (event.error) {
@@ -120,7 +129,7 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
           continue;
         }
         const lp = takePending(index);
-        chunk(index, event.text ? { content: event.text } : {}, { logprobs: lp && lp.length > 0 ? lp : undefined, done: event });
+        chunk(index, event.text ? { content: event.text } : {}, { logprobs: lp && lp.length > 0 ? lp : undefined, attribution: takeAttribution(index), done: event });
       }
     }
     if (o.includeUsage) sse.send({ ...o.head, choices: [], usage: usageOf(o.promptTokens, dones.map((done) => ({ done }))) });

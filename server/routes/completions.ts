@@ -4,6 +4,7 @@ import { UnirError } from '../../common/errors.js';
 import type { DoneEvent, TokenEvent, TopLogprob } from '../../engine/generation-request.js';
 import type { TextTokenizer } from '../../models/text-tokenizer.js';
 import type { AppContext } from '../app-context.js';
+import { AttributionFormatter } from '../attribution-format.js';
 import { collectChoices, usageOf, type CollectedChoice } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
 import { planGeneration } from '../generation-plan.js';
@@ -31,6 +32,7 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
     const created = Math.floor(Date.now() / 1000);
     const echo = body.echo ? (typeof body.prompt === 'string' ? body.prompt : ctx.tokenizer.decode(promptIds)) : '';
     const head = { id, object: 'text_completion', created, model: plan.model };
+    const attribution = body.return_attribution ? new AttributionFormatter(ctx.tokenizer, plan.lease.uses, plan.lease.names) : null;
 
     if (!body.stream) {
       const choices = await collectChoices(run, plan.requests.length);
@@ -42,11 +44,12 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
           logprobs: logprobs === null ? null : completionLogprobs(ctx.tokenizer, c, echo.length),
           finish_reason: c.done!.finishReason,
           stop_reason: c.done!.stopReason,
+          ...(attribution ? { attribution: c.attributed.map((e) => attribution.entry(e)) } : {}),
         })),
         usage: usageOf(promptIds.length, choices),
       };
     }
-    return streamCompletion(reply, ctx, run, { head, echo, logprobs, n: plan.requests.length, includeUsage: body.stream_options?.include_usage === true, promptTokens: promptIds.length });
+    return streamCompletion(reply, ctx, run, { head, echo, logprobs, attribution, n: plan.requests.length, includeUsage: body.stream_options?.include_usage === true, promptTokens: promptIds.length });
   });
 }
 
@@ -54,21 +57,25 @@ async function streamCompletion(
   reply: FastifyReply,
   ctx: AppContext,
   run: GenerationRun,
-  o: { head: object; echo: string; logprobs: number | null; n: number; includeUsage: boolean; promptTokens: number },
+  o: { head: object; echo: string; logprobs: number | null; attribution: AttributionFormatter | null; n: number; includeUsage: boolean; promptTokens: number },
 ): Promise<void> {
   const sse = new SseWriter(reply);
-  const chunk = (index: number, text: string, extra: { logprobs?: unknown; finish_reason?: string | null; stop_reason?: string | number | null } = {}) =>
-    sse.send({ ...o.head, choices: [{ index, text, logprobs: extra.logprobs ?? null, finish_reason: extra.finish_reason ?? null, ...(extra.finish_reason ? { stop_reason: extra.stop_reason ?? null } : {}) }] });
+  const chunk = (index: number, text: string, extra: { logprobs?: unknown; attribution?: unknown; finish_reason?: string | null; stop_reason?: string | number | null } = {}) =>
+    sse.send({
+      ...o.head,
+      choices: [{ index, text, logprobs: extra.logprobs ?? null, finish_reason: extra.finish_reason ?? null, ...(extra.finish_reason ? { stop_reason: extra.stop_reason ?? null } : {}), ...(extra.attribution ? { attribution: extra.attribution } : {}) }],
+    });
   const offsets = new Array<number>(o.n).fill(o.echo.length);
   const dones: (DoneEvent | null)[] = new Array(o.n).fill(null);
   if (o.echo) for (let i = 0; i < o.n; i++) chunk(i, o.echo);
   try {
     for await (const { index, event } of run) {
       if (event.kind === 'token') {
-        if (event.text === '' && o.logprobs === null) continue;
+        // A token without text still gets its chunk when it carries logprobs or attribution.
+        if (event.text === '' && o.logprobs === null && o.attribution === null) continue;
         const lp = o.logprobs === null ? undefined : tokenLogprobs(ctx.tokenizer, [event], offsets[index]);
         offsets[index] += event.text.length;
-        chunk(index, event.text, { logprobs: lp });
+        chunk(index, event.text, { logprobs: lp, attribution: o.attribution ? [o.attribution.entry(event)] : undefined });
       } else {
         dones[index] = event;
         if (event.error) {

@@ -3,6 +3,7 @@ import type { RawData, WebSocket } from 'ws';
 import { deserializeError, UnirError } from '../../common/errors.js';
 import type { DoneEvent } from '../../engine/generation-request.js';
 import type { AppContext } from '../app-context.js';
+import { AttributionFormatter } from '../attribution-format.js';
 import { usageOf } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
 import { planGeneration } from '../generation-plan.js';
@@ -75,6 +76,7 @@ export class StreamSession {
     }
     let run: GenerationRun;
     let n: number;
+    let attribution: AttributionFormatter | null = null;
     const controller = new AbortController();
     try {
       checkUnsupported(body);
@@ -82,16 +84,17 @@ export class StreamSession {
       const logprobs = body.logprobs ?? null;
       const plan = planGeneration(this.ctx, { ...body, model: body.model ?? this.ctx.modelId }, ids, { defaultMaxTokens: 16, logprobs, fromMessages: false });
       n = plan.requests.length;
+      if (body.return_attribution) attribution = new AttributionFormatter(this.ctx.tokenizer, plan.lease.uses, plan.lease.names);
       // Throws queue_full (engine at capacity) or shutting_down; the plan's modules are released then.
       run = new GenerationRun(this.ctx, plan, 'websocket', controller.signal);
     } catch (err) {
       return this.sendError(body.id, toUnirError(err));
     }
     this.running.set(key, controller);
-    void this.stream(body.id, run, n, body.logprobs ?? null).finally(() => this.running.delete(key));
+    void this.stream(body.id, run, n, body.logprobs ?? null, attribution).finally(() => this.running.delete(key));
   }
 
-  private async stream(id: GenerationId, run: GenerationRun, n: number, logprobs: number | null): Promise<void> {
+  private async stream(id: GenerationId, run: GenerationRun, n: number, logprobs: number | null, attribution: AttributionFormatter | null): Promise<void> {
     const tokenizer = this.ctx.tokenizer;
     const dones: (DoneEvent | null)[] = new Array(n).fill(null);
     try {
@@ -109,6 +112,7 @@ export class StreamSession {
                   logprob: event.logprob ?? null,
                   top_logprobs: (event.topLogprobs ?? []).map((t) => ({ token: tokenizer.tokenText(t.id), token_id: t.id, logprob: t.logprob })),
                 }),
+            ...(attribution ? { attribution: [attribution.entry(event)] } : {}),
           });
         } else {
           dones[index] = event;

@@ -57,7 +57,7 @@ describe('entropy gate under continuous batching', () => {
           ...(i % 2 === 1 ? { sampling: { ...DEFAULT_SAMPLING, temperature: 0.9, topP: 0.95, topK: 40 }, seed: BigInt(500 + i) } : {}),
         }),
       );
-    const alone = [];
+    const alone: Awaited<ReturnType<typeof run>>[] = [];
     for (const r of requests()) alone.push(await run(engine.submit(r)));
     const batched = await Promise.all(requests().map((r) => run(engine.submit(r))));
     expect(batched.map((b) => b.tokens)).toEqual(alone.map((a) => a.tokens));

@@ -49,7 +49,7 @@ describe('entropy-gated modules with lazy KV catch-up', () => {
   async function generate(requests: GenerationRequest[], prefillChunk = 0) {
     const events: SequenceEvent[] = [];
     const s = new Scheduler(new LocalModelRunner(base.runner), tokenizer, { maxBatch: 8, prefillChunk, maxContext: 512, vocab: base.signature.vocabSize }, (e) => events.push(...e));
-    const rec = { [R1]: new RecordingRunner(new LocalModelRunner(r1.runner)), [R2]: new RecordingRunner(new LocalModelRunner(r2.runner)) };
+    const rec: Record<number, RecordingRunner> = { [R1]: new RecordingRunner(new LocalModelRunner(r1.runner)), [R2]: new RecordingRunner(new LocalModelRunner(r2.runner)) };
     s.attachModule(R1, rec[R1]);
     s.attachModule(R2, rec[R2]);
     requests.forEach((r, i) => s.submit(i + 1, r));
@@ -103,7 +103,7 @@ describe('entropy-gated modules with lazy KV catch-up', () => {
       const all = [...prompts[i], ...generated.map((t) => t.tokenId)];
       // References: the base and each module run one token at a time over the whole sequence, nothing skipped.
       const refBase = await stepwiseLogits(base, all, 1000 + seqId);
-      const refModule = { [R1]: await stepwiseLogits(r1, all, 1000 + seqId), [R2]: await stepwiseLogits(r2, all, 1000 + seqId) };
+      const refModule: Record<number, Float32Array[]> = { [R1]: await stepwiseLogits(r1, all, 1000 + seqId), [R2]: await stepwiseLogits(r2, all, 1000 + seqId) };
       for (const key of [R1, R2]) {
         // Each module's runs for this sequence, in order: the tokens fed must be the sequence's, with no gap.
         let fed = 0;
