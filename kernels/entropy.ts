@@ -1,13 +1,21 @@
 /**
- * Shannon entropy of softmax(row) in nats, for metrics and debugging.
+ * Shannon entropy of softmax(row) in nats, for metrics, the entropy gate and attribution.
  * H = ln Z - Σ w_i (l_i - max) / Z with w_i = exp(l_i - max) and Z = Σ w_i (float64), which
  * avoids ln of tiny probabilities. -Infinity/NaN entries have probability 0 and are skipped.
  * A row with no finite maximum returns NaN.
  */
 export function entropy(row: Float32Array): number {
+  return entropyAndLogSumExp(row).entropy;
+}
+
+/**
+ * The entropy (nats) and logSumExp = max + ln Z of softmax(row), from one pass of exp (as above).
+ * A row with no finite maximum gives entropy NaN and logSumExp = max (±Infinity), as logSoftmaxStats does.
+ */
+export function entropyAndLogSumExp(row: Float32Array): { entropy: number; logSumExp: number } {
   let max = -Infinity;
   for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
-  if (!Number.isFinite(max)) return NaN;
+  if (!Number.isFinite(max)) return { entropy: NaN, logSumExp: max };
   let normalizer = 0;
   let weightedShift = 0;
   for (let i = 0; i < row.length; i++) {
@@ -18,5 +26,5 @@ export function entropy(row: Float32Array): number {
     normalizer += weight;
     weightedShift += weight * shifted;
   }
-  return Math.log(normalizer) - weightedShift / normalizer;
+  return { entropy: Math.log(normalizer) - weightedShift / normalizer, logSumExp: max + Math.log(normalizer) };
 }

@@ -152,6 +152,9 @@ describe('attribution (return_attribution) against hand-computed values', () => 
     expectClose(entries[1].modules, [{ name: 'nudge', weight: 1, chosen: 1, base_top: 1, skipped: false }]);
     expectClose(entries[1].fused_top.logprob, 2 - lse(2));
     expect(res.body.usage.reasoner_gate).toEqual({ module_steps: 3, skipped: 1, caught_up_tokens: 3 });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/unir_reasoner_gate_module_steps_total\{outcome="run"\} 2\n/);
+    expect(metrics).toMatch(/unir_reasoner_gate_module_steps_total\{outcome="skipped"\} 1\n/);
   });
 
   it('bad values are 400s in the OpenAI error shape', async () => {

@@ -30,3 +30,15 @@ describe('attributeToken', () => {
     expect(a.baseEntropy).toBeGreaterThan(0);
   });
 });
+
+describe('attributeToken agrees with the separate kernels', () => {
+  it('base entropy equals kernels/entropy.ts; logprobs equal logSoftmaxStats', async () => {
+    const { entropy } = await import('../../../kernels/entropy.js');
+    const { logSoftmaxStats } = await import('../../../kernels/logprobs.js');
+    const row = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i * 0.37) * 6 - (i % 7));
+    const a = attributeToken(row, [], 0, new Float32Array(1000));
+    expect(a.baseEntropy).toBeCloseTo(entropy(row), 10);
+    expect(a.baseTop.logprob).toBeCloseTo(row[a.baseTop.id] - logSoftmaxStats(row).logSumExp, 10);
+    expect(a.fusedTop).toEqual(a.baseTop);
+  });
+});
