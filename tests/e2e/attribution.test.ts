@@ -157,6 +157,21 @@ describe('attribution (return_attribution) against hand-computed values', () => 
     expect(metrics).toMatch(/unir_reasoner_gate_module_steps_total\{outcome="skipped"\} 1\n/);
   });
 
+  it('--reasoner-gate is the default threshold; a request overrides it, and {entropy: 0} runs the modules at every step', async () => {
+    const threshold = (entropyOf(3, 2) + entropyOf(1.5)) / 2;
+    const gated = await startTestServer(['--model', join(FIXTURES, 'bigram', 'base'), '--served-model-name', 'bigram', '--reasoners-dir', join(FIXTURES, 'bigram', 'reasoners'), '--reasoner-gate', String(threshold)]);
+    try {
+      const byDefault = await postJson(`${gated.url}/v1/completions`, request({ return_attribution: undefined }));
+      expect(byDefault.body.choices[0].text).toBe('bdh');
+      expect(byDefault.body.usage.reasoner_gate).toEqual({ module_steps: 3, skipped: 1, caught_up_tokens: 3 });
+      const everyStep = await postJson(`${gated.url}/v1/completions`, request({ return_attribution: undefined, reasoner_gate: { entropy: 0 } }));
+      expect(everyStep.body.choices[0].text).toBe('ceg');
+      expect(everyStep.body.usage).not.toHaveProperty('reasoner_gate');
+    } finally {
+      await gated.close();
+    }
+  });
+
   it('bad values are 400s in the OpenAI error shape', async () => {
     for (const extra of [{ reasoner_gate: { entropy: -1 } }, { reasoner_gate: { threshold: 1 } }, { reasoner_gate: 2 }, { return_attribution: 'yes' }]) {
       const res = await postJson(`${server.url}/v1/completions`, request(extra));

@@ -5,7 +5,7 @@ import type { EngineClient } from '../../engine/engine-client.js';
 import type { GenerationRequest, ReasonerUse, SequenceEvent } from '../../engine/generation-request.js';
 import { DEFAULT_SAMPLING } from '../../kernels/sampling-params.js';
 import { greedyRequest, startEngine } from '../helpers/engine.js';
-import { MHA, REASONERS } from '../helpers/fixtures.js';
+import { FIXTURES, MHA, REASONERS } from '../helpers/fixtures.js';
 
 let engine: EngineClient;
 let registry: ReasonerRegistry;
@@ -17,6 +17,7 @@ beforeAll(async () => {
   registry = new ReasonerRegistry(engine, MHA, { ep: 'cpu', deviceId: 0, threads: 1 });
   await registry.load(join(REASONERS, 'r1'));
   await registry.load(join(REASONERS, 'r2'));
+  await registry.load(join(FIXTURES, 'faulty', 'r-fails'));
   both = registry.acquire([{ name: 'r1', weight: 1 }, { name: 'r2', weight: 0.5 }]).uses;
 });
 afterAll(async () => {
@@ -31,7 +32,7 @@ async function run(events: AsyncIterable<SequenceEvent>) {
     if (e.kind === 'token') {
       tokens.push(e.tokenId);
       logprobs.push(e.logprob!);
-    } else return { tokens, logprobs, gate: e.gate, finish: e.finishReason };
+    } else return { tokens, logprobs, gate: e.gate, finish: e.finishReason, error: e.error };
   }
   throw new Error('no done event');
 }
@@ -73,5 +74,20 @@ describe('entropy gate under continuous batching', () => {
     const stats = await engine.stats();
     expect(stats.cachedSequences).toBe(0);
     expect(stats.gateMs).toBeGreaterThan(0);
+  });
+});
+
+describe('a gated module that fails', () => {
+  it('fails only the sequences whose gate opened on it; the others, and the engine, go on', async () => {
+    const failing = registry.acquire([{ name: 'r-fails' }]).uses;
+    const request = (reasoners: ReasonerUse[]) => greedyRequest([5, 6, 7], 12, { reasoners, reasonerGate: { entropy: 1e-6 } });
+    const alone = await run(engine.submit(request(both)));
+    const [bad, good] = await Promise.all([run(engine.submit(request(failing))), run(engine.submit(request(both)))]);
+    expect(bad.finish).toBe('error');
+    expect(bad.error).toMatchObject({ code: 'reasoner_failed', message: expect.stringMatching(/r-fails/) });
+    expect(good).toEqual(alone);
+    const again = await run(engine.submit(request(both)));
+    expect(again).toEqual(alone);
+    expect((await engine.stats()).cachedSequences).toBe(0);
   });
 });
