@@ -25,6 +25,7 @@ from unir_model import Decoder, DecoderConfig, write_model_dir  # noqa: E402
 H = 8
 # Keyed by (last token id) mod 8; values: {next token id: logit}.
 BASE_TABLE = {
+    0: {304: 2.0},           # after 'h' (104): <|endoftext|> (304) 2
     1: {98: 3.0, 99: 2.0},   # after 'a' (97): 'b' 3, 'c' 2
     2: {100: 1.0},           # after 'b' (98): 'd' 1
     3: {101: 1.5},           # after 'c' (99): 'e' 1.5

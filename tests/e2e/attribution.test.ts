@@ -15,7 +15,7 @@ type Json = Record<string, any>;
  *   after 'a': base b=3 c=2,  module b=-1 c=2
  *   after 'b': base d=1,      module d=1
  *   after 'c': base e=1.5,    module e=0.5 f=1
- *   after 'd': base h=1;  after 'e': base g=1 (module 0)
+ *   after 'd': base h=1;  after 'e': base g=1;  after 'h': base <|endoftext|>=2 (module 0)
  */
 const V = 307;
 const [a, b, c, d, e, f, g, h] = [97, 98, 99, 100, 101, 102, 103, 104];
@@ -102,7 +102,10 @@ describe('attribution (return_attribution) against hand-computed values', () => 
     const ids = (await postJson(`${server.url}/tokenize`, { model: 'bigram', messages })).body.tokens;
     const completion = await postJson(`${server.url}/v1/completions`, request({ prompt: ids, max_tokens: 4 }));
     const want = completion.body.choices[0].attribution;
-    expect(want).toHaveLength(4);
+    // The prompt ends with '\n' (10 = 2 mod 8): 'd', 'h', then EOS, whose entry comes last (its text is not returned).
+    expect(completion.body.choices[0]).toMatchObject({ text: 'dh', finish_reason: 'stop' });
+    expect(want.map((x: Json) => x.token_id)).toEqual([d, h, 304]);
+    expectClose(want[2].fused_top, { token_id: 304, token: '<|endoftext|>', logprob: 2 - lse(2) });
     const chat = await postJson(`${server.url}/v1/chat/completions`, { model: 'bigram+nudge', messages, max_tokens: 4, temperature: 0, return_attribution: true });
     expect(chat.body.choices[0].attribution).toEqual(want);
     expect(chat.body.usage.attribution).toEqual(completion.body.usage.attribution);
