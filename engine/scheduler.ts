@@ -187,18 +187,7 @@ export class Scheduler {
     const gated = await this.runGates(toSample);
     for (const { seq, row } of toSample) {
       if (seq.phase === 'finished') continue;
-      const decision = gated.get(seq.id);
-      const modules: ModuleRow[] = seq.modelKeys.slice(1).map((k) => ({ versionId: k, weight: seq.weightOf(k), row: decision ? (decision.rows.get(k) ?? null) : row(k) }));
-      const terms: WeightedRow[] = [];
-      for (const m of modules) if (m.row) terms.push({ row: m.row, weight: m.weight });
-      const baseRow = row(BASE_KEY);
-      const sampled = seq.sample(baseRow, terms);
-      const attribution = seq.request.attribution ? attributeToken(baseRow, modules, sampled.tokenId, this.attributionScratch) : undefined;
-      if (attribution) {
-        seq.attributionCounts.tokens++;
-        if (attribution.fusedTop.id !== attribution.baseTop.id) seq.attributionCounts.changed++;
-      }
-      const { event, finish } = seq.append(sampled.tokenId, attribution ? { ...sampled, attribution } : sampled);
+      const { event, finish } = this.sampleOne(seq, row, gated.get(seq.id));
       events.push(event);
       this.stats.generatedTokens++;
       if (finish) finished.push({ seq, ...finish });
@@ -209,6 +198,20 @@ export class Scheduler {
     this.stats.sampleMs += performance.now() - t1 - (this.stats.gateMs - gateMsBefore);
     this.stats.stepMs += performance.now() - t0;
     return true;
+  }
+
+  /** Fuses a sequence's rows (a gated one: the modules its gate ran), samples, attributes when asked, appends. */
+  private sampleOne(seq: Sequence, row: (key: number) => Float32Array, decision: GateDecision | undefined) {
+    const modules: ModuleRow[] = seq.modelKeys.slice(1).map((k) => ({ versionId: k, weight: seq.weightOf(k), row: decision ? (decision.rows.get(k) ?? null) : row(k) }));
+    const terms: WeightedRow[] = [];
+    for (const m of modules) if (m.row) terms.push({ row: m.row, weight: m.weight });
+    const baseRow = row(BASE_KEY);
+    const sampled = seq.sample(baseRow, terms);
+    if (!seq.request.attribution) return seq.append(sampled.tokenId, sampled);
+    const attribution = attributeToken(baseRow, modules, sampled.tokenId, this.attributionScratch);
+    seq.attributionCounts.tokens++;
+    if (attribution.fusedTop.id !== attribution.baseTop.id) seq.attributionCounts.changed++;
+    return seq.append(sampled.tokenId, { ...sampled, attribution });
   }
 
   /** The entropy gates of this step's gated sequences: decides them on the base's rows and runs the open modules. */
