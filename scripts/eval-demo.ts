@@ -11,7 +11,7 @@
  *   weak-to-strong  base-L alone and with the modules, plus a sweep of the modules' weight
  *
  *   npm run eval [-- --limit 200] [--concurrency 16] [--tables models,gating,weak-to-strong]
- *                [--thresholds 0.001,0.003,0.01,0.03,0.1] [--rounds 3] [--weights 0.5,1.5,2] [--json results.json]
+ *                [--thresholds 0.001,0.003,0.01,0.03,0.1] [--rounds 5] [--weights 0.5,1.5,2] [--json results.json]
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,7 +29,7 @@ const { values: args } = parseArgs({
     root: { type: 'string', default: 'demo-models' },
     tables: { type: 'string', default: 'models,gating,weak-to-strong' },
     thresholds: { type: 'string', default: '0.001,0.003,0.01,0.03,0.1' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     weights: { type: 'string', default: '0.5,1.5,2' },
   },
 });
@@ -83,9 +83,9 @@ if (tables.has('gating')) {
   const { rows: gating, interventions } = await gatingTable(fused, `${baseId}+add+sort`, sets, {
     thresholds,
     rounds: Number(args.rounds),
-    speedProblems: { one: sets.mixed.slice(0, 12), sixteen: sets.mixed.slice(0, 48) },
+    speedProblems: { one: sets.mixed.slice(0, 8), sixteen: sets.mixed.slice(0, 32) },
   });
-  console.log(`\nentropy gate, base + add + sort (alternated rounds: ${args.rounds}; tok/s: 12 mixed problems one at a time, 48 at 16 in flight)`);
+  console.log(`\nentropy gate, base + add + sort (alternated rounds: ${args.rounds}; tok/s: 8 mixed problems one at a time, 32 at 16 in flight; ratio: median of each round's ratio to its ungated run)`);
   console.log(formatGating(gating));
   console.log(gatingGoal(gating));
   console.log(formatInterventions(interventions, thresholds));
