@@ -37,14 +37,19 @@ async function setup(label: string, Engine: typeof EngineClient, Registry: typeo
   return { label, engine, registry, uses: registry.acquire(names.map((name) => ({ name }))).uses };
 }
 
-/** ms per generated token with `batch` sequences in flight. */
-async function timed(s: Setup, batch: number, attribution: boolean): Promise<number> {
+/**
+ * Wall and CPU ms per generated token with `batch` sequences in flight. CPU time is the whole process's (every
+ * thread; the other engines idle meanwhile): on a shared machine it drifts far less than wall time.
+ */
+async function timed(s: Setup, batch: number, attribution: boolean): Promise<{ wall: number; cpu: number }> {
   const request: GenerationRequest = { promptIds: prompt, maxTokens: tokens, minTokens: 0, sampling: { ...DEFAULT_SAMPLING, temperature: 0 }, seed: null, stop: [], stopTokenIds: [], ignoreEos: true, logprobs: null, reasoners: s.uses, ...(attribution ? { attribution } : {}) };
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   await Promise.all(Array.from({ length: batch }, async () => {
     for await (const e of s.engine.submit(request)) void e;
   }));
-  return (performance.now() - t0) / (tokens * batch);
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t0) / (tokens * batch), cpu: (c.user + c.system) / 1000 / (tokens * batch) };
 }
 
 const setups = [await setup('this tree', EngineClient, ReasonerRegistry)];
@@ -62,7 +67,7 @@ const cases = [
 const rows: (string | number)[][] = [];
 for (const batch of [1, 8]) {
   for (const c of cases) await timed(c.s, batch, c.attribution);
-  const samples = cases.map(() => [] as number[]);
+  const samples = cases.map(() => [] as { wall: number; cpu: number }[]);
   for (let r = 0; r < Number(args.rounds); r++) {
     for (let k = 0; k < cases.length; k++) {
       const i = (k + r) % cases.length;
@@ -71,14 +76,15 @@ for (const batch of [1, 8]) {
   }
   const off = cases.findIndex((c) => c.name === 'this tree, attribution off');
   // Paired ratios: each round's sample against the same round's attribution-off sample.
-  cases.forEach((c, i) => rows.push([String(batch), c.name, median(samples[i]), median(samples[i].map((x, r) => x / samples[off][r])).toFixed(3)]));
+  const paired = (i: number, k: 'wall' | 'cpu') => median(samples[i].map((x, r) => x[k] / samples[off][r][k])).toFixed(3);
+  cases.forEach((c, i) => rows.push([String(batch), c.name, median(samples[i].map((x) => x.wall)), paired(i, 'wall'), median(samples[i].map((x) => x.cpu)), paired(i, 'cpu')]));
 }
 for (const s of setups) {
   await s.registry.close();
   await s.engine.close();
 }
 console.log(`demo base ${base} + ${DEMO_MODULES.length} modules; greedy, ${tokens} tokens; median of ${args.rounds} alternated rounds`);
-console.log(table(['sequences', 'engine', 'ms/token', 'ratio to attribution off'], rows));
+console.log(table(['sequences', 'engine', 'wall ms/token', 'ratio to attribution off', 'CPU ms/token', 'ratio to attribution off'], rows));
 
 /** The attribution kernel alone: one token, two modules. */
 const kernelRows: (string | number)[][] = [];
