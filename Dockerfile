@@ -3,7 +3,8 @@
 #   docker build --target gpu -t unir-serve:gpu .    CUDA 12 + cuDNN 9 runtime, Node 22, the CUDA provider of ONNX Runtime
 #   docker build --target cpu -t unir-serve:cpu .    Node 22 slim, CPU provider only
 #   docker run --gpus all -p 8000:8000 unir-serve:gpu
-# Both serve the demo models (demo-models/base and demo-models/reasoners/*) on 0.0.0.0:8000 as a non-root user.
+# Both serve the demo models (demo-models/base and demo-models/reasoners/*) on 0.0.0.0:8000 as a non-root user,
+# and the playground page at / (its scripts are built into dist/ui, its HTML and CSS come from ui/public).
 
 # ---- build: TypeScript -> dist/ (the .npmrc skips ONNX Runtime's CUDA download; the build needs none)
 FROM node:22-bookworm-slim AS build
@@ -44,6 +45,7 @@ COPY --from=deps-gpu /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY models/graphs ./models/graphs
+COPY ui/public ./ui/public
 COPY demo-models ./demo-models
 USER unir
 EXPOSE 8000
@@ -59,6 +61,7 @@ COPY --from=deps-cpu /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY models/graphs ./models/graphs
+COPY ui/public ./ui/public
 COPY demo-models ./demo-models
 USER node
 EXPOSE 8000

@@ -28,6 +28,8 @@ export class ModuleVersion {
     readonly dir: string,
     readonly defaultWeight: number,
     readonly sizeBytes: number,
+    /** `sha256:<hex>` of the files (content-hash.ts). */
+    readonly contentHash: string,
   ) {}
 
   get name(): string {

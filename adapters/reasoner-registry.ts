@@ -2,6 +2,7 @@ import { UnirError } from '../common/errors.js';
 import type { EngineClient } from '../engine/engine-client.js';
 import type { ReasonerUse } from '../engine/generation-request.js';
 import type { SessionSettings } from '../models/execution-provider.js';
+import { contentHash } from './content-hash.js';
 import { directorySize } from './directory-size.js';
 import { readManifest } from './manifest.js';
 import { ModuleVersion, type VersionState } from './module-version.js';
@@ -31,6 +32,8 @@ export interface ReasonerInfo {
   loaded_at: string | null;
   load_ms: number | null;
   size_bytes: number;
+  /** sha256 of the module's files (adapters/content-hash.ts): equal on two replicas means the same bytes. */
+  content_hash: string | null;
   path: string;
   vocab_size: number | null;
   error: string | null;
@@ -86,7 +89,8 @@ export class ReasonerRegistry {
     if ((this.current.has(name) || this.loading.has(name)) && !opts.replace) {
       throw new UnirError('reasoner_exists', `reasoning module ${name} is already loaded: set "replace": true to replace it`, 'name');
     }
-    const version = new ModuleVersion(this.nextVersionId++, { ...manifest, name }, dir, opts.defaultWeight ?? manifest.default_weight, await directorySize(dir));
+    const [sizeBytes, hash] = await Promise.all([directorySize(dir), contentHash(dir)]);
+    const version = new ModuleVersion(this.nextVersionId++, { ...manifest, name }, dir, opts.defaultWeight ?? manifest.default_weight, sizeBytes, hash);
     this.loading.set(name, version);
     try {
       const port = await version.load(this.session, this.baseDir, (v) => this.onWorkerExit(v));
@@ -203,6 +207,7 @@ function info(v: ModuleVersion): ReasonerInfo {
     loaded_at: v.loadedAt?.toISOString() ?? null,
     load_ms: v.summary ? Math.round(v.summary.loadMs) : null,
     size_bytes: v.sizeBytes,
+    content_hash: v.contentHash,
     path: v.dir,
     vocab_size: v.summary?.vocabSize ?? null,
     error: v.error,
@@ -212,6 +217,6 @@ function info(v: ModuleVersion): ReasonerInfo {
 function failedInfo(name: string, dir: string, error: string): ReasonerInfo {
   return {
     name, version: '', description: '', default_weight: 0, base: null, state: 'failed', in_flight: 0, loaded_at: null,
-    load_ms: null, size_bytes: 0, path: dir, vocab_size: null, error,
+    load_ms: null, size_bytes: 0, content_hash: null, path: dir, vocab_size: null, error,
   };
 }

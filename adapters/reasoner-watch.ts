@@ -2,7 +2,9 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Logger } from 'pino';
+import { pollingNeeded } from './filesystem-events.js';
 import { MANIFEST_FILE, readManifest } from './manifest.js';
+import { DEFAULT_POLL_MS, ModuleRootPoller } from './module-root-poller.js';
 import type { ReasonerRegistry } from './reasoner-registry.js';
 
 /** What the watcher needs of the registry (a fake one in unit tests). */
@@ -13,6 +15,10 @@ export interface WatchOptions {
   debounceMs?: number;
   /** Full rescan every so often, in case an event was missed (0: never). */
   rescanMs?: number;
+  /** Poll the root every so often instead of listening to file-system events (0 or absent: events). */
+  pollMs?: number;
+  /** Why it polls (logged). */
+  pollWhy?: string;
 }
 
 /** The last state of a subdirectory the watcher acted on. */
@@ -34,15 +40,20 @@ interface Applied {
  * the same in two looks `debounceMs` apart (a directory still being copied is left alone until the copy ends).
  * Subdirectories whose names start with "." are ignored: copy into .name, then rename, for an atomic swap.
  * Errors are logged and recorded in the registry (GET /v1/reasoners shows them, state failed); never thrown.
+ * With `pollMs` (--watch-poll, or a root on NFS/FUSE where events from other hosts never come) a
+ * ModuleRootPoller reports the changed subdirectories instead of fs.watch; every decision above is the same.
  */
 export class ReasonerWatcher {
   private readonly root: string;
   private readonly debounceMs: number;
   private readonly rescanMs: number;
+  private readonly pollMs: number;
+  private readonly pollWhy: string;
   private readonly applied = new Map<string, Applied>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly chains = new Map<string, Promise<void>>();
   private watcher: FSWatcher | null = null;
+  private poller: ModuleRootPoller | null = null;
   private rescanTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -55,6 +66,8 @@ export class ReasonerWatcher {
     this.root = resolve(root);
     this.debounceMs = options.debounceMs ?? 500;
     this.rescanMs = options.rescanMs ?? 10_000;
+    this.pollMs = options.pollMs ?? 0;
+    this.pollWhy = options.pollWhy ?? '--watch-poll';
   }
 
   /** Takes what is loaded now as the baseline, then watches. Subdirectories not loaded yet are examined. */
@@ -68,17 +81,44 @@ export class ReasonerWatcher {
       else if (fp && failedDirs.has(dir)) this.applied.set(entry, { fingerprint: fp.key, name: null, failedAs: null });
       else this.schedule(entry);
     }
-    this.watcher = watch(this.root, { recursive: true }, (_event, filename) => {
-      if (filename === null) return this.rescan();
-      this.schedule(String(filename).split(sep)[0]);
-    });
+    if (this.pollMs > 0) return this.startPolling(this.pollMs, this.pollWhy);
+    try {
+      this.watcher = watch(this.root, { recursive: true }, (_event, filename) => {
+        if (filename === null) return this.rescan();
+        this.schedule(String(filename).split(sep)[0]);
+      });
+    } catch (err) {
+      // inotify watches exhausted (ENOSPC), or no inotify at all: polling sees the same changes, later.
+      return this.startPolling(DEFAULT_POLL_MS, `file-system events unavailable (${(err as Error).message})`);
+    }
     this.watcher.unref();
-    this.watcher.on('error', (err) => this.log.error({ root: this.root, err: err.message }, 'watching the modules root failed: relying on rescans'));
+    this.watcher.on('error', (err) => {
+      this.watcher?.close();
+      this.watcher = null;
+      if (this.rescanTimer) clearInterval(this.rescanTimer);
+      this.startPolling(DEFAULT_POLL_MS, `file-system events failed (${err.message})`);
+    });
     if (this.rescanMs > 0) {
       this.rescanTimer = setInterval(() => this.rescan(), this.rescanMs);
       this.rescanTimer.unref();
     }
-    this.log.info({ root: this.root, debounceMs: this.debounceMs }, 'watching the modules root');
+    this.log.info({ root: this.root, debounceMs: this.debounceMs, mode: 'events' }, 'watching the modules root');
+  }
+
+  /** 'events' (fs.watch) or 'poll' (ModuleRootPoller), once started. */
+  get mode(): 'events' | 'poll' | null {
+    return this.poller ? 'poll' : this.watcher ? 'events' : null;
+  }
+
+  /** The poller reports changed subdirectories; what they mean is decided here, exactly as for an event. */
+  private startPolling(intervalMs: number, why: string): void {
+    if (this.stopped || this.poller) return;
+    const root = { entries: () => this.entries(), look: (entry: string) => fingerprint(join(this.root, entry)).then((f) => f?.key ?? null) };
+    this.poller = new ModuleRootPoller(root, intervalMs, (entry) => this.schedule(entry), (err) =>
+      this.log.error({ root: this.root, err: err.message }, 'modules root cannot be listed: polling again'),
+    );
+    this.poller.start();
+    this.log.info({ root: this.root, debounceMs: this.debounceMs, mode: 'poll', pollMs: intervalMs, why }, 'watching the modules root by polling');
   }
 
   /** Stops watching; waits for the checks and loads under way (a load runs to its end). */
@@ -87,6 +127,7 @@ export class ReasonerWatcher {
     this.watcher?.close();
     this.watcher = null;
     if (this.rescanTimer) clearInterval(this.rescanTimer);
+    await this.poller?.stop();
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     await Promise.all([...this.chains.values()]);
@@ -210,7 +251,10 @@ async function walk(dir: string, prefix: string, out: string[]): Promise<void> {
   }
 }
 
-/** --watch as the server starts it: null (and an error logged) when there is no root or it cannot be watched. */
+/**
+ * --watch as the server starts it: null (and an error logged) when there is no root or it cannot be watched.
+ * Events (fs.watch) by default; polling with `pollMs`, or every DEFAULT_POLL_MS on network and FUSE file systems.
+ */
 export async function startReasonerWatch(
   reasonersDir: string | null,
   registry: WatchedRegistry,
@@ -221,12 +265,13 @@ export async function startReasonerWatch(
     log.error('--watch needs --reasoners-dir (the directory to watch): not watching');
     return null;
   }
-  const watcher = new ReasonerWatcher(reasonersDir, registry, log, options);
+  let watcher: ReasonerWatcher | null = null;
   try {
+    watcher = new ReasonerWatcher(reasonersDir, registry, log, { ...options, ...(await pollingNeeded(reasonersDir, options.pollMs)) });
     await watcher.start();
     return watcher;
   } catch (err) {
-    await watcher.stop();
+    await watcher?.stop();
     log.error({ root: reasonersDir, err: (err as Error).message }, 'cannot watch the modules root: not watching');
     return null;
   }

@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   request_timeout: { status: 408, type: 'timeout_error' },
   reasoner_exists: { status: 409, type: 'conflict_error' },
+  modules_root_watched: { status: 409, type: 'conflict_error' },
   payload_too_large: { status: 413, type: 'invalid_request_error' },
   queue_full: { status: 429, type: 'rate_limit_error' },
   too_many_generations: { status: 429, type: 'rate_limit_error' },

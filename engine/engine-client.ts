@@ -1,5 +1,6 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { deserializeError, UnirError } from '../common/errors.js';
+import type { GrammarSpec } from '../grammar/grammar-spec.js';
 import type { EngineStats } from './engine-stats.js';
 import { EventStream } from './event-stream.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
@@ -21,6 +22,7 @@ export class EngineClient {
   private nextStatsId = 1;
   private readonly streams = new Map<number, EventStream<SequenceEvent>>();
   private readonly statsWaiters = new Map<number, (s: EngineStats) => void>();
+  private readonly grammarWaiters = new Map<number, (error: UnirError | null) => void>();
   private fatal: UnirError | null = null;
 
   private constructor(
@@ -102,6 +104,19 @@ export class EngineClient {
     });
   }
 
+  /**
+   * Compiles a grammar in the engine worker (or finds it in its cache) before a request that uses it is
+   * submitted, so a spec xgrammar refuses becomes a 400 before any response starts.
+   */
+  compileGrammar(spec: GrammarSpec): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    const requestId = this.nextStatsId++;
+    return new Promise((resolve, reject) => {
+      this.grammarWaiters.set(requestId, (error) => (error ? reject(error) : resolve()));
+      this.post({ type: 'compile-grammar', requestId, spec });
+    });
+  }
+
   async close(): Promise<void> {
     this.post({ type: 'shutdown' });
     this.die(new UnirError('shutting_down', 'the engine is shutting down'));
@@ -126,6 +141,9 @@ export class EngineClient {
     } else if (msg.type === 'stats') {
       this.statsWaiters.get(msg.requestId)?.(msg.stats);
       this.statsWaiters.delete(msg.requestId);
+    } else if (msg.type === 'grammar-compiled') {
+      this.grammarWaiters.get(msg.requestId)?.(msg.error ? deserializeError(msg.error) : null);
+      this.grammarWaiters.delete(msg.requestId);
     } else if (msg.type === 'fatal') {
       this.die(deserializeError(msg.error));
     }
@@ -135,5 +153,7 @@ export class EngineClient {
     this.fatal ??= err;
     for (const s of this.streams.values()) s.fail(err);
     this.streams.clear();
+    for (const settle of this.grammarWaiters.values()) settle(err);
+    this.grammarWaiters.clear();
   }
 }

@@ -9,7 +9,9 @@ import { TextTokenizer } from '../models/text-tokenizer.js';
 import { LocalModelRunner } from './model-runner.js';
 import { summarize } from './model-summary.js';
 import type { EngineOptions, FromEngine, ToEngine } from './protocol.js';
+import type { DoneEvent, GenerationRequest } from './generation-request.js';
 import { RemoteModelRunner } from './remote-model-runner.js';
+import { GrammarHost } from './grammar-host.js';
 import { Scheduler } from './scheduler.js';
 
 const options = workerData as EngineOptions;
@@ -34,10 +36,18 @@ async function main(): Promise<void> {
     (events) => post({ type: 'events', events }),
   );
   const remotes = new Map<number, RemoteModelRunner>();
+  const grammars = new GrammarHost(base.files.tokenizer, base.signature.vocabSize, tokenizer.eosTokenIds);
   port.on('message', (msg: ToEngine) => {
     switch (msg.type) {
       case 'submit':
-        scheduler.submit(msg.seqId, msg.request);
+        if (!msg.request.grammar) scheduler.submit(msg.seqId, msg.request);
+        else submitWithGrammar(msg.seqId, msg.request);
+        break;
+      case 'compile-grammar':
+        grammars.compile(msg.spec).then(
+          () => post({ type: 'grammar-compiled', requestId: msg.requestId, error: null }),
+          (err) => post({ type: 'grammar-compiled', requestId: msg.requestId, error: serializeError(err) }),
+        );
         break;
       case 'cancel':
         scheduler.cancel(msg.seqId);
@@ -65,6 +75,15 @@ async function main(): Promise<void> {
         break;
     }
   });
+  // xgrammar's calls are synchronous inside their promises, so the matcher is ready before the next message.
+  const submitWithGrammar = (seqId: number, request: GenerationRequest) =>
+    grammars.processorFor(request).then(
+      (processor) => scheduler.submit(seqId, request, processor),
+      (err) => {
+        const done: DoneEvent = { kind: 'done', seqId, finishReason: 'error', text: '', stopReason: null, promptTokens: request.promptIds.length, completionTokens: 0, queueMs: 0, error: serializeError(err) };
+        post({ type: 'events', events: [done] });
+      },
+    );
   post({ type: 'ready', base: { ...summarize(base), autoNote } });
   await scheduler.loop();
 }

@@ -1,4 +1,5 @@
 import type { SerializedError } from '../common/errors.js';
+import type { GrammarSpec } from '../grammar/grammar-spec.js';
 import type { SamplingParams } from '../kernels/sampling-params.js';
 import type { TokenAttribution } from '../kernels/token-attribution.js';
 
@@ -27,6 +28,8 @@ export interface GenerationRequest {
   reasonerGate?: { entropy: number } | null;
   /** Attach a TokenAttribution to every token event (kernels/token-attribution.ts). */
   attribution?: boolean;
+  /** Structured output: the grammar the output must follow (compiled and cached in the engine worker). */
+  grammar?: GrammarSpec | null;
 }
 
 export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../common/errors.js';
 import type { SessionSettings } from '../models/execution-provider.js';
+import type { GrammarSpec } from '../grammar/grammar-spec.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { EngineStats } from './engine-stats.js';
 import type { ModelSummary } from './model-summary.js';
@@ -24,13 +25,15 @@ export type ToEngine =
   | { type: 'attach-module'; versionId: number; port: MessagePort; summary: ModelSummary }
   | { type: 'detach-module'; versionId: number }
   | { type: 'stats'; requestId: number }
+  | { type: 'compile-grammar'; requestId: number; spec: GrammarSpec }
   | { type: 'shutdown' };
 
 export type FromEngine =
   | { type: 'ready'; base: ModelSummary }
   | { type: 'fatal'; error: SerializedError }
   | { type: 'events'; events: SequenceEvent[] }
-  | { type: 'stats'; requestId: number; stats: EngineStats };
+  | { type: 'stats'; requestId: number; stats: EngineStats }
+  | { type: 'grammar-compiled'; requestId: number; error: SerializedError | null };
 
 /** Messages between the engine worker and a module worker (one ORT session and its KV caches). */
 export type ToModelWorker =

@@ -7,6 +7,7 @@ import { emptyStats, type EngineStats } from './engine-stats.js';
 import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
 import { Sequence } from './sequence.js';
+import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
 import { runGatedModules, type GateCandidate, type GateDecision } from './reasoner-gate.js';
 
@@ -64,10 +65,11 @@ export class Scheduler {
     this.attributionScratch = new Float32Array(options.vocab);
   }
 
-  submit(seqId: number, request: GenerationRequest): void {
+  submit(seqId: number, request: GenerationRequest, grammar: GrammarLogitsProcessor | null = null): void {
     const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
-    const seq = new Sequence(seqId, request, this.tokenizer, this.options.vocab, this.options.maxContext);
+    const seq = new Sequence(seqId, request, this.tokenizer, this.options.vocab, this.options.maxContext, grammar);
     if (missing) {
+      seq.release();
       this.emit([this.doneEvent(seq, 'error', null, new UnirError('reasoner_not_found', `reasoning module version ${missing.versionId} is not attached`))]);
       return;
     }
@@ -159,7 +161,7 @@ export class Scheduler {
 
     const events: SequenceEvent[] = [];
     const byKey = new Map(results.map((r) => [r.key, r]));
-    const finished: { seq: Sequence; reason: FinishReason; stopReason: string | number | null }[] = [];
+    const finished: { seq: Sequence; reason: FinishReason; stopReason: string | number | null; error?: UnirError }[] = [];
     const toSample: { seq: Sequence; row: (key: number) => Float32Array }[] = [];
     const rowsOf = (which: 'decode' | 'prefill', index: Map<number, Map<number, number>>, seq: Sequence) => (key: number): Float32Array => {
       const logits = byKey.get(key)![which]!;
@@ -193,7 +195,7 @@ export class Scheduler {
       if (finish) finished.push({ seq, ...finish });
     }
     if (events.length > 0) this.emit(events);
-    for (const f of finished) this.finish([f.seq], f.reason, f.stopReason);
+    for (const f of finished) this.finish([f.seq], f.reason, f.stopReason, f.error);
     this.stats.steps++;
     this.stats.sampleMs += performance.now() - t1 - (this.stats.gateMs - gateMsBefore);
     this.stats.stepMs += performance.now() - t0;
@@ -311,6 +313,7 @@ export class Scheduler {
       if (seq.phase === 'finished') continue;
       const started = seq.phase !== 'waiting';
       seq.phase = 'finished';
+      seq.release();
       this.byId.delete(seq.id);
       if (started) for (const key of seq.modelKeys) (releases.get(key) ?? releases.set(key, []).get(key)!).push(seq.id);
       events.push(this.doneEvent(seq, reason, stopReason, err));

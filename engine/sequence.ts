@@ -3,6 +3,8 @@ import { logSoftmaxStats, tokenLogprob, topLogprobs } from '../kernels/logprobs.
 import { randomSeed, SeededRandom } from '../kernels/seeded-random.js';
 import { createSamplerScratch, sampleToken } from '../kernels/token-sampler.js';
 import { fuseLogits, type WeightedRow } from '../kernels/fuse-logits.js';
+import type { UnirError } from '../common/errors.js';
+import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
 import type { TokenStreamDecoder } from '../models/token-stream-decoder.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import type { FinishReason, GenerationRequest, TokenEvent } from './generation-request.js';
@@ -17,7 +19,7 @@ export type SequencePhase = 'waiting' | 'prefilling' | 'running' | 'finished';
 /** What happened when a token was appended: the event to emit, and whether the sequence ended. */
 export interface AppendResult {
   event: TokenEvent;
-  finish: { reason: FinishReason; stopReason: string | number | null } | null;
+  finish: { reason: FinishReason; stopReason: string | number | null; error?: UnirError } | null;
 }
 
 /**
@@ -41,6 +43,8 @@ export class Sequence {
   private readonly fused: Float32Array;
   private readonly endIds: ReadonlySet<number>;
   private readonly suppressUntilMin: number[];
+  /** Set when the grammar could not mask or accept a token: the sequence ends with this error. */
+  private grammarError: UnirError | null = null;
   /** Model keys this sequence runs on: 0 is the base, others are module version ids, sorted. */
   readonly modelKeys: number[];
   /** Attributed tokens and those where the modules changed the base's top token (when attribution is asked). */
@@ -54,6 +58,8 @@ export class Sequence {
     tokenizer: TextTokenizer,
     vocab: number,
     private readonly maxContext: number,
+    /** The request's grammar (structured outputs, forced tool calls): masks the fused logits before sampling. */
+    private readonly grammar: GrammarLogitsProcessor | null = null,
   ) {
     this.rng = new SeededRandom(request.seed ?? randomSeed());
     this.penalties = createPenaltyState(request.promptIds);
@@ -102,6 +108,7 @@ export class Sequence {
     const raw = stats ? z.slice() : null;
     const suppress = this.generated.length < this.request.minTokens ? this.suppressUntilMin : null;
     processLogits(z, this.request.sampling, this.penalties, suppress);
+    if (this.grammar) this.grammarError ??= this.grammar.process(z);
     const tokenId = sampleToken(z, this.request.sampling, this.rng, samplerScratch);
     if (!stats || !raw) return { tokenId };
     return { tokenId, logprob: tokenLogprob(raw, stats, tokenId), topLogprobs: top };
@@ -109,6 +116,10 @@ export class Sequence {
 
   /** Appends a sampled token: penalties, text, and the stop conditions in vLLM's order. */
   append(tokenId: number, extra: Pick<TokenEvent, 'logprob' | 'topLogprobs' | 'attribution'>): AppendResult {
+    if (this.grammar && !this.grammarError) this.grammarError = this.grammar.commit(tokenId);
+    if (this.grammarError) {
+      return { event: { kind: 'token', seqId: this.id, tokenId, text: '' }, finish: { reason: 'error', stopReason: null, error: this.grammarError } };
+    }
     this.generated.push(tokenId);
     commitToken(this.penalties, tokenId);
     const event: TokenEvent = { kind: 'token', seqId: this.id, tokenId, text: '', ...extra };
@@ -126,5 +137,10 @@ export class Sequence {
       return { event, finish: { reason: 'length', stopReason: null } };
     }
     return { event, finish: null };
+  }
+
+  /** Frees what the sequence holds outside the JS heap (the grammar matcher's WebAssembly memory). */
+  release(): void {
+    this.grammar?.dispose();
   }
 }

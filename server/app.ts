@@ -13,6 +13,7 @@ import { adminRoutes } from './routes/admin.js';
 import { streamWsRoutes } from './routes/stream-ws.js';
 import { websocketOptions } from './ws/ws-options.js';
 import { tokenizeRoutes } from './routes/tokenize.js';
+import { playgroundRoutes } from './routes/playground.js';
 
 const METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'];
 
@@ -49,5 +50,6 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(async (scope) => adminRoutes(scope, ctx));
   await app.register(fastifyWebsocket, websocketOptions(ctx));
   await app.register(async (scope) => streamWsRoutes(scope, ctx));
+  if (!ctx.options.noUi) await app.register(async (scope) => playgroundRoutes(scope));
   return app;
 }

@@ -1,13 +1,30 @@
 import { UnirError } from '../common/errors.js';
-import type { ChatMessage } from '../models/chat-template.js';
+import type { ChatMessage, ChatTemplate } from '../models/chat-template.js';
+import { RESERVED_TEMPLATE_VARIABLES } from '../models/chat-template.js';
 import type { AppContext } from './app-context.js';
 import type { ChatMessageBody } from './schemas/chat-schema.js';
 
-/** Message bodies as the chat template sees them: content as one string ('' when absent). */
-export function chatMessages(messages: readonly ChatMessageBody[]): ChatMessage[] {
+/** The request fields that shape a chat prompt (chat completions and /tokenize share them). */
+export interface ChatPromptBody {
+  messages: ChatMessageBody[];
+  tools?: unknown[] | null;
+  add_generation_prompt?: boolean | null;
+  chat_template_kwargs?: Record<string, unknown> | null;
+}
+
+/**
+ * Messages as the chat template sees them, as vLLM builds them for transformers' apply_chat_template:
+ * content null becomes ''; text parts stay the client's list when the template iterates over content, else
+ * they are joined into one string; tool_calls keep their shape with each function.arguments parsed from its
+ * JSON string into an object (templates write it with tojson); tool_call_id, reasoning_content and name pass as sent.
+ */
+export function templateMessages(messages: readonly ChatMessageBody[], template: Pick<ChatTemplate, 'iteratesContent'>): ChatMessage[] {
   return messages.map((m, i) => {
-    const out: ChatMessage = { role: m.role, content: messageText(m, i) };
-    if (m.name !== undefined) out.name = m.name;
+    const { content: _content, tool_calls: toolCalls, ...rest } = m;
+    const out: ChatMessage = { ...rest, content: template.iteratesContent && Array.isArray(m.content) ? checkedParts(m, i) : messageText(m, i) };
+    if (toolCalls && toolCalls.length > 0) {
+      out.tool_calls = toolCalls.map((call, j) => ({ ...call, function: { ...call.function, arguments: parseArguments(call.function.arguments, `messages.${i}.tool_calls.${j}.function.arguments`) } }));
+    }
     return out;
   });
 }
@@ -15,18 +32,39 @@ export function chatMessages(messages: readonly ChatMessageBody[]): ChatMessage[
 export function messageText(m: ChatMessageBody, index: number): string {
   if (m.content === null || m.content === undefined) return '';
   if (typeof m.content === 'string') return m.content;
-  return m.content
-    .map((part, j) => {
-      if (part.type !== 'text' || typeof part.text !== 'string') {
-        throw new UnirError('invalid_request', `only text content parts are supported: messages[${index}].content[${j}] is of type "${part.type}"`, `messages.${index}.content`);
-      }
-      return part.text;
-    })
+  return checkedParts(m, index)
+    .map((part) => part.text as string)
     .join('');
 }
 
-/** Renders messages through the model's chat template and tokenizes the result (the template writes any BOS). */
-export function renderChatPrompt(ctx: AppContext, messages: readonly ChatMessage[], addGenerationPrompt: boolean): { text: string; ids: Int32Array } {
+function checkedParts(m: ChatMessageBody, index: number): Record<string, unknown>[] {
+  const parts = m.content as Record<string, unknown>[];
+  parts.forEach((part, j) => {
+    if (part.type !== 'text' || typeof part.text !== 'string') {
+      throw new UnirError('invalid_request', `only text content parts are supported: messages[${index}].content[${j}] is of type "${String(part.type)}"`, `messages.${index}.content`);
+    }
+  });
+  return parts;
+}
+
+function parseArguments(args: unknown, param: string): unknown {
+  if (typeof args !== 'string') return args;
+  try {
+    return JSON.parse(args);
+  } catch {
+    throw new UnirError('invalid_request', `'${param}' must be a JSON string of the call's arguments: ${JSON.stringify(args.slice(0, 80))} is not valid JSON`, param);
+  }
+}
+
+/** Tools given to a template that never reads `tools` would silently not reach the model: a 400 instead. */
+export function checkTemplateRendersTools(ctx: AppContext): void {
+  if (ctx.chatTemplate && !ctx.chatTemplate.rendersTools) {
+    throw new UnirError('invalid_request', `the chat template of ${ctx.modelId} does not render tools, so the model cannot see them: start the server with --chat-template FILE holding a template that does`, 'tools');
+  }
+}
+
+/** Renders a chat request through the model's chat template and tokenizes the result (the template writes any BOS). */
+export function renderChatPrompt(ctx: AppContext, body: ChatPromptBody): { text: string; ids: Int32Array } {
   const template = ctx.chatTemplate;
   if (!template) {
     throw new UnirError(
@@ -35,6 +73,11 @@ export function renderChatPrompt(ctx: AppContext, messages: readonly ChatMessage
       'messages',
     );
   }
-  const text = template.render(messages, addGenerationPrompt);
+  const tools = body.tools && body.tools.length > 0 ? body.tools : null;
+  if (tools) checkTemplateRendersTools(ctx);
+  const kwargs = body.chat_template_kwargs ?? {};
+  const reserved = RESERVED_TEMPLATE_VARIABLES.find((k) => k in kwargs);
+  if (reserved) throw new UnirError('invalid_request', `chat_template_kwargs may not set "${reserved}": use the request field instead`, 'chat_template_kwargs');
+  const text = template.render({ messages: templateMessages(body.messages, template), tools, addGenerationPrompt: body.add_generation_prompt ?? true, kwargs });
   return { text, ids: ctx.tokenizer.encode(text, false) };
 }

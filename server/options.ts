@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UnirError } from '../common/errors.js';
+import { REASONING_PARSERS } from './chat-output/reasoning-parser.js';
+import { TOOL_CALL_PARSERS } from './chat-output/tool-call-parser.js';
 import { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from '../models/execution-provider.js';
 
 /** Every setting of the server: a CLI flag, an environment variable UNIR_<NAME>, a default. */
@@ -23,17 +25,22 @@ export interface ServerOptions {
   defaultReasoners: string | null;
   reasonerGate: number | null;
   watch: boolean;
+  /** Seconds between polls of the modules root (implies watching); null: events, or polling where they are not delivered. */
+  watchPoll: number | null;
   adminToken: string | null;
   chatTemplate: string | null;
+  toolCallParser: string;
+  reasoningParser: string | null;
   bodyLimit: number;
   requestTimeout: number;
   drainTimeout: number;
   wsMaxGenerations: number;
   wsMaxMessageBytes: number;
   logLevel: string;
+  noUi: boolean;
 }
 
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'list' | 'ep';
+type Kind = 'string' | 'int' | 'number' | 'seconds' | 'bool' | 'list' | 'ep';
 
 interface OptionSpec {
   key: keyof ServerOptions;
@@ -64,16 +71,28 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'reasonersDir', flag: 'reasoners-dir', kind: 'string', default: null, help: 'Modules root: each subdirectory holding a unir.json is loaded; admin loads resolve paths inside it.' },
   { key: 'defaultReasoners', flag: 'default-reasoners', kind: 'string', default: null, help: 'Modules applied when a request names none, e.g. "add,sort:0.5".' },
   { key: 'reasonerGate', flag: 'reasoner-gate', kind: 'number', default: null, help: 'Entropy gate in nats for requests without reasoner_gate: modules run only where the base\'s entropy reaches it (0 or unset: every step).' },
-  { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones.' },
+  { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones. File-system events, or polling every 2 s where the root is on a network or FUSE file system (NFS, SMB/CIFS, CephFS, 9p, FUSE); the admin API then refuses loads and unloads (the root decides, for every replica).' },
+  { key: 'watchPoll', flag: 'watch-poll', kind: 'seconds', default: null, help: 'Watch --reasoners-dir by polling every N seconds (fractions allowed) instead of file-system events: for roots shared between hosts. Implies --watch.' },
   { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
+  { key: 'toolCallParser', flag: 'tool-call-parser', kind: 'string', default: 'auto', help: 'How tool calls are read from replies: hermes (<tool_call>{...}</tool_call>, Qwen), llama3_json ({"name", "parameters"}), none, or auto (guessed from the chat template).' },
+  { key: 'reasoningParser', flag: 'reasoning-parser', kind: 'string', default: null, help: 'Split <think>...</think> into reasoning_content: qwen3 or deepseek_r1; default: none (the text stays in content).' },
   { key: 'bodyLimit', flag: 'body-limit', kind: 'int', default: 4 * 1024 * 1024, help: 'Largest request body in bytes (413 beyond).' },
   { key: 'requestTimeout', flag: 'request-timeout', kind: 'int', default: 600, help: 'Seconds a generation may take before it is cancelled (finish_reason "timeout" is reported as an error); 0 disables.' },
   { key: 'drainTimeout', flag: 'drain-timeout', kind: 'int', default: 30, help: 'Seconds to let requests in flight finish on SIGTERM/SIGINT before exiting.' },
   { key: 'wsMaxGenerations', flag: 'ws-max-generations', kind: 'int', default: 8, help: 'Concurrent generations per WebSocket.' },
   { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', kind: 'int', default: 1024 * 1024, help: 'Largest WebSocket message in bytes.' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace, silent.' },
+  { key: 'noUi', flag: 'no-ui', kind: 'bool', default: false, help: 'Do not serve the playground page (GET / and /playground, scripts under /ui/).' },
 ];
+
+/**
+ * --watch or --watch-poll: the modules root decides which modules this server runs (shared mode: every replica
+ * follows the same root), so the admin API refuses loads and unloads.
+ */
+export function watchesModulesRoot(options: Pick<ServerOptions, 'watch' | 'watchPoll'>): boolean {
+  return options.watch || options.watchPoll !== null;
+}
 
 export function envName(flag: string): string {
   return `UNIR_${flag.toUpperCase().replace(/-/g, '_')}`;
@@ -97,6 +116,12 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
   }
   const options = out as unknown as ServerOptions;
   if (options.maxBatch < 1) throw new UnirError('invalid_request', '--max-batch must be at least 1');
+  if (!['auto', 'none', ...TOOL_CALL_PARSERS].includes(options.toolCallParser)) {
+    throw new UnirError('invalid_request', `--tool-call-parser: expected auto, none, ${TOOL_CALL_PARSERS.join(', ')}, got ${JSON.stringify(options.toolCallParser)}`);
+  }
+  if (options.reasoningParser !== null && !(REASONING_PARSERS as readonly string[]).includes(options.reasoningParser)) {
+    throw new UnirError('invalid_request', `--reasoning-parser: expected ${REASONING_PARSERS.join(' or ')}, got ${JSON.stringify(options.reasoningParser)}`);
+  }
   if (!options.model) throw new UnirError('invalid_request', `--model DIR (or ${envName('model')}) is required`);
   return options;
 }
@@ -117,6 +142,11 @@ function convert(o: OptionSpec, raw: unknown): unknown {
     case 'number': {
       const n = Number(raw);
       if (String(raw).trim() === '' || !Number.isFinite(n) || n < 0) throw bad('expected a non-negative number');
+      return n;
+    }
+    case 'seconds': {
+      const n = Number(raw);
+      if (String(raw).trim() === '' || !Number.isFinite(n) || n <= 0) throw bad('expected a positive number of seconds');
       return n;
     }
     case 'list':

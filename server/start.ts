@@ -14,7 +14,7 @@ import { AppContext, type ModelRuntime } from './app-context.js';
 import { buildApp } from './app.js';
 import { Lifecycle } from './lifecycle.js';
 import { Metrics } from './metrics.js';
-import type { ServerOptions } from './options.js';
+import { watchesModulesRoot, type ServerOptions } from './options.js';
 
 export interface RunningServer {
   ctx: AppContext;
@@ -43,10 +43,12 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
   let closing: Promise<void> | null = null;
   const ready = loadRuntime(options, log, metrics).then(async (runtime) => {
     ctx.setRuntime(runtime);
-    if (options.watch && !closing) watcher = await startReasonerWatch(options.reasonersDir, runtime.registry, log);
+    if (watchesModulesRoot(options) && !closing) {
+      watcher = await startReasonerWatch(options.reasonersDir, runtime.registry, log, { pollMs: (options.watchPoll ?? 0) * 1000 });
+    }
     if (closing) await watcher?.stop();
     lifecycle.ready = true;
-    log.info({ model: modelId, ep: runtime.engine.base.ep, reasoners: runtime.registry.names() }, 'ready');
+    log.info({ model: modelId, ep: runtime.engine.base.ep, reasoners: runtime.registry.names(), ...(options.noUi ? {} : { playground: `${url}/` }) }, 'ready');
   });
 
   const close = () =>

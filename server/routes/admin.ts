@@ -3,6 +3,7 @@ import { resolveModulePath } from '../../adapters/module-path.js';
 import { UnirError } from '../../common/errors.js';
 import { adminGuard } from '../admin-auth.js';
 import type { AppContext } from '../app-context.js';
+import { watchesModulesRoot } from '../options.js';
 import { loadReasonerBodySchema, reasonerNameParamsSchema, type LoadReasonerBody } from '../schemas/admin-schema.js';
 
 /**
@@ -13,6 +14,17 @@ import { loadReasonerBodySchema, reasonerNameParamsSchema, type LoadReasonerBody
 export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   // onRequest: refused before the body is even parsed.
   app.addHook('onRequest', adminGuard(ctx.options.adminToken));
+  // Shared mode: the watched root is the one source of truth for every replica (docs/admin-api.md, Replicas).
+  app.addHook('onRequest', async () => {
+    if (watchesModulesRoot(ctx.options)) {
+      throw new UnirError(
+        'modules_root_watched',
+        'this server follows its modules root (--watch / --watch-poll), which decides the modules of every replica sharing it: ' +
+          'a load or unload here would change this replica only. Copy the module directory into the modules root to load it ' +
+          '(or replace its files to replace it), and remove it to unload it.',
+      );
+    }
+  });
 
   app.post<{ Body: LoadReasonerBody }>(
     '/v1/reasoners',

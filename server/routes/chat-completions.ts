@@ -4,7 +4,11 @@ import { UnirError } from '../../common/errors.js';
 import type { DoneEvent } from '../../engine/generation-request.js';
 import type { AppContext } from '../app-context.js';
 import { chatChoiceLogprobs, chatLogprobOfEvent, type ChatLogprob } from '../chat-format.js';
-import { chatMessages, messageText, renderChatPrompt } from '../chat-prompt.js';
+import { messageText, renderChatPrompt } from '../chat-prompt.js';
+import { ChoiceOutput, replyMessage, type ChatDelta, type ChatOutputParsers } from '../chat-output/choice-output.js';
+import { planTools } from '../chat-tools.js';
+import { prepareGrammar, requestGrammar } from '../structured-output.js';
+import { warnUnknownFields } from '../unknown-fields.js';
 import { AttributionFormatter, type AttributionEntry } from '../attribution-format.js';
 import { collectChoices, usageOf } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
@@ -20,12 +24,18 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
     { schema: { body: chatBodySchema, summary: 'Chat: the messages rendered through the model\'s chat template, then completed; plain or streamed.' } },
     async (req, reply) => {
       const body = req.body;
+      warnUnknownFields(ctx, 'chat', body, chatBodySchema.properties);
       const maxTokens = checkChatBody(body);
       const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;
-      const messages = chatMessages(body.messages);
-      const { ids } = renderChatPrompt(ctx, messages, body.add_generation_prompt ?? true);
+      const tools = planTools(ctx, body);
+      const structured = requestGrammar(body);
+      if (structured && tools.grammar) throw new UnirError('invalid_request', `tool_choice ${JSON.stringify(body.tool_choice)} forces tool calls: it cannot be combined with ${structured.param}`, 'tool_choice');
+      const grammar = structured ?? tools.grammar;
+      if (grammar) await prepareGrammar(ctx, grammar, body);
+      const { ids } = renderChatPrompt(ctx, body);
       if (ids.length === 0) throw new UnirError('invalid_request', 'the messages render to an empty prompt', 'messages');
       const plan = planGeneration(ctx, { ...body, max_tokens: maxTokens }, ids, { defaultMaxTokens: 'rest', logprobs, fromMessages: true });
+      for (const r of plan.requests) r.grammar = grammar?.spec ?? null;
       const run = new GenerationRun(ctx, plan, 'chat_completions', clientGone(reply));
       const last = body.messages[body.messages.length - 1];
       const echo = body.echo && last.role === 'assistant' ? messageText(last, body.messages.length - 1) : '';
@@ -40,29 +50,30 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
           object: 'chat.completion',
           created,
           model: plan.model,
-          choices: choices.map((c) => ({
-            index: c.index,
-            message: { role: 'assistant', content: echo + c.text },
-            logprobs: logprobs === null ? null : chatChoiceLogprobs(ctx.tokenizer, c),
-            finish_reason: c.done!.finishReason,
-            stop_reason: c.done!.stopReason,
-            ...(attribution ? { attribution: c.attributed.map((e) => attribution.entry(e)) } : {}),
-          })),
+          choices: choices.map((c) => {
+            const output = new ChoiceOutput(tools.parsers);
+            const message = replyMessage([...output.push(c.text), ...output.finish()]);
+            if (echo) message.content = echo + (message.content ?? '');
+            return {
+              index: c.index,
+              message: { role: 'assistant', ...message },
+              logprobs: logprobs === null ? null : chatChoiceLogprobs(ctx.tokenizer, c),
+              finish_reason: finishReason(c.done!, output),
+              stop_reason: c.done!.stopReason,
+              ...(attribution ? { attribution: c.attributed.map((e) => attribution.entry(e)) } : {}),
+            };
+          }),
           usage: usageOf(ids.length, choices),
         };
       }
       const includeUsage = body.stream_options?.include_usage === true;
-      return streamChat(reply, ctx, run, { head: { id, object: 'chat.completion.chunk', created, model: plan.model }, echo, logprobs, attribution, n: plan.requests.length, includeUsage, promptTokens: ids.length });
+      return streamChat(reply, ctx, run, { head: { id, object: 'chat.completion.chunk', created, model: plan.model }, echo, logprobs, attribution, n: plan.requests.length, includeUsage, promptTokens: ids.length, parsers: tools.parsers });
     },
   );
 }
 
 /** Checks what the schema cannot; returns max_tokens (from max_tokens or max_completion_tokens). */
 function checkChatBody(body: ChatBody): number | null {
-  if (body.tools && body.tools.length > 0) throw new UnirError('invalid_request', 'tools are not supported by this server', 'tools');
-  if (body.response_format && body.response_format.type !== 'text') {
-    throw new UnirError('invalid_request', `response_format ${JSON.stringify(body.response_format.type)} is not supported: only "text"`, 'response_format');
-  }
   const hasTop = body.top_logprobs !== null && body.top_logprobs !== undefined;
   if (hasTop && !body.logprobs) throw new UnirError('invalid_request', 'top_logprobs needs logprobs: true', 'top_logprobs');
   if (body.echo && body.logprobs) throw new UnirError('invalid_request', 'echo with logprobs is not supported: prompt logprobs are not computed', 'echo');
@@ -82,18 +93,32 @@ interface StreamOptions {
   n: number;
   includeUsage: boolean;
   promptTokens: number;
+  parsers: ChatOutputParsers;
+}
+
+/** "tool_calls" when the reply ended by itself with tool calls, as OpenAI reports it. */
+function finishReason(done: DoneEvent, output: ChoiceOutput): string {
+  return done.finishReason === 'stop' && output.toolCallCount > 0 ? 'tool_calls' : done.finishReason;
+}
+
+/** A parsed piece of the reply as an OpenAI delta. */
+function deltaOf(d: ChatDelta): object {
+  if ('tool_call' in d) return { tool_calls: [{ index: d.index, ...d.tool_call }] };
+  return d;
 }
 
 /**
  * OpenAI's chunk sequence per choice: a role delta first, content deltas, then a last delta with the
  * finish_reason; with include_usage every chunk has usage: null and a last chunk (no choices) has the usage.
- * A token whose text is held back (an incomplete character or stop-string prefix) sends no chunk: its
- * logprob rides with the next chunk that has text, so the logprobs of a stream equal the plain response's;
- * attribution entries ride the same way.
+ * A token whose text is held back (an incomplete character or stop-string prefix, a tag or tool call still
+ * being read) sends no chunk: its logprob and attribution entry ride with the next chunk, so the logprobs and
+ * attribution of a stream equal the plain response's. Reasoning streams as delta.reasoning_content, each complete tool call as one
+ * delta.tool_calls entry (id, name and the whole arguments string).
  */
 async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationRun, o: StreamOptions): Promise<void> {
   const sse = new SseWriter(reply);
   const usageField = o.includeUsage ? { usage: null } : {};
+  const outputs = Array.from({ length: o.n }, () => new ChoiceOutput(o.parsers));
   const chunk = (index: number, delta: object, extra: { logprobs?: ChatLogprob[]; attribution?: AttributionEntry[]; done?: DoneEvent } = {}) =>
     sse.send({
       ...o.head,
@@ -102,7 +127,7 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
           index,
           delta,
           logprobs: extra.logprobs ? { content: extra.logprobs } : null,
-          finish_reason: extra.done?.finishReason ?? null,
+          finish_reason: extra.done ? finishReason(extra.done, outputs[index]) : null,
           ...(extra.done ? { stop_reason: extra.done.stopReason } : {}),
           ...(extra.attribution && extra.attribution.length > 0 ? { attribution: extra.attribution } : {}),
         },
@@ -113,23 +138,24 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
   const dones: (DoneEvent | null)[] = new Array(o.n).fill(null);
   const takePending = (index: number) => (o.logprobs === null ? undefined : pending[index].splice(0));
   const pendingAttribution: AttributionEntry[][] = Array.from({ length: o.n }, () => []);
-  const takeAttribution = (index: number) => pendingAttribution[index].splice(0);
+  const riding = (index: number) => ({ logprobs: takePending(index), attribution: pendingAttribution[index].splice(0) });
   for (let i = 0; i < o.n; i++) chunk(i, { role: 'assistant', content: o.echo });
   try {
     for await (const { index, event } of run) {
       if (event.kind === 'token') {
         if (o.logprobs !== null) pending[index].push(chatLogprobOfEvent(ctx.tokenizer, event));
         if (o.attribution) pendingAttribution[index].push(o.attribution.entry(event)!);
-        if (event.text === '') continue;
-        chunk(index, { content: event.text }, { logprobs: takePending(index), attribution: takeAttribution(index) });
+        for (const d of outputs[index].push(event.text)) chunk(index, deltaOf(d), riding(index));
       } else {
         dones[index] = event;
         if (event.error) {
           sse.send(errorBody(toUnirError(new UnirError(event.error.code, event.error.message, event.error.param))));
           continue;
         }
+        const last = [...outputs[index].push(event.text), ...outputs[index].finish()];
+        for (const d of last) chunk(index, deltaOf(d), riding(index));
         const lp = takePending(index);
-        chunk(index, event.text ? { content: event.text } : {}, { logprobs: lp && lp.length > 0 ? lp : undefined, attribution: takeAttribution(index), done: event });
+        chunk(index, {}, { logprobs: lp && lp.length > 0 ? lp : undefined, attribution: pendingAttribution[index].splice(0), done: event });
       }
     }
     if (o.includeUsage) sse.send({ ...o.head, choices: [], usage: usageOf(o.promptTokens, dones.map((done) => ({ done }))) });

@@ -12,6 +12,8 @@ import { promptIds as toPromptIds } from '../prompt-ids.js';
 import { GenerationRun } from '../generation-run.js';
 import { completionBodySchema, type CompletionBody } from '../schemas/completion-schema.js';
 import { clientGone, SseWriter } from '../sse.js';
+import { prepareGrammar, requestGrammar } from '../structured-output.js';
+import { warnUnknownFields } from '../unknown-fields.js';
 
 /** POST /v1/completions: OpenAI's legacy completion API, plain or streamed (SSE). */
 export async function completionRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
@@ -24,9 +26,13 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
     if (body.echo && body.logprobs !== null && body.logprobs !== undefined) {
       throw new UnirError('invalid_request', 'echo with logprobs is not supported: prompt logprobs are not computed', 'echo');
     }
+    warnUnknownFields(ctx, 'completions', body, completionBodySchema.properties);
+    const grammar = requestGrammar(body);
+    if (grammar) await prepareGrammar(ctx, grammar, body);
     const promptIds = toPromptIds(ctx, body.prompt);
     const logprobs = body.logprobs ?? null;
     const plan = planGeneration(ctx, body, promptIds, { defaultMaxTokens: 16, logprobs, fromMessages: false });
+    for (const r of plan.requests) r.grammar = grammar?.spec ?? null;
     const run = new GenerationRun(ctx, plan, 'completions', clientGone(reply));
     const id = `cmpl-${randomUUID().replace(/-/g, '')}`;
     const created = Math.floor(Date.now() / 1000);

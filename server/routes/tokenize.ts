@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { UnirError } from '../../common/errors.js';
 import type { AppContext } from '../app-context.js';
-import { chatMessages, renderChatPrompt } from '../chat-prompt.js';
+import { renderChatPrompt } from '../chat-prompt.js';
 import { detokenizeBodySchema, tokenizeBodySchema, type DetokenizeBody, type TokenizeBody } from '../schemas/tokenize-schema.js';
 
 /** POST /tokenize and POST /detokenize, in vLLM's shapes. */
@@ -42,7 +42,7 @@ export async function tokenizeRoutes(app: FastifyInstance, ctx: AppContext): Pro
 }
 
 function messageIds(ctx: AppContext, body: TokenizeBody): Int32Array {
-  const { text, ids } = renderChatPrompt(ctx, chatMessages(body.messages!), body.add_generation_prompt ?? true);
+  const { text, ids } = renderChatPrompt(ctx, { ...body, messages: body.messages! });
   return body.add_special_tokens ? ctx.tokenizer.encode(text, true) : ids;
 }
 

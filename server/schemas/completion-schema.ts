@@ -1,4 +1,5 @@
 import { samplingProperties, type SamplingBody } from './sampling-schema.js';
+import { structuredOutputProperties, type StructuredOutputBody } from './structured-output-schema.js';
 
 export const completionBodySchema = {
   type: 'object',
@@ -14,10 +15,11 @@ export const completionBodySchema = {
     echo: { type: ['boolean', 'null'], default: false, description: 'Prepend the prompt to the returned text.' },
     best_of: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Only best_of = n is supported.' },
     suffix: { type: ['string', 'null'], default: null, description: 'Not supported (must be absent or null).' },
+    ...structuredOutputProperties,
   },
 } as const;
 
-export interface CompletionBody extends SamplingBody {
+export interface CompletionBody extends SamplingBody, StructuredOutputBody {
   model: string;
   prompt: string | number[];
   logprobs?: number | null;

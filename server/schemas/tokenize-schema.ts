@@ -1,4 +1,5 @@
 import { chatMessagesSchema, type ChatMessageBody } from './chat-schema.js';
+import { toolProperties, type ToolDefinition } from './tool-schema.js';
 
 const model = { type: 'string', minLength: 1, description: 'Optional: the served model id (BASE or BASE+modules; modules share the base\'s vocabulary).' } as const;
 
@@ -9,6 +10,8 @@ export const tokenizeBodySchema = {
     prompt: { type: 'string', description: 'Text to tokenize. Give either prompt or messages.' },
     messages: chatMessagesSchema,
     add_generation_prompt: { type: ['boolean', 'null'], default: true, description: 'With messages: let the chat template open the assistant\'s turn.' },
+    tools: toolProperties.tools,
+    chat_template_kwargs: { type: ['object', 'null'], default: null, description: 'With messages: extra chat template variables, as on chat completions.' },
     add_special_tokens: { type: ['boolean', 'null'], description: 'Add the tokenizer\'s special tokens (BOS); default true for prompt, false for messages (the template writes them).' },
     return_token_strs: { type: ['boolean', 'null'], default: false, description: 'Also return each token\'s text as token_strs.' },
   },
@@ -19,6 +22,8 @@ export interface TokenizeBody {
   prompt?: string;
   messages?: ChatMessageBody[];
   add_generation_prompt?: boolean | null;
+  tools?: ToolDefinition[] | null;
+  chat_template_kwargs?: Record<string, unknown> | null;
   add_special_tokens?: boolean | null;
   return_token_strs?: boolean | null;
 }

@@ -207,7 +207,7 @@ describe('chat errors in OpenAI\'s shape', () => {
     [{ messages: HELLO, logprobs: true, echo: true }, 'echo'],
     [{ messages: HELLO, max_tokens: 5, max_completion_tokens: 6 }, 'max_completion_tokens'],
     [{ messages: HELLO, tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools'],
-    [{ messages: HELLO, response_format: { type: 'json_object' } }, 'response_format'],
+    [{ messages: HELLO, response_format: { type: 'json_schema', json_schema: { name: 'x' } } }, 'response_format.json_schema.schema'],
     [{ messages: HELLO, temperature: -1 }, 'temperature'],
     [{ messages: HELLO, n: 17 }, 'n'],
   ])('400 for %j, naming %s', async (body, param) => {

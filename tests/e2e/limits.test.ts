@@ -125,7 +125,7 @@ describe('request timeout (--request-timeout 1)', () => {
 
 describe('404, 405 and malformed requests, in OpenAI\'s shape', () => {
   it('404 for unknown routes', async () => {
-    for (const [method, path] of [['GET', '/v1/nothing'], ['POST', '/v1/chat'], ['GET', '/'], ['POST', '/tokenizer']]) {
+    for (const [method, path] of [['GET', '/v1/nothing'], ['POST', '/v1/chat'], ['GET', '/nothing'], ['POST', '/tokenizer']]) {
       const res = await fetch(`${small.url}${path}`, { method });
       expect(res.status, `${method} ${path}`).toBe(404);
       expectErrorShape(await res.json(), 404, 'not_found', 'not_found_error');

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { contentHash } from '../../adapters/content-hash.js';
 import type { RunningServer } from '../../server/start.js';
 import { FIXTURES, REASONERS, references } from '../helpers/fixtures.js';
 import { postJson, startTestServer } from '../helpers/server.js';
@@ -103,6 +104,19 @@ describe('--watch on the modules root', () => {
     cpSync(join(REASONERS, 'r2', 'model.onnx'), join(dir, 'model.onnx'));
     await eventually(async () => (await entry('broken'))?.state === 'ready');
     expect((await list()).filter((i) => i.name === 'broken')).toHaveLength(1);
+  });
+
+  it('shared mode: the admin API refuses loads and unloads with 409 modules_root_watched; content_hash names the bytes', async () => {
+    const load = await postJson(`${server.url}/v1/reasoners`, { path: 'r2', replace: true });
+    expect(load.status).toBe(409);
+    expect(load.body.error).toMatchObject({ code: 'modules_root_watched', type: 'conflict_error' });
+    expect(load.body.error.message).toMatch(/Copy the module directory into the modules root/);
+    const del = await fetch(`${server.url}/v1/reasoners/r2`, { method: 'DELETE' });
+    expect(del.status).toBe(409);
+    expect((await entry('r2'))?.state).toBe('ready');
+    expect((await entry('r2'))!.content_hash).toBe(await contentHash(join(root, 'r2')));
+    expect((await entry('r1'))!.content_hash).toBe(await contentHash(join(root, 'r1')));
+    expect((await entry('r1'))!.content_hash).not.toBe((await entry('r2'))!.content_hash);
   });
 
   it('unloads a removed module: requests naming it get 404', async () => {
