@@ -86,7 +86,8 @@ export async function gatingTable(
 export function formatInterventions(iv: Interventions, thresholds: number[]): string {
   const below = (t: number) => iv.changedEntropies.filter((h) => h < t).length / Math.max(1, iv.changed);
   return [
-    `ungated, the modules change the base's top token at ${iv.changed} of ${iv.tokens} generated tokens (${((100 * iv.changed) / Math.max(1, iv.tokens)).toFixed(1)}%);`,
+    `ungated, the modules change the base's top token at ${iv.changed} of ${iv.tokens} generated tokens (${((100 * iv.changed) / Math.max(1, iv.tokens)).toFixed(1)}%):`,
+    `a gate that skipped exactly the other steps would keep every greedy output and skip ${((100 * (iv.tokens - iv.changed)) / Math.max(1, iv.tokens)).toFixed(1)}% of the steps;`,
     `base entropy at those tokens: median ${percentile(iv.changedEntropies, 50).toFixed(4)} nats, 10th percentile ${percentile(iv.changedEntropies, 10).toFixed(4)};`,
     `share of them below each threshold: ${thresholds.map((t) => `${t}: ${(100 * below(t)).toFixed(1)}%`).join(', ')}`,
   ].join('\n');
