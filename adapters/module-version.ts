@@ -1,17 +1,14 @@
-import { MessageChannel, type Worker } from 'node:worker_threads';
-import { deserializeError, UnirError } from '../common/errors.js';
 import type { ModelSummary } from '../engine/model-summary.js';
-import { spawnWorker } from '../engine/spawn-worker.js';
 import type { SessionSettings } from '../models/execution-provider.js';
 import type { ReasonerManifest } from './manifest.js';
-import type { FromModuleWorker, ModuleWorkerData } from './module-worker.js';
+import type { ModuleHost } from './module-host.js';
 
 export type VersionState = 'loading' | 'ready' | 'draining' | 'failed';
 
 /**
- * One loaded version of a reasoning module: its worker thread (session and KV caches), the port the
- * engine runs it through, and how many requests hold it. Replacing or unloading a module drains the old
- * version: requests in flight keep it until they end, then its worker and sessions are released.
+ * One loaded version of a reasoning module: where its session runs (its module host: a worker of its own, the
+ * device's shared worker, or the engine thread), and how many requests hold it. Replacing or unloading a module
+ * drains the old version: requests in flight keep it until they end, then its session is released.
  */
 export class ModuleVersion {
   state: VersionState = 'loading';
@@ -19,7 +16,7 @@ export class ModuleVersion {
   loadedAt: Date | null = null;
   summary: ModelSummary | null = null;
   error: string | null = null;
-  private worker: Worker | null = null;
+  private host: ModuleHost | null = null;
   private onIdle: (() => void) | null = null;
 
   constructor(
@@ -36,36 +33,22 @@ export class ModuleVersion {
     return this.manifest.name;
   }
 
-  /** Loads in a worker (off the event loop); resolves with the engine's port once the module is checked. */
-  async load(session: SessionSettings, baseDir: string, onExit: (v: ModuleVersion) => void): Promise<import('node:worker_threads').MessagePort> {
-    const { port1, port2 } = new MessageChannel();
-    const data: ModuleWorkerData = { name: this.name, dir: this.dir, session, baseDir, port: port2 };
-    const worker = spawnWorker('./module-worker', import.meta.url, { workerData: data, transferList: [port2] });
-    this.worker = worker;
+  /** Loads it on `host` (off the event loop) and attaches it to the engine once it is checked against the base. */
+  async load(host: ModuleHost, session: SessionSettings, baseDir: string, onExit: (v: ModuleVersion) => void): Promise<void> {
+    this.host = host;
     try {
-      this.summary = await new Promise<ModelSummary>((resolve, reject) => {
-        worker.once('message', (msg: FromModuleWorker) => (msg.type === 'loaded' ? resolve(msg.summary) : reject(deserializeError(msg.error))));
-        worker.once('error', (err) => reject(new UnirError('invalid_model_dir', `loading ${this.name} crashed its worker: ${err.message}`)));
-        worker.once('exit', (code) => reject(new UnirError('invalid_model_dir', `loading ${this.name} ended its worker (code ${code})`)));
+      this.summary = await host.load({ versionId: this.versionId, name: this.name, dir: this.dir, baseDir, session }, (reason) => {
+        this.error = reason;
+        this.host = null;
+        if (this.state !== 'draining' || this.inFlight > 0) onExit(this);
       });
     } catch (err) {
       this.state = 'failed';
       this.error = (err as Error).message;
-      port1.close();
-      await this.terminate();
+      this.host = null;
       throw err;
     }
-    worker.removeAllListeners('exit');
-    worker.removeAllListeners('error');
-    worker.on('error', (err) => {
-      this.error = `worker crashed: ${err.message}`;
-    });
-    worker.once('exit', () => {
-      this.worker = null;
-      if (this.state !== 'draining' || this.inFlight > 0) onExit(this);
-    });
     this.loadedAt = new Date();
-    return port1;
   }
 
   acquire(): void {
@@ -87,12 +70,10 @@ export class ModuleVersion {
     if (this.inFlight === 0) this.onIdle();
   }
 
+  /** Releases its session (the engine has detached it); a no-op once done. */
   async terminate(): Promise<void> {
-    const w = this.worker;
-    this.worker = null;
-    if (w) {
-      w.removeAllListeners('exit');
-      await w.terminate();
-    }
+    const host = this.host;
+    this.host = null;
+    await host?.unload(this.versionId);
   }
 }

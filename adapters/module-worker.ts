@@ -1,52 +1,41 @@
 /**
- * Worker entry for one reasoning module version: loads it (off the event loop), checks it against the base,
- * then runs it for the engine over a MessagePort and keeps its per-sequence KV caches.
+ * Worker entry that hosts reasoning module versions: loads each (off the event loop), checks it against the
+ * base, then runs it for the engine over its own MessagePort and keeps its per-sequence KV caches. On the CPU
+ * each version gets a worker of its own (modules run in parallel with the base); on a GPU provider that must be
+ * driven from one thread (WebGPU), one such worker hosts every module of the device (see docs/gpu.md).
  */
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { serializeError, UnirError } from '../common/errors.js';
-import { loadDecoder, type LoadedDecoder } from '../models/load-decoder.js';
-import { locateModelFiles } from '../models/model-files.js';
-import { readModelConfig } from '../models/model-config.js';
-import { TextTokenizer } from '../models/text-tokenizer.js';
-import type { SessionSettings } from '../models/execution-provider.js';
-import type { FromModelWorker, ToModelWorker } from '../engine/protocol.js';
+import { parentPort, type MessagePort } from 'node:worker_threads';
+import { serializeError, type SerializedError } from '../common/errors.js';
+import type { ModelSummary } from '../engine/model-summary.js';
+import type { FromModelWorker, ModuleLoad, ToModelWorker } from '../engine/protocol.js';
 import { summarize } from '../engine/model-summary.js';
-import { tokenizerMismatch } from './tokenizer-compatibility.js';
+import type { LoadedDecoder } from '../models/load-decoder.js';
+import { loadModule } from './load-module.js';
 
-export interface ModuleWorkerData {
-  name: string;
-  dir: string;
-  session: SessionSettings;
-  baseDir: string;
+export type ToModuleHost = { type: 'load'; load: ModuleLoad; port: MessagePort } | { type: 'unload'; versionId: number };
+
+export type FromModuleHost =
+  | { type: 'loaded'; versionId: number; summary: ModelSummary }
+  | { type: 'load-failed'; versionId: number; error: SerializedError };
+
+interface Hosted {
+  model: LoadedDecoder;
   port: MessagePort;
+  /** Runs and releases of this version, in order: the runner's layouts change with every run. */
+  queue: Promise<void>;
 }
 
-export type FromModuleWorker =
-  | { type: 'loaded'; summary: ReturnType<typeof summarize> }
-  | { type: 'load-failed'; error: ReturnType<typeof serializeError> };
+const hosted = new Map<number, Hosted>();
 
-const data = workerData as ModuleWorkerData;
-
-async function load(): Promise<LoadedDecoder> {
-  const files = locateModelFiles(data.dir);
-  const baseFiles = locateModelFiles(data.baseDir);
-  const mismatch = tokenizerMismatch(
-    TextTokenizer.load(baseFiles, readModelConfig(baseFiles)),
-    TextTokenizer.load(files, readModelConfig(files)),
-  );
-  if (mismatch) throw new UnirError('incompatible_reasoner', `reasoning module ${data.name} (${data.dir}) is not compatible with the base: ${mismatch}`);
-  return loadDecoder(data.dir, data.session);
-}
-
-function serve(model: LoadedDecoder, port: MessagePort): void {
-  // Runs are serialized: the runner's layouts change with every run.
-  let queue: Promise<void> = Promise.resolve();
+function serve(versionId: number, model: LoadedDecoder, port: MessagePort): void {
+  const h: Hosted = { model, port, queue: Promise.resolve() };
+  hosted.set(versionId, h);
   port.on('message', (msg: ToModelWorker) => {
     if (msg.type === 'release') {
-      queue = queue.then(() => msg.seqIds.forEach((id) => model.runner.release(id)));
+      h.queue = h.queue.then(() => msg.seqIds.forEach((id) => model.runner.release(id)));
       return;
     }
-    queue = queue.then(async () => {
+    h.queue = h.queue.then(async () => {
       let reply: FromModelWorker;
       const transfer: ArrayBuffer[] = [];
       try {
@@ -63,10 +52,31 @@ function serve(model: LoadedDecoder, port: MessagePort): void {
   });
 }
 
-load().then(
-  (model) => {
-    serve(model, data.port);
-    parentPort!.postMessage({ type: 'loaded', summary: summarize(model) } satisfies FromModuleWorker);
-  },
-  (err) => parentPort!.postMessage({ type: 'load-failed', error: serializeError(err) } satisfies FromModuleWorker),
-);
+/** After the runs already queued for it: its caches, graphs and session are released, its port closed. */
+function unload(versionId: number): void {
+  const h = hosted.get(versionId);
+  if (!h) return;
+  hosted.delete(versionId);
+  h.queue = h.queue.then(async () => {
+    h.port.close();
+    await h.model.runner.dispose();
+    await h.model.runner.session.release().catch(() => undefined);
+  });
+}
+
+const post = (msg: FromModuleHost) => parentPort!.postMessage(msg);
+
+parentPort!.on('message', (msg: ToModuleHost) => {
+  if (msg.type === 'unload') return unload(msg.versionId);
+  const { versionId } = msg.load;
+  loadModule(msg.load).then(
+    (model) => {
+      serve(versionId, model, msg.port);
+      post({ type: 'loaded', versionId, summary: summarize(model) });
+    },
+    (err) => {
+      msg.port.close();
+      post({ type: 'load-failed', versionId, error: serializeError(err) });
+    },
+  );
+});

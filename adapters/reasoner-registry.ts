@@ -1,10 +1,12 @@
 import { UnirError } from '../common/errors.js';
 import type { EngineClient } from '../engine/engine-client.js';
 import type { ReasonerUse } from '../engine/generation-request.js';
-import type { SessionSettings } from '../models/execution-provider.js';
+import { modulePlacement, type ModulePlacement } from '../engine/device-owner.js';
+import type { ExecutionProvider, SessionSettings } from '../models/execution-provider.js';
 import { contentHash } from './content-hash.js';
 import { directorySize } from './directory-size.js';
 import { readManifest } from './manifest.js';
+import { createModuleHost, type ModuleHost } from './module-host.js';
 import { ModuleVersion, type VersionState } from './module-version.js';
 
 export interface ReasonerSelection {
@@ -55,13 +57,35 @@ export class ReasonerRegistry {
   private readonly loading = new Map<string, ModuleVersion>();
   private readonly draining = new Set<ModuleVersion>();
   private readonly failures = new Map<string, { dir: string; error: string; at: Date }>();
+  private readonly session: SessionSettings;
+  private readonly host: ModuleHost;
 
+  /** `session.ep` 'auto' means the provider the base runs on (modules share its device unless told otherwise). */
   constructor(
     private readonly engine: EngineClient,
     private readonly baseDir: string,
-    private readonly session: SessionSettings,
+    session: SessionSettings,
     private readonly events: RegistryEvents = {},
-  ) {}
+  ) {
+    const baseEp = engine.base.ep as ExecutionProvider;
+    const ep = session.ep === 'auto' ? baseEp : session.ep;
+    this.session = { ...session, ep };
+    const placement = modulePlacement(baseEp, ep);
+    if (session.logitsOnDevice && placement !== 'engine-thread') {
+      throw new UnirError('invalid_request', `--fusion-site device needs the modules on the base's WebGPU device (modules on ${ep}, base on ${baseEp}): drop --module-ep, or use --fusion-site host`);
+    }
+    this.host = createModuleHost(placement, engine);
+  }
+
+  /** The provider module sessions run on. */
+  get moduleEp(): ExecutionProvider {
+    return this.session.ep as ExecutionProvider;
+  }
+
+  /** Where this registry's module sessions run: see engine/device-owner.ts. */
+  get placement(): ModulePlacement {
+    return this.host.placement;
+  }
 
   has(name: string): boolean {
     return this.current.has(name);
@@ -93,8 +117,7 @@ export class ReasonerRegistry {
     const version = new ModuleVersion(this.nextVersionId++, { ...manifest, name }, dir, opts.defaultWeight ?? manifest.default_weight, sizeBytes, hash);
     this.loading.set(name, version);
     try {
-      const port = await version.load(this.session, this.baseDir, (v) => this.onWorkerExit(v));
-      this.engine.attachModule(version.versionId, port, version.summary!);
+      await version.load(this.host, this.session, this.baseDir, (v) => this.onWorkerExit(v));
     } catch (err) {
       if (this.loading.get(name) === version) this.loading.delete(name);
       this.recordFailure(name, dir, err);
@@ -162,7 +185,9 @@ export class ReasonerRegistry {
     const all = [...this.current.values(), ...this.draining, ...this.loading.values()];
     this.current.clear();
     this.draining.clear();
+    for (const v of all) this.engine.detachModule(v.versionId);
     await Promise.all(all.map((v) => v.terminate()));
+    await this.host.close();
   }
 
   private retire(version: ModuleVersion): void {

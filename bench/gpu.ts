@@ -4,6 +4,12 @@
  *
  *   node dist/bench/gpu.js --models /tmp/unir-gpu-models [--eps webgpu,cuda,cpu] [--batches 1,8] [--tokens 64]
  *        [--prompt 32] [--growth-eps webgpu] [--growth-steps 10000] [--cuda-root DIR] [--deadline-s S] [--json FILE]
+ *        [--fusion-sites host,device] [--fusion-rounds 2]
+ *
+ * On webgpu each configuration runs with the logits fused on the host (every model's rows come down) and on the
+ * device (--fusion-site device: one fused row per sequence comes down), in alternated rounds (host, device, then
+ * device, host, ...), one engine at a time (one thread per device); the device/host tokens/s ratio of each round
+ * is printed. Other providers fuse on the host only.
  *
  * Reports per provider and configuration: tokens/s, and each step split into the base's ONNX Runtime run,
  * feeds and re-layout (host work), waiting for the module, fusion + sampling, and an estimate of the
@@ -26,6 +32,7 @@ import { ReasonerRegistry } from '../adapters/reasoner-registry.js';
 import { UnirError } from '../common/errors.js';
 import { EngineClient } from '../engine/engine-client.js';
 import type { EngineStats } from '../engine/engine-stats.js';
+import type { FusionSite } from '../engine/protocol.js';
 import type { GenerationRequest, SequenceEvent } from '../engine/generation-request.js';
 import { DEFAULT_SAMPLING } from '../kernels/sampling-params.js';
 import type { DecoderRunner, RunLogits } from '../models/decoder-runner.js';
@@ -50,6 +57,8 @@ const args = parseArgs({
     json: { type: 'string' },
     child: { type: 'string' },
     ep: { type: 'string' },
+    'fusion-sites': { type: 'string', default: 'host,device' },
+    'fusion-rounds': { type: 'string', default: '2' },
   },
   allowPositionals: false,
 }).values;
@@ -76,6 +85,8 @@ function errorText(err: unknown): { code: string; message: string } {
 
 interface DecodeRow {
   ep: ExecutionProvider;
+  fusion: FusionSite;
+  round: number;
   batch: number;
   module: boolean;
   tokensPerS: number;
@@ -116,7 +127,38 @@ function request(promptLen: number, maxTokens: number, seed: number, reasoners: 
   };
 }
 
+/** Fusion sites a provider is measured with: device fusion needs the logits on a WebGPU device. */
+function fusionSites(ep: ExecutionProvider): FusionSite[] {
+  const asked = args['fusion-sites']!.split(',').filter(Boolean) as FusionSite[];
+  return ep === 'webgpu' && asked.length > 0 ? asked : ['host'];
+}
+
 async function decodeChild(ep: ExecutionProvider): Promise<unknown> {
+  const sites = fusionSites(ep);
+  const rounds = sites.length > 1 ? Math.max(1, Number(args['fusion-rounds'])) : 1;
+  const rows: DecodeRow[] = [];
+  const errors: { fusion: FusionSite; module: boolean; batch: number; message: string }[] = [];
+  let summary: EngineClient['base'] | null = null;
+  const { threads, moduleThreads } = threadsFor(ep);
+  for (let round = 1; round <= rounds; round++) {
+    // Alternated: host first in odd rounds, device first in even ones (drift in the machine falls on both).
+    for (const site of round % 2 === 1 ? sites : [...sites].reverse()) {
+      const r = await decodeWith(ep, site, round, rows, errors);
+      if (r.unavailable) return { ep, status: 'unavailable', ...r.unavailable };
+      summary = r.summary;
+    }
+  }
+  return { ep, status: 'ran', model: summary, threads, moduleThreads, rows, errors, ratios: fusionRatios(rows) };
+}
+
+/** One engine (one fusion site) through every configuration; it is closed before the next starts. */
+async function decodeWith(
+  ep: ExecutionProvider,
+  site: FusionSite,
+  round: number,
+  rows: DecodeRow[],
+  errors: { fusion: FusionSite; module: boolean; batch: number; message: string }[],
+): Promise<{ summary: EngineClient['base'] | null; unavailable?: { code: string; message: string } }> {
   const models = resolve(args.models!);
   const baseDir = join(models, 'base');
   const batches = args.batches!.split(',').map(Number);
@@ -132,13 +174,12 @@ async function decodeChild(ep: ExecutionProvider): Promise<unknown> {
       maxQueue: 64,
       prefillChunk: 0,
       maxContext: Number.MAX_SAFE_INTEGER,
+      fusionSite: site,
     });
   } catch (err) {
-    return { ep, status: 'unavailable', ...errorText(err) };
+    return { summary: null, unavailable: errorText(err) };
   }
-  const registry = new ReasonerRegistry(engine, baseDir, { ep, deviceId: 0, threads: moduleThreads });
-  const rows: DecodeRow[] = [];
-  const errors: { module: boolean; batch: number; message: string }[] = [];
+  const registry = new ReasonerRegistry(engine, baseDir, { ep, deviceId: 0, threads: moduleThreads, logitsOnDevice: site === 'device' });
   const summary = engine.base;
   try {
     for (const withModule of [false, true]) {
@@ -149,16 +190,16 @@ async function decodeChild(ep: ExecutionProvider): Promise<unknown> {
           const lease = registry.acquire([{ name: 'r1' }]);
           reasoners = lease.uses;
         } catch (err) {
-          errors.push({ module: true, batch: 0, message: errorText(err).message });
+          errors.push({ fusion: site, module: true, batch: 0, message: errorText(err).message });
           break;
         }
       }
       for (const batch of batches) {
         try {
-          rows.push(await measure(engine, ep, batch, withModule, reasoners, promptLen, tokens, summary));
-          process.stderr.write(`[${ep}] batch ${batch}${withModule ? ' + module' : ''}: ${rows.at(-1)!.tokensPerS.toFixed(1)} tokens/s\n`);
+          rows.push({ ...(await measure(engine, ep, batch, withModule, reasoners, promptLen, tokens, site)), round });
+          process.stderr.write(`[${ep} ${site} fusion, round ${round}] batch ${batch}${withModule ? ' + module' : ''}: ${rows.at(-1)!.tokensPerS.toFixed(1)} tokens/s\n`);
         } catch (err) {
-          errors.push({ module: withModule, batch, message: errorText(err).message });
+          errors.push({ fusion: site, module: withModule, batch, message: errorText(err).message });
         }
         report({ ep, status: 'ran', partial: true, model: summary, threads, moduleThreads, rows, errors });
       }
@@ -167,7 +208,25 @@ async function decodeChild(ep: ExecutionProvider): Promise<unknown> {
     await registry.close();
     await engine.close();
   }
-  return { ep, status: 'ran', model: summary, threads, moduleThreads, rows, errors };
+  if (ep !== 'cpu') {
+    const width = promptLen + tokens / 2;
+    for (const row of rows.filter((r) => r.fusion === site && r.round === round)) {
+      // Logits rows that come down per step: one per model per sequence on the host path, one per sequence fused on the device.
+      const logitRows = site === 'device' ? row.batch : row.batch * (row.module ? 2 : 1);
+      row.copyEstMs = await copyEstimate(ep, summary, row.batch, width, logitRows);
+    }
+  }
+  return { summary };
+}
+
+/** device/host tokens/s per configuration and round (same round: measured back to back). */
+function fusionRatios(rows: DecodeRow[]): { batch: number; module: boolean; round: number; deviceOverHost: number }[] {
+  const out = [];
+  for (const d of rows.filter((r) => r.fusion === 'device')) {
+    const h = rows.find((r) => r.fusion === 'host' && r.round === d.round && r.batch === d.batch && r.module === d.module);
+    if (h) out.push({ batch: d.batch, module: d.module, round: d.round, deviceOverHost: d.tokensPerS / h.tokensPerS });
+  }
+  return out;
 }
 
 async function measure(
@@ -178,8 +237,8 @@ async function measure(
   reasoners: GenerationRequest['reasoners'],
   promptLen: number,
   tokens: number,
-  model: EngineClient['base'],
-): Promise<DecodeRow> {
+  fusion: FusionSite,
+): Promise<Omit<DecodeRow, 'round'>> {
   // Warm-up at this batch size (kernels, allocator, shader compilation, JIT), not counted.
   const warm = Math.min(16, tokens);
   await Promise.all(Array.from({ length: batch }, (_, i) => collect(engine.submit(request(promptLen, warm, 1000 + i, reasoners)))));
@@ -193,10 +252,11 @@ async function measure(
   const per = (k: keyof EngineStats) => d(k) / steps;
   const parts = { ortMs: per('baseOrtMs'), layoutMs: per('baseLayoutMs'), moduleWaitMs: per('moduleWaitMs'), sampleMs: per('sampleMs') };
   const msPerStep = per('stepMs');
-  const width = promptLen + tokens / 2;
-  const copyEstMs = ep === 'cpu' ? 0 : await copyEstimate(ep, model, batch, width);
+  // Measured later, once this engine is closed (a WebGPU device is driven by one thread at a time).
+  const copyEstMs = 0;
   return {
     ep,
+    fusion,
     batch,
     module: withModule,
     tokensPerS: (counts.reduce((a, b) => a + b, 0) / wall) * 1000,
@@ -215,12 +275,13 @@ async function measure(
  * of its size. On CUDA the Node binding fetches every output to the host, so a step moves the whole KV cache
  * up (past) and down (present) and the logits down: the identity runs over the cache's elements at the
  * measured run's mean width (one upload + one download of the cache) plus the logits' (an upper bound: they
- * only go down). On WebGPU the cache stays on the device; only the logits cross. Median of 15 runs after 3
+ * only go down). On WebGPU the cache stays on the device; only the logits cross: every model's rows with host
+ * fusion, one fused row per sequence with device fusion (the whole step's, base and module together). Median of 15 runs after 3
  * warm-ups; one tensor stands for the run's 2 x layers tensors, so per-tensor overhead is not counted.
  */
-async function copyEstimate(ep: ExecutionProvider, model: EngineClient['base'], batch: number, width: number): Promise<number> {
+async function copyEstimate(ep: ExecutionProvider, model: EngineClient['base'], batch: number, width: number, logitRows: number): Promise<number> {
   const kvElements = 2 * model.numLayers * batch * model.numKvHeads * width * model.headDim;
-  const logitElements = batch * model.vocabSize;
+  const logitElements = logitRows * model.vocabSize;
   const elements = Math.round(ep === 'cuda' ? kvElements + logitElements : logitElements);
   const dtype = model.kvDtype === 'float16' ? 'float16' : 'float32';
   const session = await createSessionOn(ep, graphPath('kv_copy', dtype), { ep, deviceId: 0, threads: 1 });
@@ -385,7 +446,7 @@ function runChild(kind: string, ep: ExecutionProvider): Promise<unknown> {
   const left = deadline - Date.now();
   if (left < 30_000) return Promise.resolve({ ep, status: 'skipped', message: `--deadline-s ${args['deadline-s']} reached before it could start` });
   const script = ep === 'cuda' && args['cuda-root'] ? join(resolve(args['cuda-root']), 'dist', 'bench', 'gpu.js') : fileURLToPath(import.meta.url);
-  const forward = ['models', 'batches', 'tokens', 'prompt', 'growth-steps', 'growth-max-s', 'check-runs'].flatMap((k) => [`--${k}`, String(args[k as keyof typeof args])]);
+  const forward = ['models', 'batches', 'tokens', 'prompt', 'growth-steps', 'growth-max-s', 'check-runs', 'fusion-sites', 'fusion-rounds'].flatMap((k) => [`--${k}`, String(args[k as keyof typeof args])]);
   const argv = [...process.execArgv, script, ...forward, '--child', kind, '--ep', ep];
   return new Promise((resolveChild) => {
     const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -477,12 +538,17 @@ async function parent(): Promise<void> {
   console.log(`\nGPU: ${report.host.gpu ?? 'none (nvidia-smi not found)'}; CPU: ${report.host.cpu} x${cores}; node ${process.version}`);
   console.log(`model: ${args.models}; prompt ${args.prompt} tokens, ${args.tokens} new tokens per sequence; ms are per step\n`);
   console.log(table(
-    ['ep', 'batch', 'module', 'tokens/s', 'ms/step', 'ORT run', '(copies est.)', 'feeds+relayout', 'module wait', 'fusion+sampling', 'other'],
-    rows.map((r) => [r.ep, r.batch, r.module ? 'yes' : 'no', r.tokensPerS, r.msPerStep, r.ortMs, r.copyEstMs, r.layoutMs, r.moduleWaitMs, r.sampleMs, r.otherMs]),
+    ['ep', 'fusion', 'round', 'batch', 'module', 'tokens/s', 'ms/step', 'ORT run', '(copies est.)', 'feeds+relayout', 'module wait', 'fusion+sampling', 'other'],
+    rows.map((r) => [r.ep, r.fusion, r.round, r.batch, r.module ? 'yes' : 'no', r.tokensPerS, r.msPerStep, r.ortMs, r.copyEstMs, r.layoutMs, r.moduleWaitMs, r.sampleMs, r.otherMs]),
   ));
   for (const d of decode) {
+    for (const q of d.ratios ?? []) {
+      console.log(`${d.ep} fusion on the device / on the host, tokens/s, batch ${q.batch}${q.module ? ' + module' : ''}, round ${q.round}: ${q.deviceOverHost.toFixed(3)}`);
+    }
+  }
+  for (const d of decode) {
     if (d.status !== 'ran') console.log(`${d.ep}: ${d.status}: ${d.message ?? ''}`);
-    for (const e of d.errors ?? []) console.log(`${d.ep} batch ${e.batch}${e.module ? ' + module' : ''}: failed: ${e.message}`);
+    for (const e of d.errors ?? []) console.log(`${d.ep} (${e.fusion} fusion) batch ${e.batch}${e.module ? ' + module' : ''}: failed: ${e.message}`);
     if (d.crashed) console.log(`${d.ep}: the process ended early (code ${d.crashed.code}, signal ${d.crashed.signal}): ${d.crashed.message}`);
   }
   for (const c of check) {

@@ -5,7 +5,7 @@ import type { EngineStats } from './engine-stats.js';
 import { EventStream } from './event-stream.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { ModelSummary } from './model-summary.js';
-import type { EngineOptions, FromEngine, ToEngine } from './protocol.js';
+import type { EngineOptions, FromEngine, ModuleLoad, ToEngine } from './protocol.js';
 import { spawnWorker } from './spawn-worker.js';
 
 export interface EngineClientOptions extends EngineOptions {
@@ -22,6 +22,9 @@ export class EngineClient {
   private nextStatsId = 1;
   private readonly streams = new Map<number, EventStream<SequenceEvent>>();
   private readonly statsWaiters = new Map<number, (s: EngineStats) => void>();
+  private readonly moduleLoads = new Map<number, { resolve: (s: ModelSummary) => void; reject: (e: Error) => void }>();
+  private onClosed: (() => void) | null = null;
+  private exited = false;
   private readonly grammarWaiters = new Map<number, (error: UnirError | null) => void>();
   private fatal: UnirError | null = null;
 
@@ -32,7 +35,10 @@ export class EngineClient {
   ) {
     worker.on('message', (msg: FromEngine) => this.onMessage(msg));
     worker.on('error', (err) => this.die(new UnirError('internal_error', `engine worker crashed: ${err.message}`)));
-    worker.on('exit', (code) => this.die(new UnirError('internal_error', `engine worker exited (code ${code})`)));
+    worker.on('exit', (code) => {
+      this.exited = true;
+      this.die(new UnirError('internal_error', `engine worker exited (code ${code})`));
+    });
   }
 
   static async start(options: EngineClientOptions): Promise<EngineClient> {
@@ -92,6 +98,15 @@ export class EngineClient {
     this.worker.postMessage({ type: 'attach-module', versionId, port, summary } satisfies ToEngine, [port]);
   }
 
+  /** Loads a module into the engine thread (the owner of the base's device) and attaches it there. */
+  loadModule(load: ModuleLoad): Promise<ModelSummary> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    return new Promise((resolve, reject) => {
+      this.moduleLoads.set(load.versionId, { resolve, reject });
+      this.post({ type: 'load-module', load });
+    });
+  }
+
   detachModule(versionId: number): void {
     this.post({ type: 'detach-module', versionId });
   }
@@ -117,9 +132,17 @@ export class EngineClient {
     });
   }
 
-  async close(): Promise<void> {
+  /** Stops the engine; its sessions are released (bounded wait: a device must not be left mid-run) before the thread ends. */
+  async close(releaseTimeoutMs = 10_000): Promise<void> {
+    if (this.exited) return;
+    const closed = new Promise<void>((resolve) => {
+      this.onClosed = resolve;
+      this.worker.once('exit', () => resolve());
+      setTimeout(resolve, releaseTimeoutMs).unref();
+    });
     this.post({ type: 'shutdown' });
     this.die(new UnirError('shutting_down', 'the engine is shutting down'));
+    await closed;
     await this.worker.terminate();
   }
 
@@ -141,6 +164,13 @@ export class EngineClient {
     } else if (msg.type === 'stats') {
       this.statsWaiters.get(msg.requestId)?.(msg.stats);
       this.statsWaiters.delete(msg.requestId);
+    } else if (msg.type === 'module-loaded' || msg.type === 'module-load-failed') {
+      const waiter = this.moduleLoads.get(msg.versionId);
+      this.moduleLoads.delete(msg.versionId);
+      if (msg.type === 'module-loaded') waiter?.resolve(msg.summary);
+      else waiter?.reject(deserializeError(msg.error));
+    } else if (msg.type === 'closed') {
+      this.onClosed?.();
     } else if (msg.type === 'grammar-compiled') {
       this.grammarWaiters.get(msg.requestId)?.(msg.error ? deserializeError(msg.error) : null);
       this.grammarWaiters.delete(msg.requestId);
@@ -153,6 +183,8 @@ export class EngineClient {
     this.fatal ??= err;
     for (const s of this.streams.values()) s.fail(err);
     this.streams.clear();
+    for (const w of this.moduleLoads.values()) w.reject(err);
+    this.moduleLoads.clear();
     for (const settle of this.grammarWaiters.values()) settle(err);
     this.grammarWaiters.clear();
   }

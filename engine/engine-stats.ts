@@ -1,3 +1,5 @@
+import type { RunnerTensorStats } from '../models/decoder-runner.js';
+
 /** Counters of the step loop, cumulative since start, for metrics and the benchmarks' step breakdown. */
 export interface EngineStats {
   running: number;
@@ -23,6 +25,10 @@ export interface EngineStats {
   promptTokens: number;
   /** Sequences whose KV cache the base holds (0 when idle: finished and cancelled ones are released). */
   cachedSequences: number;
+  /** The base's KV tensors (created, disposed, live; on the device too) and re-layouts on the host vs by the graph. */
+  baseTensors?: RunnerTensorStats;
+  /** Rows fused on the device (--fusion-site device); each is one row brought to the host instead of one per model. */
+  deviceFusedRows?: number;
 }
 
 export function emptyStats(): EngineStats {

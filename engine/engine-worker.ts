@@ -1,14 +1,18 @@
 /**
  * Worker entry for the engine: the step loop, the base model (run here, so base-only steps need no message
- * round trip), fusion and sampling. The main thread only speaks HTTP; this thread never does.
+ * round trip), fusion and sampling. The main thread only speaks HTTP; this thread never does. It is also the one
+ * owner of the base's device when that provider must be driven from one thread (WebGPU): modules on the same
+ * provider are loaded and run here too (see engine/device-owner.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { serializeError } from '../common/errors.js';
+import { loadModule } from '../adapters/load-module.js';
+import { serializeError, UnirError } from '../common/errors.js';
 import { loadDecoder } from '../models/load-decoder.js';
 import { TextTokenizer } from '../models/text-tokenizer.js';
-import { LocalModelRunner } from './model-runner.js';
+import { DeviceFusion } from './device-fusion.js';
+import { LocalModelRunner, type ModelRunner } from './model-runner.js';
 import { summarize } from './model-summary.js';
-import type { EngineOptions, FromEngine, ToEngine } from './protocol.js';
+import type { EngineOptions, FromEngine, ModuleLoad, ToEngine } from './protocol.js';
 import type { DoneEvent, GenerationRequest } from './generation-request.js';
 import { RemoteModelRunner } from './remote-model-runner.js';
 import { GrammarHost } from './grammar-host.js';
@@ -20,12 +24,19 @@ const post = (msg: FromEngine) => port.postMessage(msg);
 
 async function main(): Promise<void> {
   let autoNote: string | null = null;
-  const base = await loadDecoder(options.baseDir, options.session, (ep, skipped) => {
+  const onDevice = options.fusionSite === 'device';
+  const base = await loadDecoder(options.baseDir, { ...options.session, logitsOnDevice: onDevice }, (ep, skipped) => {
     autoNote = skipped.length > 0 ? `chose ${ep}; skipped ${skipped.join('; ')}` : `chose ${ep}`;
   });
+  if (onDevice && base.ep !== 'webgpu') {
+    await base.runner.session.release();
+    throw new UnirError('invalid_request', `--fusion-site device keeps the logits on a WebGPU device; the base runs on ${base.ep} (use --ep webgpu, or --fusion-site host)`);
+  }
+  const fusion = onDevice ? new DeviceFusion('gpu-buffer', base.signature.vocabSize) : null;
   const tokenizer = TextTokenizer.load(base.files, base.config);
+  const baseRunner = new LocalModelRunner(base.runner);
   const scheduler = new Scheduler(
-    new LocalModelRunner(base.runner),
+    baseRunner,
     tokenizer,
     {
       maxBatch: options.maxBatch,
@@ -34,9 +45,31 @@ async function main(): Promise<void> {
       vocab: base.signature.vocabSize,
     },
     (events) => post({ type: 'events', events }),
+    fusion,
   );
-  const remotes = new Map<number, RemoteModelRunner>();
+  const modules = new Map<number, ModelRunner>();
+
+  const loadHere = async (load: ModuleLoad) => {
+    try {
+      const model = await loadModule(load);
+      const runner = new LocalModelRunner(model.runner);
+      modules.set(load.versionId, runner);
+      scheduler.attachModule(load.versionId, runner);
+      post({ type: 'module-loaded', versionId: load.versionId, summary: summarize(model) });
+    } catch (err) {
+      post({ type: 'module-load-failed', versionId: load.versionId, error: serializeError(err) });
+    }
+  };
+  const detach = (versionId: number): Promise<void> => {
+    scheduler.detachModule(versionId);
+    const runner = modules.get(versionId);
+    modules.delete(versionId);
+    return runner ? runner.close() : Promise.resolve();
+  };
+
   const grammars = new GrammarHost(base.files.tokenizer, base.signature.vocabSize, tokenizer.eosTokenIds);
+
+  const looping = scheduler.loop();
   port.on('message', (msg: ToEngine) => {
     switch (msg.type) {
       case 'submit':
@@ -54,24 +87,30 @@ async function main(): Promise<void> {
         break;
       case 'attach-module': {
         const runner = new RemoteModelRunner(msg.port, msg.summary.dir);
-        remotes.set(msg.versionId, runner);
+        modules.set(msg.versionId, runner);
         scheduler.attachModule(msg.versionId, runner);
         break;
       }
+      case 'load-module':
+        void loadHere(msg.load);
+        break;
       case 'detach-module':
-        scheduler.detachModule(msg.versionId);
-        remotes.get(msg.versionId)?.close();
-        remotes.delete(msg.versionId);
+        void detach(msg.versionId);
         break;
       case 'stats':
-        post({ type: 'stats', requestId: msg.requestId, stats: scheduler.snapshot() });
+        post({ type: 'stats', requestId: msg.requestId, stats: { ...scheduler.snapshot(), deviceFusedRows: fusion?.fusedRows ?? 0 } });
         break;
       case 'shutdown':
         scheduler.stop();
-        void base.runner
-          .dispose()
-          .then(() => base.runner.session.release())
-          .finally(() => port.close());
+        // The step in flight ends first: no session is released under a run.
+        void looping
+          .then(() => Promise.all([...modules.keys()].map(detach)))
+          .then(() => fusion?.release())
+          .then(() => baseRunner.close())
+          .finally(() => {
+            post({ type: 'closed' });
+            port.close();
+          });
         break;
     }
   });
@@ -85,7 +124,7 @@ async function main(): Promise<void> {
       },
     );
   post({ type: 'ready', base: { ...summarize(base), autoNote } });
-  await scheduler.loop();
+  await looping;
 }
 
 main().catch((err) => post({ type: 'fatal', error: serializeError(err) }));

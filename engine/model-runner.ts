@@ -1,19 +1,30 @@
+import { UnirError } from '../common/errors.js';
 import type { DecoderRunner, RunLogits, RunRow } from '../models/decoder-runner.js';
 
-/** A model the step loop runs: the base in the engine's own thread, or a module in its own worker. */
+/** A model the step loop runs: in the engine's own thread, or a module in a worker thread. */
 export interface ModelRunner {
   run(rows: RunRow[]): Promise<RunLogits>;
   release(seqIds: number[]): void;
+  /** Stops taking runs; a run in flight ends first, then its caches (and, if it owns them, its session) are released. */
+  close(): Promise<void>;
 }
 
-/** The base: runs on the engine thread, so a base-only step costs no message round trip. */
+/**
+ * A model run in the engine thread: the base (a base-only step costs no message round trip), and modules that
+ * share the base's one-thread device (engine/device-owner.ts).
+ */
 export class LocalModelRunner implements ModelRunner {
   readonly totals = { ortMs: 0, layoutMs: 0, relayoutMs: 0, relayouts: 0 };
+  private inFlight: Promise<unknown> = Promise.resolve();
+  private closed = false;
 
   constructor(readonly decoder: DecoderRunner) {}
 
   async run(rows: RunRow[]): Promise<RunLogits> {
-    const logits = await this.decoder.run(rows);
+    if (this.closed) throw new UnirError('reasoner_failed', 'the model was detached');
+    const run = this.decoder.run(rows);
+    this.inFlight = run.catch(() => undefined);
+    const logits = await run;
     const t = this.decoder.lastTiming;
     this.totals.ortMs += t.ortMs;
     this.totals.layoutMs += t.layoutMs;
@@ -26,5 +37,13 @@ export class LocalModelRunner implements ModelRunner {
 
   release(seqIds: number[]): void {
     for (const id of seqIds) this.decoder.release(id);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.inFlight;
+    await this.decoder.dispose();
+    await this.decoder.session.release().catch(() => undefined);
   }
 }

@@ -1,10 +1,13 @@
 import type { LoadedDecoder } from '../models/load-decoder.js';
+import type { WebGpuAdapter } from '../models/webgpu-adapter.js';
 
 /** What the rest of the server knows of a loaded model: plain data, safe to post between threads. */
 export interface ModelSummary {
   dir: string;
   modelType: string;
   ep: string;
+  /** The WebGPU adapter (null on other providers). */
+  adapter: WebGpuAdapter | null;
   numLayers: number;
   numKvHeads: number;
   headDim: number;
@@ -23,6 +26,7 @@ export function summarize(m: LoadedDecoder): ModelSummary {
     dir: m.files.dir,
     modelType: m.config.modelType,
     ep: m.ep,
+    adapter: m.adapter,
     numLayers: m.signature.numLayers,
     numKvHeads: m.signature.numKvHeads,
     headDim: m.signature.headDim,

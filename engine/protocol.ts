@@ -17,12 +17,27 @@ export interface EngineOptions {
   prefillChunk: number;
   /** The context the engine serves (prompt + generated), at most the model's. */
   maxContext: number;
+  /** Where the models' logits are summed: on the host (default), or on the base's WebGPU device (engine/device-fusion.ts). */
+  fusionSite?: FusionSite;
+}
+
+export type FusionSite = 'host' | 'device';
+
+/** A module version to load: where it is, which base it must fit, and its session settings. */
+export interface ModuleLoad {
+  versionId: number;
+  name: string;
+  dir: string;
+  baseDir: string;
+  session: SessionSettings;
 }
 
 export type ToEngine =
   | { type: 'submit'; seqId: number; request: GenerationRequest }
   | { type: 'cancel'; seqId: number }
   | { type: 'attach-module'; versionId: number; port: MessagePort; summary: ModelSummary }
+  /** A module on the base's GPU provider: loaded and run in the engine thread, the device's one owner. */
+  | { type: 'load-module'; load: ModuleLoad }
   | { type: 'detach-module'; versionId: number }
   | { type: 'stats'; requestId: number }
   | { type: 'compile-grammar'; requestId: number; spec: GrammarSpec }
@@ -33,6 +48,10 @@ export type FromEngine =
   | { type: 'fatal'; error: SerializedError }
   | { type: 'events'; events: SequenceEvent[] }
   | { type: 'stats'; requestId: number; stats: EngineStats }
+  | { type: 'module-loaded'; versionId: number; summary: ModelSummary }
+  | { type: 'module-load-failed'; versionId: number; error: SerializedError }
+  /** The answer to shutdown: every session of the engine thread is released. */
+  | { type: 'closed' }
   | { type: 'grammar-compiled'; requestId: number; error: SerializedError | null };
 
 /** Messages between the engine worker and a module worker (one ORT session and its KV caches). */

@@ -32,7 +32,8 @@ export class RemoteModelRunner implements ModelRunner {
     if (!this.closedWith && seqIds.length > 0) this.post({ type: 'release', seqIds });
   }
 
-  close(): void {
+  /** The worker side releases the session (ModuleHost.unload); here the port closes and waiting runs fail. */
+  async close(): Promise<void> {
     this.fail(new UnirError('reasoner_failed', `reasoning module ${this.name} was detached`));
     this.port.close();
   }

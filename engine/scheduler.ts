@@ -5,6 +5,7 @@ import type { RunLogits, RunRow } from '../models/decoder-runner.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import { emptyStats, type EngineStats } from './engine-stats.js';
 import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
+import type { DeviceFusion } from './device-fusion.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
 import { Sequence } from './sequence.js';
 import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
@@ -61,6 +62,8 @@ export class Scheduler {
     private readonly tokenizer: TextTokenizer,
     private readonly options: SchedulerOptions,
     private readonly emit: (events: SequenceEvent[]) => void,
+    /** `--fusion-site device`: the step's logits are fused where the models ran (engine/device-fusion.ts). */
+    private readonly fusion: DeviceFusion | null = null,
   ) {
     this.attributionScratch = new Float32Array(options.vocab);
   }
@@ -68,9 +71,14 @@ export class Scheduler {
   submit(seqId: number, request: GenerationRequest, grammar: GrammarLogitsProcessor | null = null): void {
     const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
     const seq = new Sequence(seqId, request, this.tokenizer, this.options.vocab, this.options.maxContext, grammar);
-    if (missing) {
+    const refused = missing
+      ? new UnirError('reasoner_not_found', `reasoning module version ${missing.versionId} is not attached`)
+      : this.fusion && (request.reasonerGate || request.attribution)
+        ? new UnirError('invalid_request', 'reasoner_gate and return_attribution need each model\'s logits on the host: not available with --fusion-site device')
+        : null;
+    if (refused) {
       seq.release();
-      this.emit([this.doneEvent(seq, 'error', null, new UnirError('reasoner_not_found', `reasoning module version ${missing.versionId} is not attached`))]);
+      this.emit([this.doneEvent(seq, 'error', null, refused)]);
       return;
     }
     this.byId.set(seqId, seq);
@@ -115,6 +123,7 @@ export class Scheduler {
       relayouts: t.relayouts,
       relayoutMs: t.relayoutMs,
       cachedSequences: this.base.decoder.sequenceCount,
+      baseTensors: this.base.decoder.tensorStats,
     };
   }
 
@@ -158,6 +167,7 @@ export class Scheduler {
       }
     }
     for (const [seq, err] of failed) this.fail([seq], err);
+    const onDevice = this.fusion ? await this.fuseOnDevice(this.fusion, results, decoding, prefill) : null;
 
     const events: SequenceEvent[] = [];
     const byKey = new Map(results.map((r) => [r.key, r]));
@@ -189,7 +199,7 @@ export class Scheduler {
     const gated = await this.runGates(toSample);
     for (const { seq, row } of toSample) {
       if (seq.phase === 'finished') continue;
-      const { event, finish } = this.sampleOne(seq, row, gated.get(seq.id));
+      const { event, finish } = this.sampleOne(seq, row, gated.get(seq.id), onDevice?.get(seq.id));
       events.push(event);
       this.stats.generatedTokens++;
       if (finish) finished.push({ seq, ...finish });
@@ -202,8 +212,15 @@ export class Scheduler {
     return true;
   }
 
-  /** Fuses a sequence's rows (a gated one: the modules its gate ran), samples, attributes when asked, appends. */
-  private sampleOne(seq: Sequence, row: (key: number) => Float32Array, decision: GateDecision | undefined) {
+  /**
+   * Fuses a sequence's rows (a gated one: the modules its gate ran), samples, attributes when asked, appends.
+   * `fusedOnDevice`: the row device fusion made (gate and attribution need the models' rows: refused with it).
+   */
+  private sampleOne(seq: Sequence, row: (key: number) => Float32Array, decision: GateDecision | undefined, fusedOnDevice: Float32Array | undefined) {
+    if (fusedOnDevice) {
+      const sampled = seq.sample(fusedOnDevice, []);
+      return seq.append(sampled.tokenId, sampled);
+    }
     const modules: ModuleRow[] = seq.modelKeys.slice(1).map((k) => ({ versionId: k, weight: seq.weightOf(k), row: decision ? (decision.rows.get(k) ?? null) : row(k) }));
     const terms: WeightedRow[] = [];
     for (const m of modules) if (m.row) terms.push({ row: m.row, weight: m.weight });
@@ -282,6 +299,18 @@ export class Scheduler {
     const moduleResults = await Promise.all(modules);
     this.stats.moduleWaitMs += performance.now() - tWait;
     return baseResult ? [baseResult, ...moduleResults] : moduleResults;
+  }
+
+  /** The fused rows of the sequences that sample this step; a failure there fails them, not the engine. */
+  private async fuseOnDevice(fusion: DeviceFusion, results: ModelStepResult[], decoding: Sequence[], prefill: PrefillWork[]): Promise<Map<number, Float32Array>> {
+    const completing = new Set(prefill.filter((p) => p.seq.prefilled + p.tokens.length >= p.seq.promptLength).map((p) => p.seq));
+    const samples = (s: Sequence) => s.phase !== 'finished' && !s.cancelled && (s.phase === 'running' || completing.has(s));
+    try {
+      return await fusion.fuseStep(results, decoding, prefill.map((p) => p.seq), samples);
+    } catch (err) {
+      this.fail([...decoding, ...completing].filter(samples), err instanceof UnirError ? err : new UnirError('model_failed', String(err)));
+      return new Map();
+    }
   }
 
   private rowIndex(seqs: Sequence[]): Map<number, Map<number, number>> {

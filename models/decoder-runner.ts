@@ -27,6 +27,11 @@ export interface RunLogits {
   data: Float32Array;
   rows: number;
   vocab: number;
+  /**
+   * When the session keeps its logits on the device (device-side fusion): the raw output [rows, positions, vocab],
+   * still there, and `data` is empty. Whoever fuses it disposes it.
+   */
+  device?: Tensor;
 }
 
 /** Where the time of a run went, for the step breakdown of benchmarks. */
@@ -164,7 +169,8 @@ export class DecoderRunner {
     };
     this.layouts.add(layout);
     rows.forEach((r, i) => this.moveTo(r.seqId, layout, i));
-    const logits = lastPositionLogits(out.logits, rows.length);
+    const logits: RunLogits =
+      out.logits.location === 'cpu' ? lastPositionLogits(out.logits, rows.length) : { data: EMPTY, rows: rows.length, vocab: out.logits.dims[2], device: out.logits };
     this.lastTiming = { layoutMs: t1 - t0, relayoutMs, ortMs: t2 - t1 };
     return logits;
   }
@@ -241,8 +247,9 @@ export class DecoderRunner {
   }
 }
 
+const EMPTY = new Float32Array(0);
+
 function lastPositionLogits(logits: Tensor, rows: number): RunLogits {
-  if (logits.location !== 'cpu') throw new UnirError('internal_error', `logits came back on ${logits.location}: they must be fetched to the host`);
   const [, positions, vocab] = logits.dims;
   // Half-precision exports return float16 logits; fusion and sampling work in float32.
   const data = logits.type === 'float16' ? halfToFloat(logits.data as Uint16Array) : (logits.data as Float32Array);

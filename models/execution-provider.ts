@@ -4,6 +4,8 @@ import { delimiter, dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
+import { graphPath } from './kv-gather-graph.js';
+import { adapterLabel, probeWebGpuAdapter, type AdapterProbe, type WebGpuAdapter } from './webgpu-adapter.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
 export type ExecutionProviderChoice = ExecutionProvider | 'auto';
@@ -16,6 +18,36 @@ export interface SessionSettings {
   deviceId: number;
   /** ORT intra-op threads for this session; several sessions share the cores, so each gets an explicit count. */
   threads: number;
+  /** `auto` may choose a software WebGPU adapter (lavapipe, SwiftShader, any adapter of type CPU). Default false. */
+  allowSoftwareAdapter?: boolean;
+  /** The WebGPU adapter, when a thread already probed it (the probe is a child process: done once, passed on). */
+  adapterProbe?: AdapterProbe;
+  /** WebGPU: keep the `logits` output on the device too (device-side fusion fetches only the fused rows). */
+  logitsOnDevice?: boolean;
+}
+
+let adapterProbe: Promise<AdapterProbe> | null = null;
+
+/** The adapter the WebGPU provider opens on this host, probed once per thread (see webgpu-adapter.ts). */
+export function webgpuAdapter(settings: Pick<SessionSettings, 'adapterProbe'> = {}): Promise<AdapterProbe> {
+  if (settings.adapterProbe) return Promise.resolve(settings.adapterProbe);
+  adapterProbe ??= probeWebGpuAdapter(graphPath('kv_copy', 'float32'));
+  return adapterProbe;
+}
+
+/** Why `auto` passes over a software adapter; `--ep webgpu` on one starts, with this as a warning. */
+export function softwareAdapterNote(a: WebGpuAdapter): string {
+  return (
+    `the WebGPU adapter is a software renderer (${adapterLabel(a)}): it runs on the CPU, far slower than --ep cpu; ` +
+    '--ep auto passes over it unless --allow-software-adapter is given'
+  );
+}
+
+export interface CreatedSession {
+  session: InferenceSession;
+  ep: ExecutionProvider;
+  /** The WebGPU adapter the session runs on (null on other providers). */
+  adapter: WebGpuAdapter | null;
 }
 
 /** The install command of the CUDA provider, named in every CUDA error (the npm package ships without it). */
@@ -30,22 +62,36 @@ export async function createSession(
   settings: SessionSettings,
   deviceOutputs: readonly string[],
   onAutoChoice?: (ep: ExecutionProvider, skipped: string[]) => void,
-): Promise<{ session: InferenceSession; ep: ExecutionProvider }> {
+): Promise<CreatedSession> {
   if (settings.ep !== 'auto') {
-    return { session: await createSessionOn(settings.ep, onnxPath, settings, deviceOutputs), ep: settings.ep };
+    const adapter = settings.ep === 'webgpu' ? await adapterOrThrow(onnxPath, settings) : null;
+    return { session: await createSessionOn(settings.ep, onnxPath, settings, deviceOutputs), ep: settings.ep, adapter };
   }
   const skipped: string[] = [];
   for (const ep of AUTO_ORDER) {
     try {
+      let adapter: WebGpuAdapter | null = null;
+      if (ep === 'webgpu') {
+        adapter = await adapterOrThrow(onnxPath, settings);
+        if (adapter.software && !settings.allowSoftwareAdapter) throw new UnirError('provider_unavailable', `webgpu: ${softwareAdapterNote(adapter)}`);
+      }
       const session = await createSessionOn(ep, onnxPath, settings, deviceOutputs);
       onAutoChoice?.(ep, skipped);
-      return { session, ep };
+      return { session, ep, adapter };
     } catch (err) {
       if (!(err instanceof UnirError) || err.code !== 'provider_unavailable') throw err;
       skipped.push(err.message);
     }
   }
   throw new UnirError('provider_unavailable', `no execution provider could start: ${skipped.join('; ')}`);
+}
+
+/** The WebGPU adapter, or provider_unavailable saying what is missing when there is none. */
+async function adapterOrThrow(onnxPath: string, settings: SessionSettings): Promise<WebGpuAdapter> {
+  if (settings.deviceId !== 0) sessionOptionsFor('webgpu', settings, []); // throws the --device-id explanation first
+  const probe = await webgpuAdapter(settings);
+  if (!probe.ok) throw classifySessionError('webgpu', onnxPath, new Error(probe.error));
+  return probe.adapter;
 }
 
 /** The session options of one provider (WebGPU: `deviceOutputs` stay on the device between runs). */

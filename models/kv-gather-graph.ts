@@ -13,14 +13,14 @@ export type GraphPlacement = 'cpu' | 'gpu-buffer';
  * The file of one of the small graphs of models/graphs/ (written by training/make_kv_gather_graph.py). They
  * sit beside this module in the source tree; compiled code (dist/models/) finds them in the source tree too.
  */
-export function graphPath(name: 'kv_gather' | 'kv_copy', dtype: KvDtype): string {
+export function graphPath(name: 'kv_gather' | 'kv_copy' | 'logits_fuse', dtype: KvDtype): string {
   const file = `${name}_${dtype === 'float16' ? 'f16' : 'f32'}.onnx`;
   const candidates = [new URL(`./graphs/${file}`, import.meta.url), new URL(`../../models/graphs/${file}`, import.meta.url)];
   for (const url of candidates) {
     const path = fileURLToPath(url);
     if (existsSync(path)) return path;
   }
-  throw new UnirError('internal_error', `models/graphs/${file} is missing: run /usr/bin/python3 training/make_kv_gather_graph.py`);
+  throw new UnirError('internal_error', `models/graphs/${file} is missing: run /usr/bin/python3 training/make_${name === 'logits_fuse' ? 'logits_fuse' : 'kv_gather'}_graph.py`);
 }
 
 /**

@@ -48,7 +48,7 @@ export function planGeneration(ctx: AppContext, body: SamplingBody & { model: st
       logprobs: opts.logprobs,
       reasoners: lease.uses,
       reasonerGate: gateOf(body, ctx),
-      attribution: body.return_attribution === true,
+      attribution: attributionOf(body, ctx),
     }));
     return { promptIds, requests, lease, model: body.model };
   } catch (err) {
@@ -101,7 +101,18 @@ function resolveMaxTokens(requested: number | null | undefined, promptTokens: nu
 /** The request's entropy gate, else the server's; a threshold of 0 opens every step, which is no gate at all. */
 function gateOf(body: SamplingBody, ctx: AppContext): { entropy: number } | null {
   const entropy = body.reasoner_gate?.entropy ?? ctx.options.reasonerGate ?? 0;
+  if (entropy > 0 && ctx.options.fusionSite === 'device') throw onDevice('reasoner_gate');
   return entropy > 0 ? { entropy } : null;
+}
+
+function attributionOf(body: SamplingBody, ctx: AppContext): boolean {
+  if (body.return_attribution && ctx.options.fusionSite === 'device') throw onDevice('return_attribution');
+  return body.return_attribution === true;
+}
+
+/** Both extensions read each model's logits row on the host, which device-side fusion never brings down. */
+function onDevice(param: string): UnirError {
+  return new UnirError('invalid_request', `${param} needs each model's logits on the host: this server fuses on the device (--fusion-site device)`, param);
 }
 
 function samplingOf(body: SamplingBody, ctx: AppContext): SamplingParams {

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UnirError } from '../common/errors.js';
+import type { FusionSite } from '../engine/protocol.js';
 import { REASONING_PARSERS } from './chat-output/reasoning-parser.js';
 import { TOOL_CALL_PARSERS } from './chat-output/tool-call-parser.js';
 import { EXECUTION_PROVIDERS, type ExecutionProviderChoice } from '../models/execution-provider.js';
@@ -13,6 +14,8 @@ export interface ServerOptions {
   port: number;
   ep: ExecutionProviderChoice;
   moduleEp: ExecutionProviderChoice | null;
+  allowSoftwareAdapter: boolean;
+  fusionSite: FusionSite;
   deviceId: number;
   threads: number;
   moduleThreads: number;
@@ -58,8 +61,10 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'servedModelName', flag: 'served-model-name', kind: 'string', default: null, help: 'Model id clients send; default: the model directory name.' },
   { key: 'host', flag: 'host', kind: 'string', default: '127.0.0.1', help: 'Address to listen on.' },
   { key: 'port', flag: 'port', kind: 'int', default: 8000, help: 'Port to listen on (0 picks a free one).' },
-  { key: 'ep', flag: 'ep', kind: 'ep', default: 'cpu', help: 'Execution provider of the base: cpu, cuda, webgpu, or auto (tries cuda, webgpu, cpu and logs its choice).' },
-  { key: 'moduleEp', flag: 'module-ep', kind: 'ep', default: null, help: 'Execution provider of reasoning modules; default: the same as --ep.' },
+  { key: 'ep', flag: 'ep', kind: 'ep', default: 'cpu', help: 'Execution provider of the base: cpu, cuda, webgpu, or auto (tries cuda, webgpu on a hardware adapter, cpu and logs its choice).' },
+  { key: 'moduleEp', flag: 'module-ep', kind: 'ep', default: null, help: 'Execution provider of reasoning modules; default (and auto): the provider the base runs on.' },
+  { key: 'allowSoftwareAdapter', flag: 'allow-software-adapter', kind: 'bool', default: false, help: 'Let --ep auto choose a software WebGPU adapter (lavapipe, SwiftShader: a CPU implementation, slower than --ep cpu).' },
+  { key: 'fusionSite', flag: 'fusion-site', kind: 'string', default: 'host', help: 'Where the logits of the base and the modules are summed: host (each model\'s rows come to the CPU), or device (summed on the WebGPU device, one row per sequence comes down; needs --ep webgpu).' },
   { key: 'deviceId', flag: 'device-id', kind: 'int', default: 0, help: 'GPU index for cuda (webgpu takes no index: expose one GPU with CUDA_VISIBLE_DEVICES / the container runtime).' },
   { key: 'threads', flag: 'threads', kind: 'int', default: cores, help: 'ONNX Runtime intra-op threads of the base session.' },
   { key: 'moduleThreads', flag: 'module-threads', kind: 'int', default: 1, help: 'Intra-op threads of each module session (modules run beside the base, in their own threads).' },
@@ -116,6 +121,12 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
   }
   const options = out as unknown as ServerOptions;
   if (options.maxBatch < 1) throw new UnirError('invalid_request', '--max-batch must be at least 1');
+  if (options.fusionSite !== 'host' && options.fusionSite !== 'device') {
+    throw new UnirError('invalid_request', `--fusion-site: expected host or device, got ${JSON.stringify(options.fusionSite)}`);
+  }
+  if (options.fusionSite === 'device' && options.reasonerGate) {
+    throw new UnirError('invalid_request', '--reasoner-gate needs the base\'s logits on the host to gate: it cannot be combined with --fusion-site device');
+  }
   if (!['auto', 'none', ...TOOL_CALL_PARSERS].includes(options.toolCallParser)) {
     throw new UnirError('invalid_request', `--tool-call-parser: expected auto, none, ${TOOL_CALL_PARSERS.join(', ')}, got ${JSON.stringify(options.toolCallParser)}`);
   }

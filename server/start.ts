@@ -6,6 +6,7 @@ import { startReasonerWatch, type ReasonerWatcher } from '../adapters/reasoner-w
 import { loadReasonersAtStart } from '../adapters/startup-reasoners.js';
 import { UnirError } from '../common/errors.js';
 import { EngineClient } from '../engine/engine-client.js';
+import { softwareAdapterNote, webgpuAdapter, type SessionSettings } from '../models/execution-provider.js';
 import { ChatTemplate } from '../models/chat-template.js';
 import { readModelConfig } from '../models/model-config.js';
 import { locateModelFiles } from '../models/model-files.js';
@@ -48,7 +49,11 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
     }
     if (closing) await watcher?.stop();
     lifecycle.ready = true;
-    log.info({ model: modelId, ep: runtime.engine.base.ep, reasoners: runtime.registry.names(), ...(options.noUi ? {} : { playground: `${url}/` }) }, 'ready');
+    const { ep, adapter } = runtime.engine.base;
+    log.info(
+      { model: modelId, ep, adapter, moduleEp: runtime.registry.moduleEp, modulePlacement: runtime.registry.placement, reasoners: runtime.registry.names(), ...(options.noUi ? {} : { playground: `${url}/` }) },
+      'ready',
+    );
   });
 
   const close = () =>
@@ -82,26 +87,35 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const config = readModelConfig(files);
   const tokenizer = TextTokenizer.load(files, config);
   const chatTemplate = await loadChatTemplate(options, tokenizer);
+  const usesWebGpu = [options.ep, options.moduleEp].some((ep) => ep === 'webgpu' || ep === 'auto');
+  // The adapter is probed once here (a child process) and handed to the threads that create WebGPU sessions.
+  const shared: Partial<SessionSettings> = {
+    allowSoftwareAdapter: options.allowSoftwareAdapter,
+    ...(usesWebGpu ? { adapterProbe: await webgpuAdapter() } : {}),
+  };
   const engine = await EngineClient.start({
     baseDir: files.dir,
-    session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads },
+    session: { ep: options.ep, deviceId: options.deviceId, threads: options.threads, ...shared },
     maxBatch: options.maxBatch,
     maxQueue: options.maxQueue,
     prefillChunk: options.prefillChunk,
     maxContext: options.maxModelLen ?? config.maxPositions,
+    fusionSite: options.fusionSite,
   });
   if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
   metrics.modelLoadSeconds.set((performance.now() - t0) / 1000);
   const registry = new ReasonerRegistry(
     engine,
     files.dir,
-    { ep: options.moduleEp ?? engine.base.ep as ServerOptions['ep'], deviceId: options.deviceId, threads: options.moduleThreads },
+    { ep: options.moduleEp ?? 'auto', deviceId: options.deviceId, threads: options.moduleThreads, logitsOnDevice: options.fusionSite === 'device', ...shared },
     {
       onLoad: (name, ok) => metrics.reasonerEvents.inc({ reasoner: name, event: ok ? 'load' : 'load_failed' }),
       onUnload: (name) => metrics.reasonerEvents.inc({ reasoner: name, event: 'unload' }),
       onRequest: (name) => metrics.reasonerRequests.inc({ reasoner: name }),
     },
   );
+  const adapter = engine.base.adapter ?? (registry.moduleEp === 'webgpu' && shared.adapterProbe?.ok ? shared.adapterProbe.adapter : null);
+  if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter));
   await loadReasonersAtStart(registry, options, log);
   const defaultReasoners = parseDefaultReasoners(options.defaultReasoners);
   for (const d of defaultReasoners) {

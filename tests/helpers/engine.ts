@@ -1,11 +1,21 @@
 import { EngineClient } from '../../engine/engine-client.js';
 import type { GenerationRequest, SequenceEvent } from '../../engine/generation-request.js';
 import { DEFAULT_SAMPLING } from '../../kernels/sampling-params.js';
+import type { ExecutionProvider } from '../../models/execution-provider.js';
 
-export async function startEngine(baseDir: string, opts: { maxBatch?: number; prefillChunk?: number; maxQueue?: number } = {}): Promise<EngineClient> {
+export interface EngineTestOptions {
+  maxBatch?: number;
+  prefillChunk?: number;
+  maxQueue?: number;
+  /** Default cpu. */
+  ep?: ExecutionProvider;
+}
+
+/** The real engine worker on a fixture; 1 intra-op thread. */
+export async function startEngine(baseDir: string, opts: EngineTestOptions = {}): Promise<EngineClient> {
   return EngineClient.start({
     baseDir,
-    session: { ep: 'cpu', deviceId: 0, threads: 1 },
+    session: { ep: opts.ep ?? 'cpu', deviceId: 0, threads: 1 },
     maxBatch: opts.maxBatch ?? 8,
     maxQueue: opts.maxQueue ?? 64,
     prefillChunk: opts.prefillChunk ?? 0,

@@ -9,6 +9,8 @@ export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fix
 export const MHA = join(FIXTURES, 'tiny-mha-f32');
 export const GQA = join(FIXTURES, 'tiny-gqa-f16');
 export const REASONERS = join(FIXTURES, 'reasoners');
+/** A decoder-shaped graph of a handful of kernels, for long disposal runs (training/make_kv_echo_fixture.py). */
+export const KV_ECHO = join(FIXTURES, 'kv-echo');
 
 export interface PromptReference {
   prompt: string;
@@ -41,4 +43,15 @@ function fixtureTokenizer(): TextTokenizer {
     tokenizer = TextTokenizer.load(files, readModelConfig(files));
   }
   return tokenizer;
+}
+
+/** The largest |got[i] - expected[i]| and the argmax of `got` (a fused or single model's logits row). */
+export function compareLogits(got: ArrayLike<number>, expected: readonly number[]): { worst: number; argmax: number } {
+  let worst = 0;
+  let argmax = 0;
+  for (let i = 0; i < expected.length; i++) {
+    worst = Math.max(worst, Math.abs(got[i] - expected[i]));
+    if (got[i] > got[argmax]) argmax = i;
+  }
+  return { worst, argmax };
 }

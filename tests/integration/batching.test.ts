@@ -2,28 +2,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReasonerRegistry } from '../../adapters/reasoner-registry.js';
 import type { EngineClient } from '../../engine/engine-client.js';
-import type { GenerationRequest, ReasonerUse } from '../../engine/generation-request.js';
+import type { GenerationRequest, ReasonerUse, SequenceEvent } from '../../engine/generation-request.js';
 import { DEFAULT_SAMPLING } from '../../kernels/sampling-params.js';
 import { collect, greedyRequest, startEngine, type Collected } from '../helpers/engine.js';
 import { MHA, REASONERS } from '../helpers/fixtures.js';
-
-let engine: EngineClient;
-let registry: ReasonerRegistry;
-let uses: Record<string, ReasonerUse[]>;
-
-beforeAll(async () => {
-  // Small chunks and a small batch: prompts are prefilled in pieces between decode steps, and requests queue.
-  engine = await startEngine(MHA, { maxBatch: 4, prefillChunk: 5 });
-  registry = new ReasonerRegistry(engine, MHA, { ep: 'cpu', deviceId: 0, threads: 1 });
-  await registry.load(join(REASONERS, 'r1'));
-  await registry.load(join(REASONERS, 'r2'));
-  const lease = (names: [string, number][]) => registry.acquire(names.map(([name, weight]) => ({ name, weight }))).uses;
-  uses = { none: [], r1: lease([['r1', 1]]), r2: lease([['r2', 1]]), both: lease([['r1', 1], ['r2', 0.5]]) };
-});
-afterAll(async () => {
-  await registry.close();
-  await engine.close();
-});
+import { describeEachProvider } from '../helpers/providers.js';
 
 const prompts = [
   [5, 17, 42],
@@ -34,99 +17,130 @@ const prompts = [
   [1, 2],
 ];
 
-/** Greedy and seeded sampling, several module sets, different lengths: the batch must not change any output. */
-function requests(): GenerationRequest[] {
-  const sets = ['none', 'r1', 'both', 'r2', 'none', 'r1'];
-  return prompts.map((p, i) => {
-    const sampled = i % 2 === 1;
-    return greedyRequest(p, 10 + 3 * i, {
-      reasoners: uses[sets[i]],
-      ...(sampled ? { sampling: { ...DEFAULT_SAMPLING, temperature: 0.9, topP: 0.95, topK: 40 }, seed: BigInt(1000 + i) } : {}),
-      logprobs: 2,
-    });
-  });
-}
-
 function summary(c: Collected) {
   return { tokens: c.tokens, text: c.text, finish: c.done.finishReason, completion: c.done.completionTokens };
 }
 
-describe('continuous batching is exact', () => {
-  it('outputs equal the same requests run alone, with staggered joins and leaves', async () => {
-    const alone: ReturnType<typeof summary>[] = [];
-    for (const r of requests()) alone.push(summary(await collect(engine.submit(r))));
+/** Base and both modules on each provider (on WebGPU the modules run in the engine thread, the device's owner). */
+describeEachProvider('the engine with modules', ({ ep }) => {
+  let engine: EngineClient;
+  let registry: ReasonerRegistry;
+  let uses: Record<string, ReasonerUse[]>;
 
-    // Requests join while others run: each waits for a couple of tokens of the previous one.
-    const running: Promise<Collected>[] = [];
-    for (const r of requests()) {
-      const events = engine.submit(r);
-      const it = events[Symbol.asyncIterator]();
-      const first = await it.next();
-      running.push(
-        (async () => {
-          const rest: AsyncIterable<never> = { [Symbol.asyncIterator]: () => it as never };
-          const tail = await collect(rest);
-          const head = first.value;
-          return head.kind === 'token' ? { ...tail, tokens: [head.tokenId, ...tail.tokens], text: head.text + tail.text } : tail;
-        })(),
-      );
-    }
-    const batched = (await Promise.all(running)).map(summary);
-    expect(batched).toEqual(alone);
-    const stats = await engine.stats();
-    expect(stats.relayouts).toBeGreaterThan(0);
+  beforeAll(async () => {
+    // Small chunks and a small batch: prompts are prefilled in pieces between decode steps, and requests queue.
+    engine = await startEngine(MHA, { maxBatch: 4, prefillChunk: 5, ep });
+    registry = new ReasonerRegistry(engine, MHA, { ep, deviceId: 0, threads: 1 });
+    expect(registry.placement).toBe(ep === 'webgpu' ? 'engine-thread' : 'own-worker');
+    await registry.load(join(REASONERS, 'r1'));
+    await registry.load(join(REASONERS, 'r2'));
+    const lease = (names: [string, number][]) => registry.acquire(names.map(([name, weight]) => ({ name, weight }))).uses;
+    uses = { none: [], r1: lease([['r1', 1]]), r2: lease([['r2', 1]]), both: lease([['r1', 1], ['r2', 0.5]]) };
+  });
+  afterAll(async () => {
+    await registry.close();
+    await engine.close();
   });
 
-  it('logprobs agree batched and alone (same tokens; values within float rounding of the padded batch)', async () => {
-    const r = requests()[3];
-    const alone = await collectWithLogprobs(engine.submit(r));
-    const others = requests().slice(0, 3).map((x) => collect(engine.submit(x)));
-    const batched = await collectWithLogprobs(engine.submit(r));
-    await Promise.all(others);
-    expect(batched.map((t) => t.id)).toEqual(alone.map((t) => t.id));
-    batched.forEach((t, i) => expect(Math.abs(t.lp! - alone[i].lp!)).toBeLessThan(1e-4));
+  /** Greedy and seeded sampling, several module sets, different lengths: the batch must not change any output. */
+  function requests(): GenerationRequest[] {
+    const sets = ['none', 'r1', 'both', 'r2', 'none', 'r1'];
+    return prompts.map((p, i) => {
+      const sampled = i % 2 === 1;
+      return greedyRequest(p, 10 + 3 * i, {
+        reasoners: uses[sets[i]],
+        ...(sampled ? { sampling: { ...DEFAULT_SAMPLING, temperature: 0.9, topP: 0.95, topK: 40 }, seed: BigInt(1000 + i) } : {}),
+        logprobs: 2,
+      });
+    });
+  }
+
+  describe('continuous batching is exact', () => {
+    it('outputs equal the same requests run alone, with staggered joins and leaves', async () => {
+      const alone: ReturnType<typeof summary>[] = [];
+      for (const r of requests()) alone.push(summary(await collect(engine.submit(r))));
+
+      // Requests join while others run: each waits for a couple of tokens of the previous one.
+      const running: Promise<Collected>[] = [];
+      for (const r of requests()) {
+        const events = engine.submit(r);
+        const it = events[Symbol.asyncIterator]();
+        const first = await it.next();
+        running.push(
+          (async () => {
+            const rest: AsyncIterable<never> = { [Symbol.asyncIterator]: () => it as never };
+            const tail = await collect(rest);
+            const head = first.value;
+            return head.kind === 'token' ? { ...tail, tokens: [head.tokenId, ...tail.tokens], text: head.text + tail.text } : tail;
+          })(),
+        );
+      }
+      const batched = (await Promise.all(running)).map(summary);
+      expect(batched).toEqual(alone);
+      const stats = await engine.stats();
+      expect(stats.relayouts).toBeGreaterThan(0);
+      // On a device the cache is laid out again there, by the gather graph, and never comes to the host.
+      const t = stats.baseTensors!;
+      if (ep === 'cpu') expect(t).toMatchObject({ graphGathers: 0, deviceCreated: 0 });
+      else {
+        expect(t.hostGathers).toBe(0);
+        expect(t.graphGathers).toBeGreaterThan(0);
+        expect(t.deviceCreated).toBeGreaterThan(0); // every present output; only the empty pasts of prefills are host tensors
+      }
+    });
+
+    it('logprobs agree batched and alone (same tokens; values within float rounding of the padded batch)', async () => {
+      const r = requests()[3];
+      const alone = await collectWithLogprobs(engine.submit(r));
+      const others = requests().slice(0, 3).map((x) => collect(engine.submit(x)));
+      const batched = await collectWithLogprobs(engine.submit(r));
+      await Promise.all(others);
+      expect(batched.map((t) => t.id)).toEqual(alone.map((t) => t.id));
+      batched.forEach((t, i) => expect(Math.abs(t.lp! - alone[i].lp!)).toBeLessThan(1e-4));
+    });
+  });
+
+  describe('cancellation', () => {
+    it('a cancelled sequence ends as cancelled, its cache is released, and the others go on', async () => {
+      const controller = new AbortController();
+      const long = engine.submit(greedyRequest([1, 2, 3], 400), controller.signal);
+      const other = collect(engine.submit(greedyRequest([4, 5, 6], 40)));
+      let received = 0;
+      let done: Collected['done'] | null = null;
+      for await (const e of long) {
+        if (e.kind === 'token') {
+          received++;
+          controller.abort();
+        } else done = e;
+      }
+      expect(done?.finishReason).toBe('cancelled');
+      expect(done?.completionTokens).toBe(received);
+      expect(received).toBeLessThan(400);
+      expect((await other).done.finishReason).toBe('length');
+      const stats = await engine.stats();
+      expect(stats.cachedSequences).toBe(0);
+      expect(stats.running + stats.prefilling + stats.waiting).toBe(0);
+      expect(stats.baseTensors).toMatchObject({ live: 0, deviceLive: 0 });
+    });
+
+    it('a request cancelled while waiting never runs', async () => {
+      const fill = Array.from({ length: 4 }, () => collect(engine.submit(greedyRequest([7, 8], 30))));
+      const controller = new AbortController();
+      const waiting = engine.submit(greedyRequest([9, 9], 30), controller.signal);
+      controller.abort();
+      const res = await collect(waiting);
+      expect(res.done.finishReason).toBe('cancelled');
+      expect(res.tokens).toEqual([]);
+      await Promise.all(fill);
+    });
   });
 });
 
-async function collectWithLogprobs(events: AsyncIterable<import('../../engine/generation-request.js').SequenceEvent>) {
+async function collectWithLogprobs(events: AsyncIterable<SequenceEvent>) {
   const out: { id: number; lp?: number; top?: unknown }[] = [];
   for await (const e of events) if (e.kind === 'token') out.push({ id: e.tokenId, lp: e.logprob, top: e.topLogprobs });
   return out;
 }
-
-describe('cancellation', () => {
-  it('a cancelled sequence ends as cancelled, its cache is released, and the others go on', async () => {
-    const controller = new AbortController();
-    const long = engine.submit(greedyRequest([1, 2, 3], 400), controller.signal);
-    const other = collect(engine.submit(greedyRequest([4, 5, 6], 40)));
-    let received = 0;
-    let done: Collected['done'] | null = null;
-    for await (const e of long) {
-      if (e.kind === 'token') {
-        received++;
-        controller.abort();
-      } else done = e;
-    }
-    expect(done?.finishReason).toBe('cancelled');
-    expect(done?.completionTokens).toBe(received);
-    expect(received).toBeLessThan(400);
-    expect((await other).done.finishReason).toBe('length');
-    const stats = await engine.stats();
-    expect(stats.cachedSequences).toBe(0);
-    expect(stats.running + stats.prefilling + stats.waiting).toBe(0);
-  });
-
-  it('a request cancelled while waiting never runs', async () => {
-    const fill = Array.from({ length: 4 }, () => collect(engine.submit(greedyRequest([7, 8], 30))));
-    const controller = new AbortController();
-    const waiting = engine.submit(greedyRequest([9, 9], 30), controller.signal);
-    controller.abort();
-    const res = await collect(waiting);
-    expect(res.done.finishReason).toBe('cancelled');
-    expect(res.tokens).toEqual([]);
-    await Promise.all(fill);
-  });
-});
 
 describe('queue bound', () => {
   it('refuses beyond max batch + max queue with queue_full', async () => {

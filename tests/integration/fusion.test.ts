@@ -1,22 +1,25 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { fuseLogits } from '../../kernels/fuse-logits.js';
 import { loadDecoder, type LoadedDecoder } from '../../models/load-decoder.js';
-import { MHA, REASONERS, references } from '../helpers/fixtures.js';
-
-const cpu = { ep: 'cpu' as const, deviceId: 0, threads: 1 };
+import { compareLogits, MHA, REASONERS, references } from '../helpers/fixtures.js';
+import { describeEachProvider } from '../helpers/providers.js';
 
 /** The fusion rule against PyTorch: every model runs with its own KV cache; z = z_base + sum w_i z_i. */
-describe('fused logits against PyTorch', () => {
+describeEachProvider('fused logits against PyTorch', ({ ep, tolerance }) => {
+  const settings = { ep, deviceId: 0, threads: 1 };
   let base: LoadedDecoder;
   const modules: Record<string, LoadedDecoder> = {};
   beforeAll(async () => {
-    base = await loadDecoder(MHA, cpu);
-    modules.r1 = await loadDecoder(join(REASONERS, 'r1'), cpu);
-    modules.r2 = await loadDecoder(join(REASONERS, 'r2'), cpu);
+    base = await loadDecoder(MHA, settings);
+    modules.r1 = await loadDecoder(join(REASONERS, 'r1'), settings);
+    modules.r2 = await loadDecoder(join(REASONERS, 'r2'), settings);
   });
   afterAll(async () => {
-    for (const m of [base, ...Object.values(modules)]) await m.runner.session.release();
+    for (const m of [base, ...Object.values(modules)]) {
+      await m.runner.dispose();
+      await m.runner.session.release();
+    }
   });
 
   it('r2 has a padded vocabulary (32 more logit rows than the base)', () => {
@@ -24,7 +27,7 @@ describe('fused logits against PyTorch', () => {
   });
 
   for (const combo of ['r1', 'r2', 'r1+r2']) {
-    it(`${combo}: fused logits at every greedy step within 1e-4 and PyTorch's greedy tokens`, async () => {
+    it(`${combo} (weights ${JSON.stringify(references.fused_weights[combo])}): fused logits at every greedy step within ${tolerance.float32} and PyTorch's greedy tokens`, async () => {
       const weights = references.fused_weights[combo];
       let seqId = 100;
       for (const ref of references.fused[combo]) {
@@ -39,15 +42,9 @@ describe('fused logits against PyTorch', () => {
             terms.push({ row: m.data, weight });
           }
           fuseLogits(out, z.data, terms);
-          const expected = ref.step_logits[step];
-          let worst = 0;
-          let best = 0;
-          for (let i = 0; i < expected.length; i++) {
-            worst = Math.max(worst, Math.abs(out[i] - expected[i]));
-            if (out[i] > out[best]) best = i;
-          }
-          expect(worst).toBeLessThan(1e-4);
-          expect(best).toBe(ref.greedy_ids[step]);
+          const { worst, argmax } = compareLogits(out, ref.step_logits[step]);
+          expect(worst).toBeLessThan(tolerance.float32);
+          expect(argmax).toBe(ref.greedy_ids[step]);
           tokens = Int32Array.of(ref.greedy_ids[step]);
         }
         base.runner.release(seqId);

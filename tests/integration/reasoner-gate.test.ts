@@ -27,6 +27,9 @@ class RecordingRunner implements ModelRunner {
   release(seqIds: number[]): void {
     this.inner.release(seqIds);
   }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }
 
 /** The entropy gate, driven step by step in this thread against the fixture base and two random-weight modules. */

@@ -4,7 +4,11 @@ import { DecoderRunner, type KvGatherMode } from '../../../models/decoder-runner
 import { TensorLedger } from '../../../models/kv-layout.js';
 import { loadDecoder, type LoadedDecoder } from '../../../models/load-decoder.js';
 import { rng } from '../../helpers/random.js';
-import { MHA } from '../../helpers/fixtures.js';
+import { KV_ECHO } from '../../helpers/fixtures.js';
+import { describeEachProvider } from '../../helpers/providers.js';
+
+/** A decoder-shaped graph of a few kernels (training/make_kv_echo_fixture.py): 10,000 steps stay cheap on a software GPU. */
+const MODEL = KV_ECHO;
 
 
 describe('TensorLedger', () => {
@@ -82,25 +86,30 @@ class Driver {
   }
 }
 
-describe('the runner disposes every KV tensor it owns exactly once', () => {
+/** On every provider: with WebGPU the cache lives on the device and re-layouts run there (device tensors counted). */
+describeEachProvider('the runner disposes every KV tensor it owns exactly once', ({ ep }) => {
   let model: LoadedDecoder;
   const perLayout = () => 2 * model.signature.numLayers;
   beforeAll(async () => {
-    model = await loadDecoder(MHA, { ep: 'cpu', deviceId: 0, threads: 1 });
+    model = await loadDecoder(MODEL, { ep, deviceId: 0, threads: 1 });
   });
   afterAll(async () => model.runner.session.release());
 
-  it.each(['host', 'graph'] as KvGatherMode[])('sequences joining and leaving (%s re-layout): nothing is left once all are released', async (mode) => {
+  // Device tensors never come to the host, so a WebGPU cache is always laid out again by the graph.
+  const modes: KvGatherMode[] = ep === 'cpu' ? ['host', 'graph'] : ['auto'];
+  it.each(modes)('sequences joining and leaving (%s re-layout): nothing is left once all are released', async (mode) => {
     const runner = new DecoderRunner(model.runner.session, model.signature, { kvGather: mode });
     await new Driver(runner, 3).runs(400);
     const mid = runner.tensorStats;
     expect(mid.created).toBeGreaterThan(mid.live);
     expect(mid[mode === 'host' ? 'hostGathers' : 'graphGathers']).toBeGreaterThan(5);
+    if (ep !== 'cpu') expect(mid.hostGathers).toBe(0);
     runner.releaseAll();
     const end = runner.tensorStats;
     expect(end.live).toBe(0);
     expect(end.liveLayouts).toBe(0);
     expect(end.disposed).toBe(end.created);
+    expect(end.deviceDisposed).toBe(end.deviceCreated);
     expect(runner.sequenceCount).toBe(0);
     await runner.dispose();
   });
@@ -123,8 +132,16 @@ describe('the runner disposes every KV tensor it owns exactly once', () => {
     const mid = runner.tensorStats;
     expect(mid.created).toBeGreaterThanOrEqual(perLayout() * steps);
     expect(mid.created - mid.disposed).toBe(mid.live);
+    if (ep !== 'cpu') {
+      // The present outputs of every decode run are device tensors, and the device ones are disposed as they go.
+      expect(mid.deviceCreated).toBeGreaterThanOrEqual(perLayout() * steps);
+      expect(mid.deviceCreated - mid.deviceDisposed).toBe(mid.deviceLive);
+      expect(mid.deviceLive).toBeLessThanOrEqual(bound);
+    }
     runner.releaseAll();
-    expect(runner.tensorStats).toMatchObject({ live: 0, liveLayouts: 0 });
+    expect(runner.tensorStats).toMatchObject({ live: 0, liveLayouts: 0, deviceLive: 0 });
     expect(runner.tensorStats.disposed).toBe(mid.created);
-  });
+    expect(runner.tensorStats.deviceDisposed).toBe(mid.deviceCreated);
+    await runner.dispose();
+  }, 300_000);
 });

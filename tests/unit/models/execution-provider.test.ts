@@ -13,14 +13,24 @@ import {
   type ExecutionProvider,
   type ProviderProbe,
 } from '../../../models/execution-provider.js';
+import type { AdapterProbe, WebGpuAdapter } from '../../../models/webgpu-adapter.js';
 import { MHA } from '../../helpers/fixtures.js';
+import { PROVIDERS } from '../../helpers/providers.js';
 
 const MODEL = join(MHA, 'model.onnx');
 const settings = { deviceId: 0, threads: 1 };
-const host = probeHost();
-// These run where CI runs: no CUDA provider files, no Vulkan. A machine that has them skips the "missing" cases.
-const noCuda = !host.cudaProviderInstalled;
-const noVulkan = !(host.vulkanLoader && host.vulkanIcd);
+const noCuda = !probeHost().cudaProviderInstalled;
+/** What this host's WebGPU provider opens (tests/provider-setup.ts probed it): null when there is no adapter. */
+const hostAdapter = PROVIDERS.find((p) => p.ep === 'webgpu')?.adapter ?? null;
+/** A host without any adapter, whatever this one has: ONNX Runtime's own words when Dawn finds none. */
+const NO_ADAPTER: AdapterProbe = {
+  ok: false,
+  error: 'webgpu_context.cc:136 adapter_result.status == wgpu::RequestAdapterStatus::Success was false. Failed to get a WebGPU adapter: No supported adapters',
+};
+const adapter = (a: Partial<WebGpuAdapter>): AdapterProbe => ({
+  ok: true,
+  adapter: { device: 'X', vendor: 'V', vendorId: 1, deviceId: 2, type: 'discrete GPU', driver: 'libx.so', software: false, ...a },
+});
 
 async function failure(p: Promise<unknown>): Promise<UnirError> {
   try {
@@ -41,13 +51,14 @@ describe('createSession on a provider that cannot start', () => {
     expect(err.message).toMatch(/^cuda: /);
   });
 
-  it.skipIf(!noVulkan)('webgpu: provider_unavailable naming the Vulkan loader and the NVIDIA driver', async () => {
-    const err = await failure(createSession(MODEL, { ep: 'webgpu', ...settings }, ['present.0.key']));
+  it('webgpu with no adapter: provider_unavailable naming the Vulkan loader and the NVIDIA driver', async () => {
+    const err = await failure(createSession(MODEL, { ep: 'webgpu', ...settings, adapterProbe: NO_ADAPTER }, ['present.0.key']));
     expect(err.code).toBe('provider_unavailable');
     expect(err.message).toMatch(/^webgpu: /);
     expect(err.message).toContain('Vulkan loader');
     expect(err.message).toContain('NVIDIA driver');
     expect(err.message).toMatch(/no GPU adapter/);
+    expect(err.message).toContain('(onnxruntime said: Failed to get a WebGPU adapter: No supported adapters)');
   });
 
   it('webgpu with a device index: refused before ORT, saying how to pick the GPU instead', async () => {
@@ -57,10 +68,10 @@ describe('createSession on a provider that cannot start', () => {
     expect(err.message).toContain('NVIDIA_VISIBLE_DEVICES');
   });
 
-  it.skipIf(!noCuda || !noVulkan)('auto: picks cpu here and reports each provider it skipped, with the reason', async () => {
+  it.skipIf(!noCuda)('auto with no adapter: picks cpu and reports each provider it skipped, with the reason', async () => {
     let chosen: ExecutionProvider | null = null;
     let skipped: string[] = [];
-    const { session, ep } = await createSession(MODEL, { ep: 'auto', ...settings }, ['present.0.key'], (e, s) => {
+    const { session, ep } = await createSession(MODEL, { ep: 'auto', ...settings, adapterProbe: NO_ADAPTER }, ['present.0.key'], (e, s) => {
       chosen = e;
       skipped = s;
     });
@@ -70,6 +81,27 @@ describe('createSession on a provider that cannot start', () => {
     expect(skipped).toHaveLength(2);
     expect(skipped[0]).toMatch(/^cuda: .*ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci/);
     expect(skipped[1]).toMatch(/^webgpu: .*Vulkan loader/);
+  });
+
+  it.skipIf(!noCuda)('auto passes over a software adapter unless allowed, naming it', async () => {
+    const soft = adapter({ device: 'llvmpipe (LLVM 19.1.7, 256 bits)', vendor: 'Mesa', type: 'CPU', driver: 'libvulkan_lvp.so', software: true });
+    let skipped: string[] = [];
+    const cpu = await createSession(MODEL, { ep: 'auto', ...settings, adapterProbe: soft }, [], (_e, s) => (skipped = s));
+    await cpu.session.release();
+    expect(cpu.ep).toBe('cpu');
+    expect(skipped[1]).toMatch(/^webgpu: the WebGPU adapter is a software renderer \(llvmpipe \(LLVM 19\.1\.7, 256 bits\), vendor Mesa .*type CPU, driver libvulkan_lvp\.so\)/);
+    expect(skipped[1]).toContain('--allow-software-adapter');
+  });
+
+  // The real choice on this host: what auto picks follows from what the adapter probe found.
+  it.skipIf(!noCuda || hostAdapter === null)(`auto on this host's adapter (${hostAdapter?.device ?? 'none'}): webgpu if it is hardware or allowed, else cpu`, async () => {
+    const real = await createSession(MODEL, { ep: 'auto', ...settings }, []);
+    await real.session.release();
+    expect(real.ep).toBe(hostAdapter!.software ? 'cpu' : 'webgpu');
+    const allowed = await createSession(MODEL, { ep: 'auto', ...settings, allowSoftwareAdapter: true }, []);
+    await allowed.session.release();
+    expect(allowed.ep).toBe('webgpu');
+    expect(allowed.adapter).toEqual(hostAdapter);
   });
 
   it('auto does not hide a broken model behind "no provider": the model error comes through', async () => {

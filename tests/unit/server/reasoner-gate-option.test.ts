@@ -10,6 +10,7 @@ describe('--reasoner-gate', () => {
     expect(parse(['--reasoner-gate', '0.5'], { UNIR_REASONER_GATE: '3' }).reasonerGate).toBe(0.5);
   });
   it('refuses what is not a non-negative number, naming the flag', () => {
+    expect(() => parse(['--reasoner-gate', '0.5', '--fusion-site', 'device'])).toThrow(/--reasoner-gate .* --fusion-site device/);
     for (const bad of ['-1', 'abc', '', 'Infinity']) expect(() => parse([`--reasoner-gate=${bad}`])).toThrow(/--reasoner-gate: expected a non-negative number/);
   });
 });
