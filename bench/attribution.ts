@@ -1,7 +1,7 @@
 /**
  * What attribution (return_attribution) costs: engine ms/token on the demo base + add + sort (greedy, 128 new
- * tokens, batch 1 and 8 sequences in flight) with attribution off and on, from rounds alternated in one run; and the
- * attribution kernel alone per token at several vocabulary sizes. "Costs nothing when not asked" is the off row
+ * tokens, batch 1 and 8 sequences in flight) with attribution off and on, from rounds alternated in one run; the
+ * attribution kernel alone per token at several vocabulary sizes; and the entropy gate's decision at 151,936 ids. "Costs nothing when not asked" is the off row
  * against the engine of another source tree without this feature, run in the same process and rounds:
  *
  *   git archive <commit> | tar -x -C /tmp/before && ln -s "$PWD/node_modules" /tmp/before/node_modules
@@ -12,6 +12,7 @@ import { ReasonerRegistry } from '../adapters/reasoner-registry.js';
 import { EngineClient } from '../engine/engine-client.js';
 import type { GenerationRequest } from '../engine/generation-request.js';
 import { DEFAULT_SAMPLING } from '../kernels/sampling-params.js';
+import { entropy } from '../kernels/entropy.js';
 import { attributeToken } from '../kernels/token-attribution.js';
 import { locateModelFiles } from '../models/model-files.js';
 import { benchArgs, DEMO_BASE, DEMO_MODULES, median, table } from './bench-args.js';
@@ -99,5 +100,18 @@ for (const vocab of [257, 32_000, 151_936]) {
   for (let i = 0; i < n; i++) attributeToken(baseRow, modules, i % vocab, scratch);
   kernelRows.push([String(vocab), ((performance.now() - t0) / n) * 1000]);
 }
-console.log('\nAttribution kernel alone (one token, two modules):');
+console.log('\nAttribution kernel alone (one token, two modules; flat random logits):');
 console.log(table(['vocabulary', 'µs per token'], kernelRows));
+
+/** The entropy gate's own cost per gated sequence and step: the base row's entropy, on flat and on peaked logits. */
+const gateRows: (string | number)[][] = [];
+for (const [shape, value] of [['flat: uniform in [-5, 5]', () => Math.random() * 10 - 5], ['peaked: a trained LM\'s (most ids 30-60 below the top)', () => (Math.random() < 0.001 ? Math.random() * 10 : -30 - Math.random() * 30)]] as const) {
+  const row = Float32Array.from({ length: 151_936 }, value);
+  for (let i = 0; i < 20; i++) entropy(row);
+  const n = 200;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) entropy(row);
+  gateRows.push([shape, ((performance.now() - t0) / n) * 1000]);
+}
+console.log('\nThe entropy gate\'s decision (base entropy at 151,936 ids):');
+console.log(table(['base logits', 'µs per step'], gateRows));
