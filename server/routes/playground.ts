@@ -37,6 +37,13 @@ export function playgroundDirs(): PlaygroundDirs {
  * module admin); GET /ui/*: its styles and scripts. Not registered with --no-ui.
  */
 export async function playgroundRoutes(app: FastifyInstance, dirs: PlaygroundDirs = playgroundDirs()): Promise<void> {
+  // @fastify/static answers a path it refuses (a traversal, the folder itself, a NUL byte) with a 403 error, which the
+  // app's handler would turn into a logged 500: there is nothing there, so it is the 404 any unknown route gets.
+  // Thrown here, the error goes on to the app's handler (fastify's chain of error handlers).
+  app.setErrorHandler((err: { statusCode?: number }, req) => {
+    if (err.statusCode === 403) throw new UnirError('not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
+    throw err;
+  });
   // Both roots are looked up in order; nothing outside them is served (@fastify/static refuses ../; dotfiles ignored).
   await app.register(fastifyStatic, {
     root: [dirs.pageDir, dirs.scriptDir],

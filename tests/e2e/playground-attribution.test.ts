@@ -22,22 +22,27 @@ const top = (token_id: number, token: string, logprob: number) => ({ token_id, t
 const CHANGED = { token_id: 13, token: ' 6', base_top: top(12, ' 5', -0.31), fused_top: top(13, ' 6', -0.12), changed: true, modules: [{ name: 'add', weight: 1.0, chosen: 3.21, base_top: -1.05 }] };
 const SAME = (token_id: number, token: string) => ({ token_id, token, base_top: top(token_id, token, -0.05), fused_top: top(token_id, token, -0.02), changed: false, modules: [{ name: 'add', weight: 1.0, chosen: 0.4, base_top: 0.4 }] });
 
-/**
- * Answers the page's /v1/stream like a server with attribution: " 6" (changed), then "," held back and
- * released with "!". Files the page's generate messages in `received`.
- */
-const serveAttribution = (received: Frame[]) => (ws: WebSocketRoute) => {
+/** Answers every generate the page sends on /v1/stream with these frames (its id added); files the generates in `received`. */
+const serveFrames = (frames: Frame[], received: Frame[] = []) => (ws: WebSocketRoute) => {
   ws.onMessage((data) => {
     const m = JSON.parse(String(data)) as Frame;
     if (m.type !== 'generate') return;
     received.push(m);
-    const send = (f: Frame) => ws.send(JSON.stringify({ id: m.id, ...f }));
-    send({ type: 'token', index: 0, text: ' 6', token_id: 13, attribution: [CHANGED] });
-    send({ type: 'token', index: 0, text: '', token_id: 44, attribution: [SAME(44, ',')] });
-    send({ type: 'token', index: 0, text: ',!', token_id: 33, attribution: [SAME(33, '!')] });
-    send({ type: 'done', finish_reason: 'length', stop_reason: null, text: '', usage: { prompt_tokens: 4, completion_tokens: 3, total_tokens: 7, attribution: { tokens: 3, changed: 1 } } });
+    for (const f of frames) ws.send(JSON.stringify({ id: m.id, ...f }));
   });
 };
+
+/** Like a server with attribution: " 6" (changed), then "," held back and released with "!". */
+const serveAttribution = (received: Frame[]) =>
+  serveFrames(
+    [
+      { type: 'token', index: 0, text: ' 6', token_id: 13, attribution: [CHANGED] },
+      { type: 'token', index: 0, text: '', token_id: 44, attribution: [SAME(44, ',')] },
+      { type: 'token', index: 0, text: ',!', token_id: 33, attribution: [SAME(33, '!')] },
+      { type: 'done', finish_reason: 'length', stop_reason: null, text: '', usage: { prompt_tokens: 4, completion_tokens: 3, total_tokens: 7, attribution: { tokens: 3, changed: 1 } } },
+    ],
+    received,
+  );
 
 describe.skipIf(suite.skipReason !== null)('playground attribution in Chromium', () => {
   beforeAll(suite.start);
@@ -74,6 +79,53 @@ describe.skipIf(suite.skipReason !== null)('playground attribution in Chromium',
     expect(await out.locator('mark').getAttribute('aria-describedby')).toBe('attribution-tip');
     await p.page.keyboard.press('Escape');
     await eventually(() => tip.isVisible()).toBe(false);
+  });
+
+  it('a stop token the modules chose (no text of its own) is marked at the end, so the marks add up to the count', async () => {
+    const p = await open();
+    // The module ended the answer where the base would have gone on with ",": the EOS entry, with no text.
+    const eos = { ...SAME(256, '<|endoftext|>'), base_top: top(44, ',', -0.4), changed: true };
+    await p.page.routeWebSocket(
+      /\/v1\/stream$/,
+      serveFrames([
+        { type: 'token', index: 0, text: ' 6', token_id: 13, attribution: [CHANGED] },
+        { type: 'token', index: 0, text: '', token_id: 256, attribution: [eos] },
+        { type: 'done', finish_reason: 'stop', stop_reason: null, text: '', usage: { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6, attribution: { tokens: 2, changed: 2 } } },
+      ]),
+    );
+    await p.page.click('#run-all');
+    await waitFinished(p.page);
+    const out = column(p.page, 2).output;
+    expect(await out.textContent()).toBe(' 6');
+    expect(await column(p.page, 2).stat('changed').textContent()).toBe('2 of 2');
+    const marks = out.locator('mark.tok.changed');
+    expect(await marks.count()).toBe(2);
+    const end = marks.nth(1);
+    expect(await end.getAttribute('aria-label')).toBe('end of the text, chosen by the modules');
+    expect(await end.isVisible()).toBe(true);
+    await end.hover();
+    await eventually(() => p.page.locator('#attribution-tip').textContent()).toContain('Changed by the modules: "<|endoftext|>"');
+    expect(await p.page.locator('#attribution-tip').textContent()).toContain('Base chose"," \u22120.40');
+  });
+
+  it('says which modules the entropy gate kept from running, and the base\'s entropy', async () => {
+    const p = await open();
+    const gated = { ...CHANGED, base_entropy: 1.234, modules: [{ name: 'add', weight: 1, chosen: 3.21, base_top: -1.05, skipped: false }, { name: 'sort', weight: 0.5, chosen: 0, base_top: 0, skipped: true }] };
+    await p.page.routeWebSocket(
+      /\/v1\/stream$/,
+      serveFrames([
+        { type: 'token', index: 0, text: ' 6', token_id: 13, attribution: [gated] },
+        { type: 'done', finish_reason: 'length', stop_reason: null, text: '', usage: { prompt_tokens: 4, completion_tokens: 1, total_tokens: 5, attribution: { tokens: 1, changed: 1 } } },
+      ]),
+    );
+    await p.page.click('#run-all');
+    await waitFinished(p.page);
+    await column(p.page, 2).output.locator('mark').hover();
+    const tip = p.page.locator('#attribution-tip');
+    await eventually(() => tip.isVisible()).toBe(true);
+    expect(await tip.textContent()).toContain('Base entropy1.23 nats');
+    const rows = await tip.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+    expect(rows).toEqual([['add', '1', '+3.21', '\u22121.05'], ['sort', '0.5', 'not run (entropy gate)']]);
   });
 
   it('without attribution from the server, asks again without the field and shows plain text', async () => {

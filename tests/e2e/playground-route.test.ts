@@ -1,9 +1,28 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/start.js';
 import { buildPlaygroundScripts } from '../helpers/playground-build.js';
 import { startTestServer } from '../helpers/server.js';
 
 type ErrorJson = { error: { code: string } };
+
+/**
+ * GET with the path exactly as written: fetch (WHATWG URL) would resolve '..', '%2e%2e' and '//' before
+ * sending, so a traversal would never reach the server.
+ */
+function rawGet(base: string, path: string): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ hostname, port, path, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 /** The page's files over HTTP (the browser tests drive the page itself). */
 let server: RunningServer;
@@ -40,11 +59,18 @@ describe('GET / and /playground', () => {
     expect(css.headers.get('content-type')).toMatch(/^text\/css/);
   });
 
-  it('serves nothing outside its two folders, and answers unknown files with a 404 error', async () => {
-    for (const path of ['/ui/missing.js', '/ui/../package.json', '/ui/%2e%2e/package.json', '/ui/src/main.ts', '/ui/tsconfig.json']) {
-      const res = await fetch(`${server.url}${path}`);
+  it('serves nothing outside its two folders, and answers unknown files and traversals with a 404 error', async () => {
+    const paths = [
+      '/ui/missing.js', '/ui/src/main.ts', '/ui/tsconfig.json',
+      // Sent as written (not resolved by a URL parser): traversals, the folder itself, a NUL byte.
+      '/ui/../package.json', '/ui/%2e%2e/package.json', '/ui/%2e%2e/%2e%2e/package.json', '/ui/..%5cpackage.json',
+      '/ui//etc/passwd', '/ui/....//package.json', '/ui/', '/ui/%2e%2e', '/ui/main.js%00.css',
+    ];
+    for (const path of paths) {
+      const res = await rawGet(server.url, path);
       expect(res.status, path).toBe(404);
-      expect(((await res.json()) as ErrorJson).error.code, path).toBe('not_found');
+      expect((JSON.parse(res.body) as ErrorJson).error.code, path).toBe('not_found');
+      expect(res.body, path).not.toContain('"private"');
     }
   });
 

@@ -1,6 +1,7 @@
+import type { WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { column, eventually, playgroundSuite, sentGenerates, waitFinished } from '../helpers/playground-page.js';
-import { postJson } from '../helpers/server.js';
+import { column, eventually, playgroundSuite, sentGenerates, waitFinished, type Frame } from '../helpers/playground-page.js';
+import { postJson, startTestServer } from '../helpers/server.js';
 
 /**
  * The playground in a real browser (Debian's chromium through playwright-core) against the real server with
@@ -109,6 +110,85 @@ describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models'
     expect(await column(p.page, 1).output.textContent()).toBe((await completion({ prompt: PROMPT, max_tokens: 64, reasoners: [] })).text);
   });
 
+  it('more columns than --ws-max-generations: the extra columns wait for a free slot, then stream', async () => {
+    const p = await open();
+    // 10 columns, 8 tokens each: the server runs 8 generations per socket (its default --ws-max-generations).
+    for (let n = 3; n <= 10; n++) await p.page.getByRole('button', { name: 'Add column' }).click();
+    for (let n = 1; n <= 10; n++) await column(p.page, n).field('max-tokens').fill('8');
+    await p.page.click('#run-all');
+    const finishes = await waitFinished(p.page);
+    const [base, fused] = [await completion({ prompt: PROMPT, max_tokens: 8, reasoners: [] }), await completion({ prompt: PROMPT, max_tokens: 8, reasoners: BOTH })];
+    expect(finishes).toEqual([base.finish_reason, ...Array(9).fill(fused.finish_reason)]);
+    expect(await p.page.locator('section.column .error:visible').count()).toBe(0);
+    for (let n = 2; n <= 10; n++) expect(await column(p.page, n).output.textContent(), `column ${n}`).toBe(fused.text);
+    // Two of them were refused by the server and sent again when a generation ended.
+    const refused = p.frames.filter((f) => f.dir === 'received' && f.msg.type === 'error').map((f) => f.msg.error.code);
+    expect(refused).toEqual(['too_many_generations', 'too_many_generations']);
+    expect(sentGenerates(p).length).toBe(12);
+  });
+
+  it('Stop all while columns wait for a slot: every column ends cancelled, the waiting ones never sent again', async () => {
+    const p = await open();
+    for (let n = 3; n <= 10; n++) await p.page.getByRole('button', { name: 'Add column' }).click();
+    for (let n = 1; n <= 10; n++) {
+      await column(p.page, n).field('ignore-eos').check();
+      await column(p.page, n).field('max-tokens').fill('1000');
+    }
+    await p.page.click('#run-all');
+    for (const n of [9, 10]) await eventually(() => column(p.page, n).root.locator('.column-note').textContent()).toMatch(/^Waiting: /);
+    await p.page.click('#stop-all');
+    expect(await waitFinished(p.page)).toEqual(Array(10).fill('cancelled'));
+    expect(await p.page.locator('section.column .error:visible').count()).toBe(0);
+    expect(sentGenerates(p).length).toBe(10);
+    for (const n of [9, 10]) expect(await column(p.page, n).root.locator('.column-note').textContent()).toBe('');
+  });
+
+  it('Run pressed again and again (or Ctrl+Enter held): only the last run counts, and it runs', async () => {
+    const p = await open();
+    // Each press cancels the column's generation and starts one; the cancelled ones hold the server's slots until their done.
+    await p.page.evaluate(() => {
+      const run = document.querySelectorAll('section.column')[1].querySelector('button.run');
+      for (let i = 0; i < 20; i++) run.click();
+    });
+    await p.page.waitForFunction(() => document.querySelectorAll('[data-stat="finish"]')[1].textContent !== '–', null, { timeout: 30_000 });
+    const fused = await completion({ prompt: PROMPT, max_tokens: 64, reasoners: BOTH });
+    expect(await column(p.page, 2).stat('finish').textContent()).toBe(fused.finish_reason);
+    expect(await column(p.page, 2).error.isVisible()).toBe(false);
+    expect(await column(p.page, 2).output.textContent()).toBe(fused.text);
+    // No generation the page had cancelled went out again (after the server refused it at the limit) to run for nothing.
+    const sent = p.frames.flatMap((f, i) => (f.dir === 'sent' ? [{ i, type: f.msg.type as string, id: f.msg.id as string }] : []));
+    const resentAfterCancel = sent.filter((g) => g.type === 'generate' && sent.some((c) => c.type === 'cancel' && c.id === g.id && c.i < g.i));
+    expect(resentAfterCancel).toEqual([]);
+  });
+
+  it('a long output follows its newest tokens, unless the reader scrolled up', async () => {
+    const p = await open();
+    const streams: { ws: WebSocketRoute; id: string }[] = [];
+    await p.page.routeWebSocket(/\/v1\/stream$/, (ws) => {
+      ws.onMessage((data) => {
+        const m = JSON.parse(String(data)) as Frame;
+        if (m.type === 'generate') streams.push({ ws, id: m.id });
+      });
+    });
+    const lines = (s: { ws: WebSocketRoute; id: string }, from: number, to: number) => {
+      for (let i = from; i < to; i++) s.ws.send(JSON.stringify({ type: 'token', id: s.id, index: 0, text: `line ${i}\n`, token_id: 1 }));
+    };
+    const scroll = (n: number) => column(p.page, n).output.evaluate((e: any) => ({ top: e.scrollTop, bottom: e.scrollHeight - e.clientHeight }));
+    await p.page.click('#run-all');
+    await eventually(() => streams.length).toBe(2);
+    for (const s of streams) lines(s, 0, 100);
+    await eventually(() => column(p.page, 2).stat('tokens').textContent()).toBe('100');
+    for (const n of [1, 2]) expect((await scroll(n)).bottom).toBeGreaterThan(200);
+    for (const n of [1, 2]) expect((await scroll(n)).top).toBe((await scroll(n)).bottom);
+    // The reader scrolls column 1 up: its view stays there while tokens come; column 2 follows on.
+    await column(p.page, 1).output.evaluate((e: any) => (e.scrollTop = 40));
+    for (const s of streams) lines(s, 100, 150);
+    for (const s of streams) s.ws.send(JSON.stringify({ type: 'done', id: s.id, finish_reason: 'length', stop_reason: null, text: '', usage: { prompt_tokens: 4, completion_tokens: 150, total_tokens: 154 } }));
+    await waitFinished(p.page);
+    expect((await scroll(1)).top).toBe(40);
+    expect((await scroll(2)).top).toBe((await scroll(2)).bottom);
+  });
+
   it('adds, edits (checkbox, slider) and removes columns; every column streams its own configuration', async () => {
     const p = await open();
     await p.page.getByRole('button', { name: 'Add column' }).click();
@@ -145,6 +225,18 @@ describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models'
     await p.page.keyboard.press('Control+Enter');
     await waitFinished(p.page);
     expect(await column(p.page, 2).output.textContent()).toBe((await completion({ prompt: 'add 512+489=', max_tokens: 64, reasoners: BOTH })).text);
+
+    // Run, Tab to Stop, Enter: Stop is disabled once the column ends, and the keyboard stays in the column (on Run).
+    const long = column(p.page, 2);
+    await long.field('ignore-eos').check();
+    await long.field('max-tokens').fill('2000');
+    await long.button('Run').focus();
+    await p.page.keyboard.press('Enter');
+    await p.page.keyboard.press('Tab');
+    expect(await p.page.evaluate(() => document.activeElement?.textContent)).toBe('Stop');
+    await p.page.keyboard.press('Enter');
+    await eventually(() => long.stat('finish').textContent()).toBe('cancelled');
+    expect(await p.page.evaluate(() => [document.activeElement?.textContent, document.activeElement?.closest('section')?.dataset.column])).toEqual(['Run', '2']);
   });
 
   it('fits 1280x800 side by side and a phone-width window stacked, without sideways scrolling', async () => {
@@ -158,6 +250,51 @@ describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models'
         expect(b!.y).toBeGreaterThanOrEqual(a!.y + a!.height);
       }
       expect(await p.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    }
+  });
+
+  it('a module unloaded elsewhere: the column says so and the page drops it from its columns', async () => {
+    const p = await open();
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    expect((await fetch(`${suite.server.url}/v1/reasoners/sort`, { method: 'DELETE', headers: auth })).status).toBe(200);
+    try {
+      await p.page.click('#run-all');
+      await waitFinished(p.page);
+      expect(await column(p.page, 2).error.textContent()).toMatch(/^reasoner_not_found: no reasoning module named sort is loaded/);
+      await eventually(() => column(p.page, 2).heading.textContent()).toBe('Column 2: base + add ×1');
+      expect(await column(p.page, 1).root.locator('.module-row label').allTextContents()).toEqual(['add']);
+      await column(p.page, 2).button('Run').click();
+      await eventually(() => column(p.page, 2).stat('finish').textContent()).toMatch(/^(stop|length)$/);
+      expect(await column(p.page, 2).output.textContent()).toBe((await completion({ prompt: PROMPT, max_tokens: 64, reasoners: [{ name: 'add', weight: 1 }] })).text);
+    } finally {
+      expect((await postJson(`${suite.server.url}/v1/reasoners`, { path: 'sort' }, auth)).status).toBe(201);
+    }
+  });
+
+  it('the server restarts under an open page: the page says so, and the next run connects again', async () => {
+    // A server of its own (the fixture base, no modules), stopped and started again on the same port.
+    let own = await startTestServer();
+    const port = new URL(own.url).port;
+    try {
+      const p = await open(undefined, own.url);
+      const state = p.page.locator('#connection');
+      await p.page.click('#run-all');
+      expect(await waitFinished(p.page)).toEqual(['length']);
+      expect(await state.textContent()).toBe('open');
+
+      await own.close();
+      await eventually(() => state.textContent()).toBe('closed: reconnects on the next run');
+      await p.page.click('#run-all');
+      expect(await waitFinished(p.page)).toEqual(['error']);
+      expect(await column(p.page, 1).error.textContent()).toMatch(/^connection_failed: could not connect to ws:\/\/127\.0\.0\.1:\d+\/v1\/stream \(is the server running\?\)$/);
+
+      own = await startTestServer(['--port', port]);
+      await p.page.click('#run-all');
+      await eventually(() => column(p.page, 1).stat('finish').textContent()).toBe('length');
+      expect(await column(p.page, 1).error.isVisible()).toBe(false);
+      expect(await state.textContent()).toBe('open');
+    } finally {
+      await own.close();
     }
   });
 

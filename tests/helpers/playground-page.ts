@@ -44,8 +44,8 @@ export interface PlaygroundSuite {
   start(): Promise<void>;
   /** afterAll: closes the pages, the browser and the server. */
   stop(): Promise<void>;
-  /** A new page on the playground, ready. */
-  open(viewport?: { width: number; height: number }): Promise<PlaygroundPage>;
+  /** A new page on the playground (of the suite's server, or of the server at `url`), ready. */
+  open(viewport?: { width: number; height: number }, url?: string): Promise<PlaygroundPage>;
 }
 
 /** A browser test file's Chromium and demo server. Call at the top of the file (it launches Chromium). */
@@ -64,8 +64,8 @@ export async function playgroundSuite(what: string, serverArgs: string[] = []): 
       await browser?.close();
       await suite.server?.close();
     },
-    async open(viewport) {
-      const p = await openPlayground(browser!.context, suite.server.url, viewport);
+    async open(viewport, url = suite.server.url) {
+      const p = await openPlayground(browser!.context, url, viewport);
       pages.push(p);
       return p;
     },

@@ -54,7 +54,13 @@ export class AttributionTooltip {
 function describe(e: AttributionEntry): HTMLElement {
   const head = e.changed ? 'Changed by the modules' : 'Same as the base';
   const rows = e.modules.map((m) =>
-    el('tr', {}, el('th', { scope: 'row' }, m.name), el('td', {}, String(m.weight)), el('td', {}, signed(m.chosen)), el('td', {}, signed(m.base_top))),
+    el(
+      'tr',
+      {},
+      el('th', { scope: 'row' }, m.name),
+      el('td', {}, String(m.weight)),
+      ...(m.skipped ? [el('td', { colspan: 2 }, 'not run (entropy gate)')] : [el('td', {}, signed(m.chosen)), el('td', {}, signed(m.base_top))]),
+    ),
   );
   return el(
     'div',
@@ -67,6 +73,7 @@ function describe(e: AttributionEntry): HTMLElement {
       el('dd', {}, `${showToken(e.base_top.token)} ${showLogprob(e.base_top.logprob)}`),
       el('dt', {}, 'Fused chose'),
       el('dd', {}, `${showToken(e.fused_top.token)} ${showLogprob(e.fused_top.logprob)}`),
+      ...(typeof e.base_entropy === 'number' ? [el('dt', {}, 'Base entropy'), el('dd', {}, `${e.base_entropy.toFixed(2)} nats`)] : []),
     ),
     rows.length === 0
       ? null

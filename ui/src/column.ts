@@ -17,6 +17,8 @@ export interface ColumnHost {
   wantAttribution: boolean;
   attributionRefused(): void;
   attributionSeen(): void;
+  /** The server no longer has a module a column named: read the list again (columns drop it). */
+  modulesChanged(): void;
   remove(column: Column): void;
 }
 
@@ -27,6 +29,7 @@ export class Column {
   private readonly heading: HTMLElement;
   private readonly view: TokenView;
   private readonly errorBox: HTMLElement;
+  private readonly note: HTMLElement;
   private readonly stats: Record<'ttft' | 'speed' | 'tokens' | 'finish' | 'changed', HTMLElement>;
   private readonly runButton: HTMLButtonElement;
   private readonly stopButton: HTMLButtonElement;
@@ -46,6 +49,7 @@ export class Column {
     this.editor = new ColumnEditor(config, () => this.relabel());
     this.view = new TokenView(el('div', { class: 'output', role: 'region', 'aria-label': `Output of column ${number}`, 'aria-live': 'off', tabindex: 0 }), host.tooltip);
     this.errorBox = el('p', { class: 'error', role: 'alert', hidden: true });
+    this.note = el('p', { class: 'hint column-note', role: 'status' });
     this.stats = { ttft: stat(), speed: stat(), tokens: stat(), finish: stat(), changed: stat() };
     this.runButton = el('button', { type: 'button', class: 'run' }, 'Run');
     this.stopButton = el('button', { type: 'button', class: 'stop', disabled: true }, 'Stop');
@@ -60,6 +64,7 @@ export class Column {
       this.editor.element,
       el('div', { class: 'actions' }, this.runButton, this.stopButton),
       this.view.element,
+      this.note,
       this.errorBox,
       el(
         'dl',
@@ -123,12 +128,21 @@ export class Column {
   }
 
   private start(msg: GenerateMessage): void {
-    const stats = new RunStats(performance.now());
+    let stats = new RunStats(performance.now());
     const segments = new SegmentBuilder();
     const tally = new AttributionTally();
     this.setRunning(msg.id);
     const live = () => this.current === msg.id;
     void this.host.client.generate(msg, {
+      waiting: () => {
+        if (live()) this.note.textContent = 'Waiting: the server runs a limited number of generations per socket (--ws-max-generations); this column starts when one ends.';
+      },
+      sent: (at: number) => {
+        if (!live()) return;
+        // Timing starts when the generate goes out (again, after waiting for a slot).
+        stats = new RunStats(at);
+        this.note.textContent = '';
+      },
       token: (f: TokenFrame) => {
         if (!live()) return;
         stats.token(performance.now());
@@ -139,6 +153,7 @@ export class Column {
         if (!live()) return;
         const { entries, summary } = doneAttribution(f);
         this.addText(segments, tally, f.text, entries);
+        this.view.appendEnd(segments.finish());
         this.showStats(stats, tally);
         this.stats.finish.textContent = f.finish_reason;
         if (summary) this.showChanged(summary);
@@ -155,6 +170,7 @@ export class Column {
           return;
         }
         this.showError(errorText(e));
+        if (e.code === 'reasoner_not_found') this.host.modulesChanged();
         // A refused generate gets no done, nor does one whose connection closed; a generation that failed after
         // starting gets one (it updates Finish).
         if (stats.tokens === 0 || e.type === 'network_error') {
@@ -189,7 +205,10 @@ export class Column {
 
   private setRunning(id: string | null): void {
     this.current = id;
+    this.note.textContent = '';
     this.runButton.disabled = false;
+    // Disabling the focused Stop would drop keyboard focus out of the column: it moves to Run.
+    if (id === null && document.activeElement === this.stopButton) this.runButton.focus();
     this.stopButton.disabled = id === null;
     this.view.element.setAttribute('aria-busy', String(id !== null));
     this.element.classList.toggle('is-running', id !== null);

@@ -5,20 +5,24 @@ import { Column, type ColumnHost } from './column.js';
 import { defaultConfig, type ModuleSetting } from './column-config.js';
 import { byId } from './dom.js';
 import { initPromptForm, readPrompt } from './prompt-form.js';
-import { StreamClient } from './stream-client.js';
+import { StreamClient, type ConnectionState } from './stream-client.js';
 
 /** The playground: wires the prompt form, the columns, the admin panel and the one WebSocket together. */
 const columnsBox = byId('columns');
 const formError = byId('form-error');
 const columns: Column[] = [];
+const admin = new AdminView(showModules);
 let readyModules: ReasonerInfo[] = [];
 let columnNumber = 0;
+
+/** The socket's state as the header says it (it opens on the first run, and again on the run after a close). */
+const CONNECTION_TEXT: Record<ConnectionState, string> = { connecting: 'connecting…', open: 'open', closed: 'closed: reconnects on the next run' };
 
 const wsUrl = new URL('/v1/stream', location.href);
 wsUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
 
 const host: ColumnHost = {
-  client: new StreamClient(wsUrl.href, (state) => (byId('connection').textContent = state)),
+  client: new StreamClient(wsUrl.href, (state) => (byId('connection').textContent = CONNECTION_TEXT[state])),
   tooltip: new AttributionTooltip(byId('attribution-tip')),
   wantAttribution: true,
   attributionRefused() {
@@ -27,6 +31,9 @@ const host: ColumnHost = {
   },
   attributionSeen() {
     byId('attribution-legend').hidden = false;
+  },
+  modulesChanged() {
+    void admin.refresh();
   },
   remove(column) {
     if (columns.length === 1) return;
@@ -107,7 +114,6 @@ async function start(): Promise<void> {
   byId('stop-all').addEventListener('click', () => columns.forEach((c) => c.stop()));
   byId('add-column').addEventListener('click', () => addColumn(true, true).focus());
   const adminToggle = byId<HTMLButtonElement>('admin-toggle');
-  const admin = new AdminView(showModules);
   adminToggle.addEventListener('click', () => {
     const panel = byId('admin');
     panel.hidden = !panel.hidden;

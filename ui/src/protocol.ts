@@ -25,9 +25,11 @@ export interface ModuleContribution {
   weight: number;
   chosen: number;
   base_top: number;
+  /** The entropy gate (reasoner_gate) kept the module from running at this token (both contributions are 0). */
+  skipped?: boolean;
 }
 
-/** Per generated token whose text is returned, in order. */
+/** Per generated token, in order, the EOS or stop token that ended the text included (its text is not in the text). */
 export interface AttributionEntry {
   token_id: number;
   token: string;
@@ -35,6 +37,8 @@ export interface AttributionEntry {
   fused_top: TopToken;
   /** fused_top.token_id !== base_top.token_id: the modules changed the base's choice. */
   changed: boolean;
+  /** Entropy of the base's next-token distribution, in nats (what the entropy gate compares). */
+  base_entropy?: number;
   modules: ModuleContribution[];
 }
 

@@ -29,6 +29,13 @@ export class SegmentBuilder {
     if (all.length > 1 && all.map((e) => e.token).join('') === text) return all.map((e) => ({ text: e.token, entries: [e] }));
     return [{ text, entries: all }];
   }
+
+  /** At the end: the entries whose text never came (the EOS or stop token that ended the text). */
+  finish(): AttributionEntry[] {
+    const rest = this.pending;
+    this.pending = [];
+    return rest;
+  }
 }
 
 /** Running counts of a column's attribution: tokens with an entry, and those the modules changed. */

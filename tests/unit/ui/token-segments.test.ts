@@ -24,6 +24,15 @@ describe('playground token segments', () => {
     expect(b.push('plain', undefined)).toEqual([{ text: 'plain', entries: [] }]);
   });
 
+  it('hands over at the end the entries whose text never came (the EOS), once', () => {
+    const b = new SegmentBuilder();
+    b.push('7', [entry('7', false)]);
+    b.push('', [entry('<|endoftext|>', true)]);
+    expect(b.push('', undefined)).toEqual([]);
+    expect(b.finish()).toEqual([entry('<|endoftext|>', true)]);
+    expect(b.finish()).toEqual([]);
+  });
+
   it('keeps a piece whole when its tokens do not spell it (bytes of one UTF-8 character)', () => {
     const b = new SegmentBuilder();
     const parts = [entry('\ufffd', true), entry('\ufffd', false)];
