@@ -1,17 +1,14 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
-/** Directory levels followed below a module directory (model directories are one or two deep). */
-const MAX_DEPTH = 8;
-
 /**
  * A module directory's content hash, `sha256:<64 hex digits>`: the SHA-256 of the listing `sha256sum` prints
- * for its files (links followed), sorted by path in byte order. Two replicas that show the same hash serve
- * byte-identical modules; file times and ownership do not enter it. In a shell, for file names without
- * newlines or backslashes (which sha256sum escapes), the same hex is
+ * for its regular files (links followed as `find -L` follows them), sorted by path in byte order. Two replicas
+ * that show the same hash serve byte-identical modules; file times and ownership do not enter it. In a shell,
+ * for file names without newlines or backslashes (which sha256sum escapes), the same hex is
  *
  *     cd MODULE_DIR && find -L . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum
  *
@@ -20,7 +17,7 @@ const MAX_DEPTH = 8;
  */
 export async function contentHash(dir: string): Promise<string> {
   const files: string[] = [];
-  await listFiles(dir, '.', files, 0);
+  await listFiles(dir, '.', files, [await stat(dir)]);
   files.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   const listing = createHash('sha256');
   for (const rel of files) {
@@ -31,12 +28,21 @@ export async function contentHash(dir: string): Promise<string> {
   return `sha256:${listing.digest('hex')}`;
 }
 
-async function listFiles(dir: string, rel: string, out: string[], depth: number): Promise<void> {
+/**
+ * The regular files under `dir`, links followed as `find -L` follows them: a link that leads back to a directory
+ * being listed (a loop) is not entered, a link that leads nowhere is not a file. `ancestors`: the directories from
+ * the module's own down to `dir`.
+ */
+async function listFiles(dir: string, rel: string, out: string[], ancestors: Stats[]): Promise<void> {
   for (const name of await readdir(dir)) {
-    const s = await stat(join(dir, name));
-    if (s.isDirectory()) {
-      if (depth < MAX_DEPTH) await listFiles(join(dir, name), `${rel}/${name}`, out, depth + 1);
-    } else if (s.isFile()) {
+    const s = await stat(join(dir, name)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ELOOP') return null; // a dangling link, or a chain of links to itself
+      throw err;
+    });
+    if (s?.isDirectory()) {
+      if (ancestors.some((a) => a.ino === s.ino && a.dev === s.dev)) continue;
+      await listFiles(join(dir, name), `${rel}/${name}`, out, [...ancestors, s]);
+    } else if (s?.isFile()) {
       out.push(`${rel}/${name}`);
     }
   }

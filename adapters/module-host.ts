@@ -1,5 +1,5 @@
 import { MessageChannel, type Worker } from 'node:worker_threads';
-import { deserializeError, UnirError } from '../common/errors.js';
+import { deserializeError, UnirError, type SerializedError } from '../common/errors.js';
 import type { EngineClient } from '../engine/engine-client.js';
 import type { ModelSummary } from '../engine/model-summary.js';
 import type { ModulePlacement } from '../engine/device-owner.js';
@@ -28,8 +28,9 @@ export function createModuleHost(placement: ModulePlacement, engine: EngineClien
 class EngineThreadHost implements ModuleHost {
   readonly placement = 'engine-thread';
   constructor(private readonly engine: EngineClient) {}
-  load(load: ModuleLoad): Promise<ModelSummary> {
-    return this.engine.loadModule(load);
+  async load(load: ModuleLoad): Promise<ModelSummary> {
+    await checkTokenizerApart(load);
+    return this.engine.loadModule({ ...load, tokenizerChecked: true });
   }
   async unload(): Promise<void> {}
   async close(): Promise<void> {}
@@ -47,6 +48,11 @@ class WorkerHost implements ModuleHost {
   ) {}
 
   async load(load: ModuleLoad, onExit: (reason: string) => void): Promise<ModelSummary> {
+    if (this.placement === 'device-worker') {
+      // The shared worker runs every module of the device: it only creates the session.
+      await checkTokenizerApart(load);
+      load = { ...load, tokenizerChecked: true };
+    }
     const worker = this.placement === 'device-worker' ? this.sharedWorker() : this.spawn();
     const { port1, port2 } = new MessageChannel();
     const { versionId } = load;
@@ -125,4 +131,15 @@ class WorkerHost implements ModuleHost {
       }
     });
   }
+}
+
+/** The tokenizer check in a short-lived worker of its own (seconds for a large vocabulary): no device thread waits. */
+function checkTokenizerApart(load: ModuleLoad): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const worker = spawnWorker('./tokenizer-check-worker', import.meta.url, { workerData: { name: load.name, dir: load.dir, baseDir: load.baseDir } });
+    worker.once('message', (error: SerializedError | null) => (error ? reject(deserializeError(error)) : resolve()));
+    worker.once('error', (err) => reject(new UnirError('invalid_model_dir', `checking the tokenizer of ${load.name} crashed its worker: ${err.message}`)));
+    // After a message this settles nothing; without one, the worker ended before answering.
+    worker.once('exit', (code) => reject(new UnirError('invalid_model_dir', `checking the tokenizer of ${load.name} ended its worker (code ${code})`)));
+  });
 }

@@ -12,7 +12,7 @@ export interface PolledRoot {
 /**
  * The polling change source of --watch-poll, for modules roots where file-system events are not delivered
  * (a volume shared between hosts: NFS, SMB, CephFS, FUSE). Every `intervalMs` after the previous poll ended it
- * lists the root and takes each subdirectory's fingerprint (metadata only: names, sizes, mtimes), then reports
+ * lists the root and takes each subdirectory's fingerprint (metadata only: names, sizes, mtimes, ctimes), then reports
  * the subdirectories that are new, changed or gone since the previous poll. It decides nothing itself: what a
  * change means (stable yet? load, replace, unload?) is the watcher's decision, the same as for an event.
  * The first poll reports every subdirectory, so nothing that changed before it started is missed.
@@ -23,12 +23,15 @@ export class ModuleRootPoller {
   private polling: Promise<void> | null = null;
   private stopped = false;
 
+  /** Throws RangeError unless 1 <= intervalMs <= 2^31-1 (a Node.js timer fires after 1 ms beyond that). */
   constructor(
     private readonly root: PolledRoot,
     readonly intervalMs: number,
     private readonly changed: (entry: string) => void,
     private readonly failed: (err: Error) => void,
-  ) {}
+  ) {
+    if (!(intervalMs >= 1 && intervalMs <= 2 ** 31 - 1)) throw new RangeError(`poll interval ${intervalMs} ms: expected 1 to 2^31-1 ms`);
+  }
 
   start(): void {
     this.next(0);

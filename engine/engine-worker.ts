@@ -13,9 +13,10 @@ import { DeviceFusion } from './device-fusion.js';
 import { LocalModelRunner, type ModelRunner } from './model-runner.js';
 import { summarize } from './model-summary.js';
 import type { EngineOptions, FromEngine, ModuleLoad, ToEngine } from './protocol.js';
-import type { DoneEvent, GenerationRequest } from './generation-request.js';
+import type { DoneEvent, FinishReason, GenerationRequest } from './generation-request.js';
 import { RemoteModelRunner } from './remote-model-runner.js';
-import { GrammarHost } from './grammar-host.js';
+import { GrammarLink } from './grammar-link.js';
+import { defaultSamplerThreads } from './sampler-threads.js';
 import { Scheduler } from './scheduler.js';
 
 const options = workerData as EngineOptions;
@@ -43,6 +44,8 @@ async function main(): Promise<void> {
       prefillChunk: options.prefillChunk,
       maxContext: Math.min(options.maxContext, base.config.maxPositions),
       vocab: base.signature.vocabSize,
+      samplerThreads: options.samplerThreads ?? defaultSamplerThreads(),
+      samplerMinVocab: options.samplerMinVocab,
     },
     (events) => post({ type: 'events', events }),
     fusion,
@@ -52,7 +55,7 @@ async function main(): Promise<void> {
   const loadHere = async (load: ModuleLoad) => {
     try {
       const model = await loadModule(load);
-      const runner = new LocalModelRunner(model.runner);
+      const runner = new LocalModelRunner(model.runner, model.files.dir);
       modules.set(load.versionId, runner);
       scheduler.attachModule(load.versionId, runner);
       post({ type: 'module-loaded', versionId: load.versionId, summary: summarize(model) });
@@ -67,7 +70,9 @@ async function main(): Promise<void> {
     return runner ? runner.close() : Promise.resolve();
   };
 
-  const grammars = new GrammarHost(base.files.tokenizer, base.signature.vocabSize, tokenizer.eosTokenIds);
+  let grammars: GrammarLink | null = null;
+  /** Sequences whose grammar the grammar worker is compiling: not yet in the scheduler. */
+  const awaitingGrammar = new Map<number, GenerationRequest>();
 
   const looping = scheduler.loop();
   port.on('message', (msg: ToEngine) => {
@@ -76,14 +81,13 @@ async function main(): Promise<void> {
         if (!msg.request.grammar) scheduler.submit(msg.seqId, msg.request);
         else submitWithGrammar(msg.seqId, msg.request);
         break;
-      case 'compile-grammar':
-        grammars.compile(msg.spec).then(
-          () => post({ type: 'grammar-compiled', requestId: msg.requestId, error: null }),
-          (err) => post({ type: 'grammar-compiled', requestId: msg.requestId, error: serializeError(err) }),
-        );
+      case 'attach-grammar':
+        grammars?.detach();
+        grammars = new GrammarLink(msg.port, () => scheduler.nudge());
         break;
       case 'cancel':
-        scheduler.cancel(msg.seqId);
+        if (awaitingGrammar.has(msg.seqId)) endEarly(msg.seqId, 'cancelled');
+        else scheduler.cancel(msg.seqId);
         break;
       case 'attach-module': {
         const runner = new RemoteModelRunner(msg.port, msg.summary.dir);
@@ -114,16 +118,29 @@ async function main(): Promise<void> {
         break;
     }
   });
-  // xgrammar's calls are synchronous inside their promises, so the matcher is ready before the next message.
-  const submitWithGrammar = (seqId: number, request: GenerationRequest) =>
-    grammars.processorFor(request).then(
-      (processor) => scheduler.submit(seqId, request, processor),
-      (err) => {
-        const done: DoneEvent = { kind: 'done', seqId, finishReason: 'error', text: '', stopReason: null, promptTokens: request.promptIds.length, completionTokens: 0, queueMs: 0, error: serializeError(err) };
-        post({ type: 'events', events: [done] });
+  // A sequence joins the scheduler once its grammar is compiled and its first mask is ready, so a slow compile
+  // (in the grammar worker) holds up no one else.
+  const submitWithGrammar = (seqId: number, request: GenerationRequest) => {
+    const stops = [...new Set([...(request.ignoreEos ? [] : tokenizer.eosTokenIds), ...request.stopTokenIds])];
+    awaitingGrammar.set(seqId, request);
+    if (!grammars) return endEarly(seqId, 'error', new UnirError('internal_error', 'a grammar request reached the engine before its grammar worker'));
+    grammars.open(seqId, request.grammar!, stops).then(
+      (grammar) => {
+        if (awaitingGrammar.delete(seqId)) scheduler.submit(seqId, request, grammar);
+        else grammar.dispose();
+      },
+      (err: UnirError) => {
+        if (awaitingGrammar.has(seqId)) endEarly(seqId, 'error', err);
       },
     );
-  post({ type: 'ready', base: { ...summarize(base), autoNote } });
+  };
+  const endEarly = (seqId: number, reason: FinishReason, err?: UnirError) => {
+    const request = awaitingGrammar.get(seqId)!;
+    awaitingGrammar.delete(seqId);
+    const done: DoneEvent = { kind: 'done', seqId, finishReason: reason, text: '', stopReason: null, promptTokens: request.promptIds.length, completionTokens: 0, queueMs: 0, ...(err ? { error: serializeError(err) } : {}) };
+    post({ type: 'events', events: [done] });
+  };
+  post({ type: 'ready', base: { ...summarize(base), autoNote, tokenizerPath: base.files.tokenizer, eosTokenIds: [...tokenizer.eosTokenIds] } });
   await looping;
 }
 

@@ -18,13 +18,23 @@ export class LocalModelRunner implements ModelRunner {
   private inFlight: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  constructor(readonly decoder: DecoderRunner) {}
+  /** `moduleName`: a reasoning module's (its directory), named in its failures as its own worker would name it. */
+  constructor(
+    readonly decoder: DecoderRunner,
+    private readonly moduleName: string | null = null,
+  ) {}
 
   async run(rows: RunRow[]): Promise<RunLogits> {
     if (this.closed) throw new UnirError('reasoner_failed', 'the model was detached');
     const run = this.decoder.run(rows);
     this.inFlight = run.catch(() => undefined);
-    const logits = await run;
+    let logits: RunLogits;
+    try {
+      logits = await run;
+    } catch (err) {
+      if (this.moduleName === null) throw err;
+      throw new UnirError('reasoner_failed', `reasoning module ${this.moduleName} failed: ${(err as Error).message}`);
+    }
     const t = this.decoder.lastTiming;
     this.totals.ortMs += t.ortMs;
     this.totals.layoutMs += t.layoutMs;

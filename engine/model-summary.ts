@@ -19,6 +19,11 @@ export interface ModelSummary {
   loadMs: number;
   /** What `--ep auto` chose and why (null when a provider was named). */
   autoNote?: string | null;
+  /** What was done about logits for every prompt position, to log once at load (null: nothing to say). */
+  logitsNote: LoadedDecoder['logitsNote'];
+  /** The base's tokenizer.json and EOS ids (for the grammar worker). */
+  tokenizerPath?: string;
+  eosTokenIds?: number[];
 }
 
 export function summarize(m: LoadedDecoder): ModelSummary {
@@ -36,5 +41,6 @@ export function summarize(m: LoadedDecoder): ModelSummary {
     hasPositionIds: m.signature.hasPositionIds,
     logitsToKeepInput: m.signature.logitsToKeepInput,
     loadMs: m.loadMs,
+    logitsNote: m.logitsNote,
   };
 }

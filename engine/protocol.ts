@@ -1,7 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../common/errors.js';
 import type { SessionSettings } from '../models/execution-provider.js';
-import type { GrammarSpec } from '../grammar/grammar-spec.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { EngineStats } from './engine-stats.js';
 import type { ModelSummary } from './model-summary.js';
@@ -17,6 +16,10 @@ export interface EngineOptions {
   prefillChunk: number;
   /** The context the engine serves (prompt + generated), at most the model's. */
   maxContext: number;
+  /** Sampler worker threads beside the engine thread (engine/sampler-pool.ts); default: cores - 1, at most 4. */
+  samplerThreads?: number;
+  /** Below this vocabulary a step samples on the engine thread alone (default 16,384; tests lower it). */
+  samplerMinVocab?: number;
   /** Where the models' logits are summed: on the host (default), or on the base's WebGPU device (engine/device-fusion.ts). */
   fusionSite?: FusionSite;
 }
@@ -30,6 +33,8 @@ export interface ModuleLoad {
   dir: string;
   baseDir: string;
   session: SessionSettings;
+  /** The tokenizer check ran already, in a worker of its own (adapters/module-host.ts): skip it. */
+  tokenizerChecked?: boolean;
 }
 
 export type ToEngine =
@@ -40,7 +45,8 @@ export type ToEngine =
   | { type: 'load-module'; load: ModuleLoad }
   | { type: 'detach-module'; versionId: number }
   | { type: 'stats'; requestId: number }
-  | { type: 'compile-grammar'; requestId: number; spec: GrammarSpec }
+  /** The engine's end of the channel to a (new) grammar worker. */
+  | { type: 'attach-grammar'; port: MessagePort }
   | { type: 'shutdown' };
 
 export type FromEngine =
@@ -51,8 +57,7 @@ export type FromEngine =
   | { type: 'module-loaded'; versionId: number; summary: ModelSummary }
   | { type: 'module-load-failed'; versionId: number; error: SerializedError }
   /** The answer to shutdown: every session of the engine thread is released. */
-  | { type: 'closed' }
-  | { type: 'grammar-compiled'; requestId: number; error: SerializedError | null };
+  | { type: 'closed' };
 
 /** Messages between the engine worker and a module worker (one ORT session and its KV caches). */
 export type ToModelWorker =

@@ -1,14 +1,16 @@
 import { serializeError, UnirError } from '../common/errors.js';
 import type { WeightedRow } from '../kernels/fuse-logits.js';
 import { attributeToken, type ModuleRow } from '../kernels/token-attribution.js';
+import { NonFiniteLogitsError } from '../kernels/non-finite-logits.js';
 import type { RunLogits, RunRow } from '../models/decoder-runner.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import { emptyStats, type EngineStats } from './engine-stats.js';
 import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { DeviceFusion } from './device-fusion.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
+import { SamplerPool } from './sampler-pool.js';
 import { Sequence } from './sequence.js';
-import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
+import type { RemoteGrammar } from './remote-grammar.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
 import { runGatedModules, type GateCandidate, type GateDecision } from './reasoner-gate.js';
 
@@ -24,6 +26,10 @@ export interface SchedulerOptions {
   prefillChunk: number;
   maxContext: number;
   vocab: number;
+  /** Sampler worker threads beside the engine thread (engine/sampler-pool.ts); default 0. */
+  samplerThreads?: number;
+  /** Below this vocabulary a step samples on the engine thread alone (default 16,384). */
+  samplerMinVocab?: number;
 }
 
 /** Rows of one model in one step, and where each sequence's logits row lands. */
@@ -57,6 +63,8 @@ export class Scheduler {
   readonly stats: EngineStats = emptyStats();
   private readonly attributionScratch: Float32Array;
 
+  private readonly sampler: SamplerPool;
+
   constructor(
     private readonly base: LocalModelRunner,
     private readonly tokenizer: TextTokenizer,
@@ -66,11 +74,12 @@ export class Scheduler {
     private readonly fusion: DeviceFusion | null = null,
   ) {
     this.attributionScratch = new Float32Array(options.vocab);
+    this.sampler = new SamplerPool(options.vocab, options.samplerThreads ?? 0, options.samplerMinVocab);
   }
 
-  submit(seqId: number, request: GenerationRequest, grammar: GrammarLogitsProcessor | null = null): void {
+  submit(seqId: number, request: GenerationRequest, grammar: RemoteGrammar | null = null): void {
     const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
-    const seq = new Sequence(seqId, request, this.tokenizer, this.options.vocab, this.options.maxContext, grammar);
+    const seq = new Sequence(seqId, request, this.tokenizer, this.options.maxContext, grammar);
     const refused = missing
       ? new UnirError('reasoner_not_found', `reasoning module version ${missing.versionId} is not attached`)
       : this.fusion && (request.reasonerGate || request.attribution)
@@ -123,12 +132,19 @@ export class Scheduler {
       relayouts: t.relayouts,
       relayoutMs: t.relayoutMs,
       cachedSequences: this.base.decoder.sequenceCount,
+      sampledOffThread: this.sampler.offThreadRows,
       baseTensors: this.base.decoder.tensorStats,
     };
   }
 
   stop(): void {
     this.stopped = true;
+    this.wake?.();
+    void this.sampler.close();
+  }
+
+  /** Something a waiting step loop may be waiting for happened (a grammar mask arrived). */
+  nudge(): void {
     this.wake?.();
   }
 
@@ -152,11 +168,15 @@ export class Scheduler {
     const t0 = performance.now();
     this.dropCancelled();
     this.admit();
-    const decoding = this.running;
+    // A grammar sequence whose next mask waits behind a compile sits the step out (the others go on).
+    const decoding = this.running.filter((s) => s.canDecode);
     const prefill = planPrefill(this.prefilling, this.options.prefillChunk);
     if (decoding.length === 0 && prefill.length === 0) return false;
 
     const results = await this.runModels(this.modelSteps(decoding, prefill));
+    // Grammar masks are computed in the grammar worker while the models ran: usually here already.
+    const masks = [...decoding, ...prefill.map((p) => p.seq)].map((s) => s.grammarReady()).filter((p) => p !== null);
+    if (masks.length > 0) await Promise.all(masks);
     const t1 = performance.now();
     const gateMsBefore = this.stats.gateMs;
     const failed = new Map<Sequence, UnirError>();
@@ -197,13 +217,35 @@ export class Scheduler {
       toSample.push({ seq, row: rowsOf('prefill', prefillIndex, seq) });
     }
     const gated = await this.runGates(toSample);
-    for (const { seq, row } of toSample) {
-      if (seq.phase === 'finished') continue;
-      const { event, finish } = this.sampleOne(seq, row, gated.get(seq.id), onDevice?.get(seq.id));
+    // A gated module that failed has ended its sequence: it samples nothing.
+    const sampling = toSample.filter(({ seq }) => seq.phase !== 'finished');
+
+    // Fusion and processors here, in order; the rows' sampling is split across the sampler pool.
+    const slots = this.sampler.rows(sampling.length);
+    const modulesOf = sampling.map(({ seq, row }) => this.moduleRows(seq, row, gated.get(seq.id)));
+    const jobs = sampling.map(({ seq, row }, i) => {
+      const fused = onDevice?.get(seq.id);
+      const terms: WeightedRow[] = [];
+      if (!fused) for (const m of modulesOf[i]) if (m.row) terms.push({ row: m.row, weight: m.weight });
+      return seq.prepareSample(fused ?? row(BASE_KEY), terms, slots.rows[i], seq.request.logprobs !== null ? slots.raws[i] : null);
+    });
+    const outcomes = await this.sampler.run(jobs);
+    sampling.forEach(({ seq, row }, i) => {
+      // Ended while its row was sampled on another thread (a module detached, a shutdown): nothing to append.
+      if (seq.phase === 'finished') return;
+      const outcome = outcomes[i];
+      if ('nonFinite' in outcome) {
+        // A broken row ends its own sequence only.
+        const err = seq.grammarFailure ?? new UnirError('model_failed', `the fused logits for this sequence are unusable: ${new NonFiniteLogitsError(outcome.nonFinite).message}`);
+        this.fail([seq], err);
+        return;
+      }
+      const attribution = seq.request.attribution ? this.attribute(seq, row(BASE_KEY), modulesOf[i], outcome.tokenId) : undefined;
+      const { event, finish } = seq.append(outcome.tokenId, attribution ? { ...outcome, attribution } : outcome);
       events.push(event);
       this.stats.generatedTokens++;
       if (finish) finished.push({ seq, ...finish });
-    }
+    });
     if (events.length > 0) this.emit(events);
     for (const f of finished) this.finish([f.seq], f.reason, f.stopReason, f.error);
     this.stats.steps++;
@@ -212,25 +254,17 @@ export class Scheduler {
     return true;
   }
 
-  /**
-   * Fuses a sequence's rows (a gated one: the modules its gate ran), samples, attributes when asked, appends.
-   * `fusedOnDevice`: the row device fusion made (gate and attribution need the models' rows: refused with it).
-   */
-  private sampleOne(seq: Sequence, row: (key: number) => Float32Array, decision: GateDecision | undefined, fusedOnDevice: Float32Array | undefined) {
-    if (fusedOnDevice) {
-      const sampled = seq.sample(fusedOnDevice, []);
-      return seq.append(sampled.tokenId, sampled);
-    }
-    const modules: ModuleRow[] = seq.modelKeys.slice(1).map((k) => ({ versionId: k, weight: seq.weightOf(k), row: decision ? (decision.rows.get(k) ?? null) : row(k) }));
-    const terms: WeightedRow[] = [];
-    for (const m of modules) if (m.row) terms.push({ row: m.row, weight: m.weight });
-    const baseRow = row(BASE_KEY);
-    const sampled = seq.sample(baseRow, terms);
-    if (!seq.request.attribution) return seq.append(sampled.tokenId, sampled);
-    const attribution = attributeToken(baseRow, modules, sampled.tokenId, this.attributionScratch);
+  /** A sequence's module rows this step: all of them, or with a gate those it ran (null: its gate was closed). */
+  private moduleRows(seq: Sequence, row: (key: number) => Float32Array, decision: GateDecision | undefined): ModuleRow[] {
+    return seq.modelKeys.slice(1).map((k) => ({ versionId: k, weight: seq.weightOf(k), row: decision ? (decision.rows.get(k) ?? null) : row(k) }));
+  }
+
+  /** The token's attribution (kernels/token-attribution.ts), counted in the sequence's summary. */
+  private attribute(seq: Sequence, baseRow: Float32Array, modules: ModuleRow[], tokenId: number) {
+    const attribution = attributeToken(baseRow, modules, tokenId, this.attributionScratch);
     seq.attributionCounts.tokens++;
     if (attribution.fusedTop.id !== attribution.baseTop.id) seq.attributionCounts.changed++;
-    return seq.append(sampled.tokenId, { ...sampled, attribution });
+    return attribution;
   }
 
   /** The entropy gates of this step's gated sequences: decides them on the base's rows and runs the open modules. */

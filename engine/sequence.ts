@@ -1,18 +1,15 @@
 import { commitToken, createPenaltyState, processLogits, type SequencePenaltyState } from '../kernels/logits-pipeline.js';
-import { logSoftmaxStats, tokenLogprob, topLogprobs } from '../kernels/logprobs.js';
+import type { SampleJob } from '../kernels/sample-job.js';
 import { randomSeed, SeededRandom } from '../kernels/seeded-random.js';
-import { createSamplerScratch, sampleToken } from '../kernels/token-sampler.js';
+import { isGreedy } from '../kernels/token-sampler.js';
 import { fuseLogits, type WeightedRow } from '../kernels/fuse-logits.js';
 import type { UnirError } from '../common/errors.js';
-import type { GrammarLogitsProcessor } from '../grammar/grammar-logits-processor.js';
+import type { RemoteGrammar } from './remote-grammar.js';
 import type { TokenStreamDecoder } from '../models/token-stream-decoder.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import type { FinishReason, GenerationRequest, TokenEvent } from './generation-request.js';
 import { GateState } from './reasoner-gate.js';
 import { StopMatcher } from './stop-matcher.js';
-
-/** One per thread: the step loop samples sequences one after another. */
-const samplerScratch = createSamplerScratch();
 
 export type SequencePhase = 'waiting' | 'prefilling' | 'running' | 'finished';
 
@@ -24,7 +21,7 @@ export interface AppendResult {
 
 /**
  * One sequence's state across steps: prompt progress, generated tokens, its sampler state (seeded generator,
- * penalty counts), streaming text with stop strings, and the fused-logits scratch row.
+ * penalty counts), streaming text with stop strings.
  */
 export class Sequence {
   phase: SequencePhase = 'waiting';
@@ -40,7 +37,6 @@ export class Sequence {
   private readonly penalties: SequencePenaltyState;
   private readonly detokenizer: TokenStreamDecoder;
   private readonly stopMatcher: StopMatcher;
-  private readonly fused: Float32Array;
   private readonly endIds: ReadonlySet<number>;
   private readonly suppressUntilMin: number[];
   /** Set when the grammar could not mask or accept a token: the sequence ends with this error. */
@@ -56,16 +52,14 @@ export class Sequence {
     readonly id: number,
     readonly request: GenerationRequest,
     tokenizer: TextTokenizer,
-    vocab: number,
     private readonly maxContext: number,
     /** The request's grammar (structured outputs, forced tool calls): masks the fused logits before sampling. */
-    private readonly grammar: GrammarLogitsProcessor | null = null,
+    private readonly grammar: RemoteGrammar | null = null,
   ) {
     this.rng = new SeededRandom(request.seed ?? randomSeed());
     this.penalties = createPenaltyState(request.promptIds);
     this.detokenizer = tokenizer.streamDecoder(request.promptIds);
     this.stopMatcher = new StopMatcher(request.stop);
-    this.fused = new Float32Array(vocab);
     const eos = request.ignoreEos ? [] : tokenizer.eosTokenIds;
     this.endIds = new Set([...eos, ...request.stopTokenIds]);
     this.suppressUntilMin = [...new Set([...tokenizer.eosTokenIds, ...request.stopTokenIds])];
@@ -91,27 +85,40 @@ export class Sequence {
     return this.generated[this.generated.length - 1];
   }
 
+  /** False while the grammar's next mask waits behind a compile: the sequence sits this step out. */
+  get canDecode(): boolean {
+    return !this.grammar || this.grammar.canDecode;
+  }
+
+  /** Null when sample() can run now; else resolves when the grammar's next mask has arrived. */
+  grammarReady(): Promise<void> | null {
+    return this.grammar?.ready() ?? null;
+  }
+
   weightOf(versionId: number): number {
     return this.request.reasoners.find((r) => r.versionId === versionId)!.weight;
   }
 
-  /** Fuses the models' rows, applies the request's processors and samples the next token. */
-  sample(baseRow: Float32Array, terms: readonly WeightedRow[]): { tokenId: number; logprob?: number; topLogprobs?: TokenEvent['topLogprobs'] } {
-    const z = fuseLogits(this.fused, baseRow, terms);
-    let stats: ReturnType<typeof logSoftmaxStats> | null = null;
-    let top: TokenEvent['topLogprobs'];
-    if (this.request.logprobs !== null) {
-      // Logprobs describe the fused distribution itself, before penalties, temperature and filters.
-      stats = logSoftmaxStats(z);
-      if (this.request.logprobs > 0) top = topLogprobs(z, stats, this.request.logprobs);
-    }
-    const raw = stats ? z.slice() : null;
+  /**
+   * Fuses the models' rows into `out`, keeps a copy in `rawOut` when logprobs are asked for (they describe the
+   * fused distribution before penalties, temperature and filters), applies the request's processors to `out`, and
+   * takes this token's draw from the sequence's generator: the job that samples `out` (kernels/sample-job.ts), on
+   * this thread or a sampler worker (engine/sampler-pool.ts), with the same result.
+   */
+  prepareSample(baseRow: Float32Array, terms: readonly WeightedRow[], out: Float32Array, rawOut: Float32Array | null): SampleJob {
+    const z = fuseLogits(out, baseRow, terms);
+    if (this.request.logprobs !== null) rawOut!.set(z);
     const suppress = this.generated.length < this.request.minTokens ? this.suppressUntilMin : null;
-    processLogits(z, this.request.sampling, this.penalties, suppress);
+    const { sampling } = this.request;
+    processLogits(z, sampling, this.penalties, suppress);
     if (this.grammar) this.grammarError ??= this.grammar.process(z);
-    const tokenId = sampleToken(z, this.request.sampling, this.rng, samplerScratch);
-    if (!stats || !raw) return { tokenId };
-    return { tokenId, logprob: tokenLogprob(raw, stats, tokenId), topLogprobs: top };
+    const draw = isGreedy(sampling) ? 0 : this.rng.next();
+    return { temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, minP: sampling.minP, draw, logprobs: this.request.logprobs };
+  }
+
+  /** The grammar's error for this step, if it could not mask: it explains an unusable row better than the row. */
+  get grammarFailure(): UnirError | null {
+    return this.grammarError;
   }
 
   /** Appends a sampled token: penalties, text, and the stop conditions in vLLM's order. */

@@ -1,91 +1,59 @@
-import { argmax } from './argmax.js';
-import { createNucleusScratch, selectNucleus, type CandidateSet, type NucleusScratch } from './nucleus.js';
+import { argmaxFinite } from './logit-scan.js';
+import { createNucleusScratch, selectWeighted, type NucleusFilters, type NucleusScratch } from './nucleus.js';
 import type { SamplingParams } from './sampling-params.js';
 import type { RandomSource } from './seeded-random.js';
-import { applyTemperature } from './temperature.js';
 
-/** Buffers reused across sampleToken calls; keep one per worker to avoid per-token allocations. */
-export interface SamplerScratch {
-  nucleus: NucleusScratch;
-  /** exp(logit - max) per id for the unfiltered walk; grows to the vocabulary size once. */
-  weights: Float64Array;
-}
+/** Temperatures below this are greedy: dividing by them overflows float32 and samples noise. */
+export const GREEDY_BELOW_TEMPERATURE = 1e-5;
+
+/** Buffers reused across sampleToken calls; keep one per thread to avoid per-token allocations. */
+export type SamplerScratch = NucleusScratch;
 
 export function createSamplerScratch(): SamplerScratch {
-  return { nucleus: createNucleusScratch(), weights: new Float64Array(0) };
+  return createNucleusScratch();
 }
 
 /**
- * Picks the next token from processed logits (bias/penalties already applied).
+ * Picks the next token from processed logits (bias and penalties already applied); the row is not modified.
  *
- * - temperature 0 or topK 1: argmax, and the rng is not touched.
- * - otherwise exactly one rng.next() draw u, taken first so that every sampled token
- *   consumes one draw whatever the row holds (seeded runs stay aligned); then the logits
- *   are divided by the temperature IN PLACE, filtered (see selectNucleus), and u is walked
- *   over the candidates' cumulative probabilities: the first candidate whose cumulative
- *   probability exceeds u wins. With no filter active the full softmax is walked in id
- *   order, unsorted.
- * - a row whose every logit is -Infinity/NaN, or that holds +Infinity, degenerates to argmax.
+ * - temperature below GREEDY_BELOW_TEMPERATURE, or topK 1: argmax, and the rng is not touched.
+ * - otherwise exactly one rng.next() draw u, so every sampled token consumes one draw whatever the row holds
+ *   (seeded runs stay aligned); the candidates come from selectWeighted (temperature, top-k, top-p, min-p),
+ *   and u times their total weight is walked over their cumulative weights in the order selectWeighted lists
+ *   them (id order; rank order after a heap top-k): the first candidate whose cumulative weight exceeds it wins
+ *   (inverse transform sampling).
+ *
+ * Throws NonFiniteLogitsError (kernels/non-finite-logits.ts) for a row with NaN or +Infinity, or without a
+ * finite entry: never a token from a broken row.
  */
+/** Whether sampleToken takes the argmax (and no draw) for these settings. */
+export function isGreedy(params: Pick<SamplingParams, 'temperature' | 'topK'>): boolean {
+  return params.temperature < GREEDY_BELOW_TEMPERATURE || params.topK === 1;
+}
+
 export function sampleToken(
   logits: Float32Array,
-  params: SamplingParams,
+  params: NucleusFilters,
   rng: RandomSource,
   scratch: SamplerScratch = createSamplerScratch(),
 ): number {
-  if (params.temperature === 0 || params.topK === 1) return argmax(logits);
+  if (isGreedy(params)) return argmaxFinite(logits);
   const draw = rng.next();
-  applyTemperature(logits, params.temperature);
-
-  const filtered =
-    (params.topK > 0 && params.topK < logits.length) || params.topP < 1 || params.minP > 0;
-  if (!filtered) return walkSoftmax(logits, draw, scratch);
-
-  const candidates = selectNucleus(logits, params.topK, params.topP, params.minP, scratch.nucleus);
-  if (candidates.count === 0) return argmax(logits);
-  return walkCandidates(candidates, draw);
-}
-
-function walkCandidates(candidates: CandidateSet, draw: number): number {
-  const { ids, probs, count } = candidates;
+  const { candidates, total, boundaryValue, boundaryId } = selectWeighted(logits, params, scratch);
+  const { ids, values, weights, count } = candidates;
+  const target = draw * total;
   let cumulative = 0;
   let lastPossible = ids[0];
   for (let j = 0; j < count; j++) {
-    if (probs[j] <= 0) continue;
-    cumulative += probs[j];
-    lastPossible = ids[j];
-    if (draw < cumulative) return ids[j];
-  }
-  // The probabilities summed to slightly under 1 and the draw landed in the gap.
-  return lastPossible;
-}
-
-/** Samples from softmax(logits) over the whole vocabulary, in id order, without sorting. */
-function walkSoftmax(logits: Float32Array, draw: number, scratch: SamplerScratch): number {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
-  if (!Number.isFinite(max)) return argmax(logits);
-
-  if (scratch.weights.length < logits.length) scratch.weights = new Float64Array(logits.length);
-  const weights = scratch.weights;
-  let normalizer = 0;
-  for (let i = 0; i < logits.length; i++) {
-    const value = logits[i];
-    // NaN fails the comparison, so it gets weight 0 like -Infinity.
-    const weight = value > -Infinity ? Math.exp(value - max) : 0;
-    weights[i] = weight;
-    normalizer += weight;
-  }
-
-  const target = draw * normalizer;
-  let cumulative = 0;
-  let lastPossible = -1;
-  for (let i = 0; i < logits.length; i++) {
-    const weight = weights[i];
-    if (weight === 0) continue;
+    const weight = weights[j];
+    if (weight <= 0) continue;
+    // Members of top-p's prefix only (rankedAtLeast, inlined).
+    const value = values[j];
+    if (value < boundaryValue || (value === boundaryValue && ids[j] > boundaryId)) continue;
     cumulative += weight;
-    lastPossible = i;
-    if (target < cumulative) return i;
+    lastPossible = ids[j];
+    if (target < cumulative) return ids[j];
   }
+  // The draw landed in the float rounding gap at the very end.
   return lastPossible;
 }

@@ -7,10 +7,12 @@ export interface TopCandidates {
   ids: Int32Array;
   values: Float32Array;
   count: number;
+  /** Whether the last selection met a NaN entry (skipped, as -Infinity is). */
+  sawNaN: boolean;
 }
 
 export function createTopCandidates(capacity = 64): TopCandidates {
-  return { ids: new Int32Array(capacity), values: new Float32Array(capacity), count: 0 };
+  return { ids: new Int32Array(capacity), values: new Float32Array(capacity), count: 0, sawNaN: false };
 }
 
 /**
@@ -35,11 +37,15 @@ export function selectTopCandidates(
   const values = into.values;
   let size = 0;
   let i = 0;
+  let nan = false;
 
   // Fill the heap with the first `limit` candidates.
   for (; i < row.length && size < limit; i++) {
     const value = row[i];
-    if (!(value > -Infinity)) continue;
+    if (!(value > -Infinity)) {
+      if (value !== value) nan = true;
+      continue;
+    }
     let child = size++;
     while (child > 0) {
       const parent = (child - 1) >> 1;
@@ -60,7 +66,12 @@ export function selectTopCandidates(
     let floor = values[0];
     for (; i < row.length; i++) {
       const value = row[i];
-      if (value > floor) {
+      // Written so NaN takes the rare branch: the common path stays one compare.
+      if (!(value <= floor)) {
+        if (value !== value) {
+          nan = true;
+          continue;
+        }
         siftDown(values, ids, value, i, size);
         floor = values[0];
       }
@@ -76,6 +87,7 @@ export function selectTopCandidates(
     siftDown(values, ids, value, id, end);
   }
   into.count = size;
+  into.sawNaN = nan;
   return into;
 }
 

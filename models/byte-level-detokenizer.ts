@@ -4,7 +4,7 @@ import type { TokenStreamDecoder } from './token-stream-decoder.js';
  * GPT-2's reversible map from bytes to printable characters, which byte-level BPE vocabularies
  * (GPT-2, Llama 3, Qwen2) are written in. Inverted: character → byte.
  */
-function unicodeToByte(): Map<string, number> {
+export function unicodeToByte(): Map<string, number> {
   const printable = [
     ...range(0x21, 0x7e),
     ...range(0xa1, 0xac),

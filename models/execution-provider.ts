@@ -6,6 +6,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
 import { graphPath } from './kv-gather-graph.js';
 import { adapterLabel, probeWebGpuAdapter, type AdapterProbe, type WebGpuAdapter } from './webgpu-adapter.js';
+import type { LogitsGraph } from './logits-graph-cache.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
 export type ExecutionProviderChoice = ExecutionProvider | 'auto';
@@ -18,6 +19,10 @@ export interface SessionSettings {
   deviceId: number;
   /** ORT intra-op threads for this session; several sessions share the cores, so each gets an explicit count. */
   threads: number;
+  /** Where rewritten graphs are cached (models/logits-graph-cache.ts); undefined: the default, null: none. */
+  graphCacheDir?: string | null;
+  /** false: exports without num_logits_to_keep are served unchanged (default true). */
+  rewriteLogitsGraph?: boolean;
   /** `auto` may choose a software WebGPU adapter (lavapipe, SwiftShader, any adapter of type CPU). Default false. */
   allowSoftwareAdapter?: boolean;
   /** The WebGPU adapter, when a thread already probed it (the probe is a child process: done once, passed on). */
@@ -35,11 +40,20 @@ export function webgpuAdapter(settings: Pick<SessionSettings, 'adapterProbe'> = 
   return adapterProbe;
 }
 
-/** Why `auto` passes over a software adapter; `--ep webgpu` on one starts, with this as a warning. */
-export function softwareAdapterNote(a: WebGpuAdapter): string {
+/** Whether a base on `ep` and modules on `moduleEp` (null or auto: the base's provider) can run on WebGPU. */
+export function mayUseWebGpu(ep: ExecutionProviderChoice, moduleEp: ExecutionProviderChoice | null): boolean {
+  const webgpu = (e: ExecutionProviderChoice) => e === 'webgpu' || e === 'auto';
+  return webgpu(ep) || (moduleEp !== null && moduleEp !== 'auto' && webgpu(moduleEp));
+}
+
+/**
+ * Why `auto` passes over a software adapter; `--ep webgpu` on one starts, with this as a warning (`allowed`: the
+ * server runs with --allow-software-adapter, so auto may have chosen it).
+ */
+export function softwareAdapterNote(a: WebGpuAdapter, allowed = false): string {
   return (
     `the WebGPU adapter is a software renderer (${adapterLabel(a)}): it runs on the CPU, far slower than --ep cpu; ` +
-    '--ep auto passes over it unless --allow-software-adapter is given'
+    (allowed ? '--allow-software-adapter lets --ep auto choose it' : '--ep auto passes over it unless --allow-software-adapter is given')
   );
 }
 
@@ -62,10 +76,11 @@ export async function createSession(
   settings: SessionSettings,
   deviceOutputs: readonly string[],
   onAutoChoice?: (ep: ExecutionProvider, skipped: string[]) => void,
+  graph?: LogitsGraph,
 ): Promise<CreatedSession> {
   if (settings.ep !== 'auto') {
     const adapter = settings.ep === 'webgpu' ? await adapterOrThrow(onnxPath, settings) : null;
-    return { session: await createSessionOn(settings.ep, onnxPath, settings, deviceOutputs), ep: settings.ep, adapter };
+    return { session: await createSessionOn(settings.ep, onnxPath, settings, deviceOutputs, graph), ep: settings.ep, adapter };
   }
   const skipped: string[] = [];
   for (const ep of AUTO_ORDER) {
@@ -75,7 +90,7 @@ export async function createSession(
         adapter = await adapterOrThrow(onnxPath, settings);
         if (adapter.software && !settings.allowSoftwareAdapter) throw new UnirError('provider_unavailable', `webgpu: ${softwareAdapterNote(adapter)}`);
       }
-      const session = await createSessionOn(ep, onnxPath, settings, deviceOutputs);
+      const session = await createSessionOn(ep, onnxPath, settings, deviceOutputs, graph);
       onAutoChoice?.(ep, skipped);
       return { session, ep, adapter };
     } catch (err) {
@@ -90,8 +105,11 @@ export async function createSession(
 async function adapterOrThrow(onnxPath: string, settings: SessionSettings): Promise<WebGpuAdapter> {
   if (settings.deviceId !== 0) sessionOptionsFor('webgpu', settings, []); // throws the --device-id explanation first
   const probe = await webgpuAdapter(settings);
-  if (!probe.ok) throw classifySessionError('webgpu', onnxPath, new Error(probe.error));
-  return probe.adapter;
+  if (probe.ok) return probe.adapter;
+  // The probe runs a one-node graph of ours, never the model: whatever stopped it is the provider's.
+  if (probe.probeFailed) throw new UnirError('provider_unavailable', `webgpu: ${probe.error}`);
+  if (PROVIDER_FAILURE.test(probe.error)) throw classifySessionError('webgpu', onnxPath, new Error(probe.error));
+  throw new UnirError('provider_unavailable', `webgpu: the WebGPU provider could not create a session (onnxruntime said: ${firstLine(probe.error)})`);
 }
 
 /** The session options of one provider (WebGPU: `deviceOutputs` stay on the device between runs). */
@@ -130,10 +148,16 @@ export async function createSessionOn(
   onnxPath: string,
   settings: SessionSettings,
   deviceOutputs: readonly string[] = [],
+  graph?: LogitsGraph,
 ): Promise<InferenceSession> {
   const options = sessionOptionsFor(ep, settings, deviceOutputs);
   try {
-    return await ort.InferenceSession.create(onnxPath, options);
+    if (graph?.bytes) {
+      // A rewritten graph held in memory: its external data files stay beside the export.
+      const extra = { session: { model_external_initializers_file_folder_path: graph.externalDataDir } };
+      return await ort.InferenceSession.create(graph.bytes, { ...options, extra: { ...options.extra, ...extra } });
+    }
+    return await ort.InferenceSession.create(graph?.path ?? onnxPath, options);
   } catch (err) {
     throw classifySessionError(ep, onnxPath, err);
   }
@@ -169,6 +193,9 @@ export function providerHint(ep: 'cuda' | 'webgpu', ortMessage: string, probe: P
     );
   }
   const missing: string[] = [];
+  for (const [name, files] of Object.entries(probe.driverFilesMissing)) {
+    missing.push(`${name} names ${files.join(', ')}, which does not exist: the Vulkan loader reads only the driver manifests it names`);
+  }
   if (!probe.vulkanLoader) missing.push('the Vulkan loader libvulkan.so.1 is not installed (apt-get install libvulkan1)');
   if (!probe.vulkanIcd) {
     missing.push(
@@ -185,6 +212,8 @@ export interface ProviderProbe {
   cudaProviderInstalled: boolean;
   vulkanLoader: boolean;
   vulkanIcd: boolean;
+  /** VK_DRIVER_FILES / VK_ICD_FILENAMES entries that do not exist, by variable (the loader then reads no other manifest). */
+  driverFilesMissing: Record<string, string[]>;
 }
 
 /** Looks for the files the GPU providers load: the CUDA provider beside the binding, the Vulkan loader and ICD. */
@@ -194,15 +223,19 @@ export function probeHost(env: NodeJS.ProcessEnv = process.env): ProviderProbe {
     ...(env.LD_LIBRARY_PATH ?? '').split(delimiter).filter(Boolean),
     '/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib',
   ];
-  const icdFiles = [
-    ...(env.VK_DRIVER_FILES ?? env.VK_ICD_FILENAMES ?? '').split(delimiter).filter(Boolean),
-    ...['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d'].map((d) => join(d, 'nvidia_icd.json')),
-  ];
+  // The loader reads the manifests VK_DRIVER_FILES (or the older VK_ICD_FILENAMES) names instead of its directories.
+  const variable = env.VK_DRIVER_FILES ? 'VK_DRIVER_FILES' : env.VK_ICD_FILENAMES ? 'VK_ICD_FILENAMES' : null;
+  const named = variable ? env[variable]!.split(delimiter).filter(Boolean) : [];
+  const icdFiles = variable
+    ? named
+    : ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d'].map((d) => join(d, 'nvidia_icd.json'));
+  const absent = named.filter((f) => !existsSync(f));
   return {
     bindingDir,
     cudaProviderInstalled: existsSync(join(bindingDir, 'libonnxruntime_providers_cuda.so')),
     vulkanLoader: libDirs.some((d) => existsSync(join(d, 'libvulkan.so.1'))),
     vulkanIcd: icdFiles.some((f) => existsSync(f)),
+    driverFilesMissing: variable && absent.length > 0 ? { [variable]: absent } : {},
   };
 }
 

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, type ExecFileException } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
@@ -28,7 +28,11 @@ export interface WebGpuAdapter {
   software: boolean;
 }
 
-export type AdapterProbe = { ok: true; adapter: WebGpuAdapter } | { ok: false; error: string };
+/**
+ * `error`: ONNX Runtime's words when its session failed; with `probeFailed`, the probe itself failed (its child
+ * crashed or hung, or nothing named the adapter) and `error` is a whole sentence saying so.
+ */
+export type AdapterProbe = { ok: true; adapter: WebGpuAdapter } | { ok: false; error: string; probeFailed?: true };
 
 /** Khronos and PCI vendor ids of the vendors whose Vulkan drivers run compute. */
 const VENDORS: Record<number, string> = {
@@ -118,7 +122,8 @@ export function icdLibraries(env: NodeJS.ProcessEnv = process.env): string[] {
 
 /**
  * Creates a WebGPU session in a child process (on a one-node graph) with the loader's and Mesa's reports turned
- * on, and names the adapter. Slow adapters make this take a second or two; it runs once per process.
+ * on, and names the adapter. Slow adapters make this take a second or two; it runs once per process. A driver
+ * that crashes or hangs takes the child down (killed after `timeoutMs`), never the server: the failure says which.
  */
 export async function probeWebGpuAdapter(graph: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<AdapterProbe> {
   const ort = pathToFileURL(createRequire(import.meta.url).resolve('onnxruntime-node')).href;
@@ -127,16 +132,27 @@ export async function probeWebGpuAdapter(graph: string, env: NodeJS.ProcessEnv =
     `try { const s = await ort.InferenceSession.create(process.argv[1], { executionProviders: ['webgpu'], logSeverityLevel: 3 });` +
     `await s.release(); process.stdout.write('session-ok'); } catch (e) { process.stdout.write('session-error:' + e.message); }`;
   const run = (extra: NodeJS.ProcessEnv) =>
-    new Promise<{ stdout: string; stderr: string; failure: string | null }>((resolve) => {
-      execFile(process.execPath, ['--input-type=module', '-e', script, graph], { env: { ...env, ...extra }, timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-        const failure = stdout.startsWith('session-error:') ? stdout.slice('session-error:'.length) : stdout === 'session-ok' ? null : `the probe process ended without a session (${err?.message ?? 'no output'})`;
-        resolve({ stdout, stderr, failure });
+    new Promise<{ stdout: string; stderr: string; ortError: string | null; childFailure: string | null }>((resolve) => {
+      const options = { env: { ...env, ...extra }, timeout: timeoutMs, killSignal: 'SIGKILL' as const, maxBuffer: 16 << 20 };
+      execFile(process.execPath, ['--input-type=module', '-e', script, graph], options, (err, stdout, stderr) => {
+        const ortError = stdout.startsWith('session-error:') ? stdout.slice('session-error:'.length) : null;
+        resolve({ stdout, stderr, ortError, childFailure: ortError === null && stdout !== 'session-ok' ? probeProcessFailure(err, stderr, timeoutMs) : null });
       });
     });
   // MESA_VK_DEVICE_SELECT=list makes Mesa's layer print the devices and end the process before any device exists.
   const [session, list] = await Promise.all([run({ VK_LOADER_DEBUG: 'driver' }), run({ MESA_VK_DEVICE_SELECT: 'list' })]);
-  if (session.failure !== null) return { ok: false, error: session.failure.trim() };
+  if (session.ortError !== null) return { ok: false, error: session.ortError.trim() };
+  if (session.childFailure !== null) return { ok: false, error: session.childFailure, probeFailed: true };
   const adapter = describeAdapter(session.stderr, list.stderr, icdLibraries(env));
-  if (!adapter) return { ok: false, error: 'a WebGPU session started but neither the Vulkan loader nor the ICD manifests named its adapter' };
+  if (!adapter) return { ok: false, error: 'a WebGPU session started but neither the Vulkan loader nor the ICD manifests named its adapter', probeFailed: true };
   return { ok: true, adapter };
+}
+
+/** Why the probe's child ended without answering: killed after the timeout, killed by a signal, or an exit code. */
+function probeProcessFailure(err: ExecFileException | null, stderr: string, timeoutMs: number): string {
+  const probe = 'the WebGPU adapter probe (a child process that creates a WebGPU session on a one-node graph)';
+  if (err?.killed) return `${probe} did not finish within ${timeoutMs / 1000} s and was killed: the Vulkan driver or the GPU hangs`;
+  if (err?.signal) return `${probe} was killed by ${err.signal}: the Vulkan driver crashed it`;
+  const error = stderr.split('\n').find((l) => /Error/.test(l));
+  return `${probe} exited with code ${err?.code ?? 0} without an answer${error ? ` (${error.trim().slice(0, 300)})` : ''}`;
 }

@@ -13,6 +13,7 @@ export interface CliChild {
   logs: LogEntry[];
   /** The server's url, once it logs that it listens (before the model is loaded). */
   listening: Promise<string>;
+  /** Resolves once the process has exited and its output has been read to the end. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -23,7 +24,8 @@ export interface CliChild {
 export function spawnCli(argv: string[], opts: { cwd: string; onLine?: (line: string, entry: LogEntry | null) => void }): CliChild {
   const proc = spawn(process.execPath, argv, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogEntry[] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': by then its stdout has been read to the end, so `logs` holds every line it wrote.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += d));
   const listening = new Promise<string>((resolve, reject) => {

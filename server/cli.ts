@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** unir-serve --model DIR [options]: see --help, or README's CLI reference. */
 import { UnirError } from '../common/errors.js';
-import { helpText, parseServerOptions } from './options.js';
+import { helpText, parseServerOptions, unknownEnvironment } from './options.js';
 import { startServer } from './start.js';
 
 async function main(): Promise<void> {
@@ -18,6 +18,8 @@ async function main(): Promise<void> {
   }
   const server = await startServer(options);
   const log = server.ctx.log;
+  const unknown = unknownEnvironment(process.env);
+  if (unknown.length) log.warn({ variables: unknown }, 'these UNIR_ environment variables name no option and are ignored (see --help)');
   let signals = 0;
   const shutdown = (signal: string) => {
     if (++signals > 1) {
@@ -26,7 +28,14 @@ async function main(): Promise<void> {
     }
     log.info({ signal, inFlight: server.ctx.lifecycle.inFlight }, 'draining: /ready is 503, new requests are refused');
     server.close().then(
-      () => {
+      ({ watcherStopped }) => {
+        if (!watcherStopped) {
+          // process.exit() joins libuv's threads, one of which waits on the unanswering file system: it would hang.
+          log.warn('stopped; a file-system call never returned, so the process ends itself with SIGKILL');
+          // pino writes asynchronously; SIGKILL runs no exit handler that would flush it.
+          log.flush(() => process.kill(process.pid, 'SIGKILL'));
+          return;
+        }
         log.info('stopped');
         process.exit(0);
       },

@@ -22,6 +22,9 @@ export interface ServerOptions {
   maxBatch: number;
   maxQueue: number;
   prefillChunk: number;
+  graphCacheDir: string | null;
+  keepAllLogits: boolean;
+  samplerThreads: number | null;
   maxModelLen: number | null;
   reasoner: string[];
   reasonersDir: string | null;
@@ -54,6 +57,9 @@ interface OptionSpec {
 }
 
 const cores = availableParallelism();
+/** The range of a `seconds` option: from a tenth of a second to the longest Node.js timer (about 24.8 days). */
+const MIN_SECONDS = 0.1;
+const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 /** The table README's CLI reference is written from (npm run docs). */
 export const OPTION_SPECS: readonly OptionSpec[] = [
@@ -71,13 +77,16 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxBatch', flag: 'max-batch', kind: 'int', default: 16, help: 'Sequences decoded together at most (running batch).' },
   { key: 'maxQueue', flag: 'max-queue', kind: 'int', default: 64, help: 'Sequences that may wait for a batch slot; beyond it requests get 429.' },
   { key: 'prefillChunk', flag: 'prefill-chunk', kind: 'int', default: 128, help: 'Prompt tokens prefilled per step, so a long prompt does not stall running streams; 0 prefills whole prompts.' },
+  { key: 'graphCacheDir', flag: 'graph-cache-dir', kind: 'string', default: null, help: 'Where graphs rewritten at load are cached (an export without num_logits_to_keep gets it, so a prefill computes logits for the last position only); default: $XDG_CACHE_HOME/unir-serve/graphs; "" disables the cache.' },
+  { key: 'keepAllLogits', flag: 'keep-all-logits', kind: 'bool', default: false, help: 'Serve exports without num_logits_to_keep unchanged (a prefill computes logits for every prompt position) instead of adding that input at load.' },
+  { key: 'samplerThreads', flag: 'sampler-threads', kind: 'int', default: null, help: 'Threads beside the engine thread that sample the rows of a step (vocabularies of 16,384 and more); default: cores - 1, at most 4; 0 samples on the engine thread.' },
   { key: 'maxModelLen', flag: 'max-model-len', kind: 'int', default: null, help: 'Context served (prompt + completion); default: the model\'s max_position_embeddings.' },
   { key: 'reasoner', flag: 'reasoner', kind: 'list', default: [], help: 'A reasoning module directory to load at start (repeatable).' },
   { key: 'reasonersDir', flag: 'reasoners-dir', kind: 'string', default: null, help: 'Modules root: each subdirectory holding a unir.json is loaded; admin loads resolve paths inside it.' },
   { key: 'defaultReasoners', flag: 'default-reasoners', kind: 'string', default: null, help: 'Modules applied when a request names none, e.g. "add,sort:0.5".' },
   { key: 'reasonerGate', flag: 'reasoner-gate', kind: 'number', default: null, help: 'Entropy gate in nats for requests without reasoner_gate: modules run only where the base\'s entropy reaches it (0 or unset: every step).' },
   { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones. File-system events, or polling every 2 s where the root is on a network or FUSE file system (NFS, SMB/CIFS, CephFS, 9p, FUSE); the admin API then refuses loads and unloads (the root decides, for every replica).' },
-  { key: 'watchPoll', flag: 'watch-poll', kind: 'seconds', default: null, help: 'Watch --reasoners-dir by polling every N seconds (fractions allowed) instead of file-system events: for roots shared between hosts. Implies --watch.' },
+  { key: 'watchPoll', flag: 'watch-poll', kind: 'seconds', default: null, help: 'Watch --reasoners-dir by polling every N seconds (0.1 to 2147483, fractions allowed) instead of file-system events: for roots shared between hosts. Implies --watch.' },
   { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
   { key: 'toolCallParser', flag: 'tool-call-parser', kind: 'string', default: 'auto', help: 'How tool calls are read from replies: hermes (<tool_call>{...}</tool_call>, Qwen), llama3_json ({"name", "parameters"}), none, or auto (guessed from the chat template).' },
@@ -101,6 +110,15 @@ export function watchesModulesRoot(options: Pick<ServerOptions, 'watch' | 'watch
 
 export function envName(flag: string): string {
   return `UNIR_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/**
+ * The UNIR_ variables of `env` that name no option, sorted: a typo, an option this version does not have, or a
+ * Kubernetes service link (UNIR_SERVE_PORT for a Service named unir-serve). They are ignored; the CLI warns.
+ */
+export function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
+  const known = new Set(OPTION_SPECS.map((o) => envName(o.flag)));
+  return Object.keys(env).filter((name) => name.startsWith('UNIR_') && !known.has(name)).sort();
 }
 
 /** Flags win over environment variables, which win over defaults. */
@@ -134,6 +152,9 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
     throw new UnirError('invalid_request', `--reasoning-parser: expected ${REASONING_PARSERS.join(' or ')}, got ${JSON.stringify(options.reasoningParser)}`);
   }
   if (!options.model) throw new UnirError('invalid_request', `--model DIR (or ${envName('model')}) is required`);
+  if (watchesModulesRoot(options) && !options.reasonersDir) {
+    throw new UnirError('invalid_request', '--watch and --watch-poll need --reasoners-dir DIR (the modules root to follow)');
+  }
   return options;
 }
 
@@ -156,8 +177,9 @@ function convert(o: OptionSpec, raw: unknown): unknown {
       return n;
     }
     case 'seconds': {
+      // Node.js timers hold at most 2^31-1 ms and fire after 1 ms beyond it; under 0.1 s a poll is a busy loop.
       const n = Number(raw);
-      if (String(raw).trim() === '' || !Number.isFinite(n) || n <= 0) throw bad('expected a positive number of seconds');
+      if (String(raw).trim() === '' || !(n >= MIN_SECONDS && n <= MAX_SECONDS)) throw bad(`expected a number of seconds from ${MIN_SECONDS} to ${MAX_SECONDS}`);
       return n;
     }
     case 'list':

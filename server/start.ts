@@ -6,7 +6,7 @@ import { startReasonerWatch, type ReasonerWatcher } from '../adapters/reasoner-w
 import { loadReasonersAtStart } from '../adapters/startup-reasoners.js';
 import { UnirError } from '../common/errors.js';
 import { EngineClient } from '../engine/engine-client.js';
-import { softwareAdapterNote, webgpuAdapter, type SessionSettings } from '../models/execution-provider.js';
+import { mayUseWebGpu, softwareAdapterNote, webgpuAdapter, type SessionSettings } from '../models/execution-provider.js';
 import { ChatTemplate } from '../models/chat-template.js';
 import { readModelConfig } from '../models/model-config.js';
 import { locateModelFiles } from '../models/model-files.js';
@@ -22,8 +22,12 @@ export interface RunningServer {
   url: string;
   /** Resolves when the model and the start-up modules are loaded; rejects if the base cannot load. */
   ready: Promise<void>;
-  /** Drains (bounded by --drain-timeout), then stops HTTP, modules and the engine. */
-  close(): Promise<void>;
+  /**
+   * Drains (bounded by --drain-timeout), then stops HTTP, modules and the engine. `watcherStopped` false: the
+   * modules root watcher was still waiting on the file system (a volume that does not answer), and one of libuv's
+   * threads with it; process.exit() would wait for that thread.
+   */
+  close(): Promise<{ watcherStopped: boolean }>;
 }
 
 /** Listens first (so /health and /ready answer during a long load), then loads the model and the modules. */
@@ -41,7 +45,7 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
   log.info({ url, model: options.model }, 'listening; loading the model');
 
   let watcher: ReasonerWatcher | null = null;
-  let closing: Promise<void> | null = null;
+  let closing: Promise<{ watcherStopped: boolean }> | null = null;
   const ready = loadRuntime(options, log, metrics).then(async (runtime) => {
     ctx.setRuntime(runtime);
     if (watchesModulesRoot(options) && !closing) {
@@ -49,7 +53,9 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
     }
     if (closing) await watcher?.stop();
     lifecycle.ready = true;
-    const { ep, adapter } = runtime.engine.base;
+    const { ep } = runtime.engine.base;
+    // One WebGPU adapter per process: named whenever the base or the modules run on it.
+    const adapter = runtime.engine.base.adapter ?? runtime.registry.adapter;
     log.info(
       { model: modelId, ep, adapter, moduleEp: runtime.registry.moduleEp, modulePlacement: runtime.registry.placement, reasoners: runtime.registry.names(), ...(options.noUi ? {} : { playground: `${url}/` }) },
       'ready',
@@ -58,8 +64,10 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
 
   const close = () =>
     (closing ??= (async () => {
-      await watcher?.stop();
+      // Draining starts at once. Stopping the watcher waits for its poll or load under way, which never ends while
+      // a network volume does not answer (an NFS hard mount): it runs beside the drain, and is waited for only so long.
       lifecycle.draining = true;
+      const watcherStopped = watcher ? settlesWithin(watcher.stop(), WATCHER_STOP_MS) : true;
       const drained = await lifecycle.waitIdle(options.drainTimeout * 1000);
       if (!drained) {
         log.warn({ inFlight: lifecycle.inFlight }, 'drain timeout: cancelling the requests in flight');
@@ -72,13 +80,26 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
       const force = setTimeout(() => app.server.closeAllConnections(), 5000);
       await app.close();
       clearTimeout(force);
+      const stopped = await watcherStopped;
+      if (!stopped) log.warn({ root: options.reasonersDir, waitedMs: WATCHER_STOP_MS }, 'the modules root watcher did not stop (the file system does not answer): closing without it');
       const rt = ctx.loaded;
       if (rt) {
         await rt.registry.close();
         await rt.engine.close();
       }
+      return { watcherStopped: stopped };
     })());
   return { ctx, url, ready, close };
+}
+
+/** How long shutdown waits, from its start, for the modules root watcher's poll or load under way. */
+const WATCHER_STOP_MS = 5000;
+
+/** Whether `p` settles within `ms`. */
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([p.then(() => true, () => true), late]).finally(() => clearTimeout(timer));
 }
 
 async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics): Promise<ModelRuntime> {
@@ -87,11 +108,11 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const config = readModelConfig(files);
   const tokenizer = TextTokenizer.load(files, config);
   const chatTemplate = await loadChatTemplate(options, tokenizer);
-  const usesWebGpu = [options.ep, options.moduleEp].some((ep) => ep === 'webgpu' || ep === 'auto');
   // The adapter is probed once here (a child process) and handed to the threads that create WebGPU sessions.
   const shared: Partial<SessionSettings> = {
     allowSoftwareAdapter: options.allowSoftwareAdapter,
-    ...(usesWebGpu ? { adapterProbe: await webgpuAdapter() } : {}),
+    ...(mayUseWebGpu(options.ep, options.moduleEp) ? { adapterProbe: await webgpuAdapter() } : {}),
+    ...graphSettings(options),
   };
   const engine = await EngineClient.start({
     baseDir: files.dir,
@@ -100,9 +121,11 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     maxQueue: options.maxQueue,
     prefillChunk: options.prefillChunk,
     maxContext: options.maxModelLen ?? config.maxPositions,
+    samplerThreads: options.samplerThreads ?? undefined,
     fusionSite: options.fusionSite,
   });
   if (engine.base.autoNote) log.info({ ep: engine.base.ep }, `--ep auto ${engine.base.autoNote}`);
+  if (engine.base.logitsNote) log[engine.base.logitsNote.level]({ model: options.model }, engine.base.logitsNote.message);
   metrics.modelLoadSeconds.set((performance.now() - t0) / 1000);
   const registry = new ReasonerRegistry(
     engine,
@@ -114,8 +137,8 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
       onRequest: (name) => metrics.reasonerRequests.inc({ reasoner: name }),
     },
   );
-  const adapter = engine.base.adapter ?? (registry.moduleEp === 'webgpu' && shared.adapterProbe?.ok ? shared.adapterProbe.adapter : null);
-  if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter));
+  const adapter = engine.base.adapter ?? registry.adapter;
+  if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter, options.allowSoftwareAdapter));
   await loadReasonersAtStart(registry, options, log);
   const defaultReasoners = parseDefaultReasoners(options.defaultReasoners);
   for (const d of defaultReasoners) {
@@ -129,6 +152,11 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
     maxContext: Math.min(options.maxModelLen ?? config.maxPositions, config.maxPositions),
     defaultReasoners,
   };
+}
+
+/** --graph-cache-dir (unset: the default directory, '': no cache) and --keep-all-logits. */
+function graphSettings(options: ServerOptions): { graphCacheDir: string | null | undefined; rewriteLogitsGraph: boolean } {
+  return { graphCacheDir: options.graphCacheDir === null ? undefined : options.graphCacheDir || null, rewriteLogitsGraph: !options.keepAllLogits };
 }
 
 async function loadChatTemplate(options: ServerOptions, tokenizer: TextTokenizer): Promise<ChatTemplate | null> {

@@ -1,21 +1,8 @@
+import { unicodeToByte } from '../models/byte-level-detokenizer.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 
 /** GPT-2's byte-level alphabet: the character each byte is written as in a byte-level BPE vocabulary. */
-const BYTE_OF_CHAR: ReadonlyMap<string, number> = (() => {
-  const bytes: number[] = [];
-  for (let b = 0x21; b <= 0x7e; b++) bytes.push(b);
-  for (let b = 0xa1; b <= 0xac; b++) bytes.push(b);
-  for (let b = 0xae; b <= 0xff; b++) bytes.push(b);
-  const chars = [...bytes];
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    if (!bytes.includes(b)) {
-      bytes.push(b);
-      chars.push(256 + n++);
-    }
-  }
-  return new Map(bytes.map((b, i) => [String.fromCodePoint(chars[i]), b]));
-})();
+const BYTE_OF_CHAR: ReadonlyMap<string, number> = unicodeToByte();
 
 const pieces = new WeakMap<TextTokenizer, Map<number, string>>();
 const utf8 = new TextEncoder();

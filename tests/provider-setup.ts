@@ -1,7 +1,12 @@
 /**
  * Vitest global setup: finds, once per run, which execution providers can start on this host, so the contract
  * suites run on every one of them and report the others as skipped with the reason (tests/helpers/providers.ts).
+ * It also points XDG_CACHE_HOME at a temporary directory for the run (removed at the end): model loads in tests
+ * cache rewritten graphs there (models/logits-graph-cache.ts), never in the user's ~/.cache.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { detectProviders, type ProviderCase } from './helpers/provider-detection.js';
 
@@ -11,7 +16,10 @@ declare module 'vitest' {
   }
 }
 
-export default async function setup(project: TestProject): Promise<void> {
+export default async function setup(project: TestProject): Promise<() => void> {
+  // Test workers and the servers they spawn inherit it.
+  const cacheHome = mkdtempSync(join(tmpdir(), 'unir-test-cache-'));
+  process.env.XDG_CACHE_HOME = cacheHome;
   const providers = await detectProviders(process.env.UNIR_TEST_EPS);
   for (const p of providers) {
     const what = p.reason ? `skipped: ${p.reason}` : `runs the contract suites${p.adapter ? ` on ${p.adapter.device} (${p.adapter.type}, ${p.adapter.driver})` : ''}`;
@@ -20,6 +28,10 @@ export default async function setup(project: TestProject): Promise<void> {
   // CI names the providers it installed: one that cannot start there is a failure, not a skip.
   const required = (process.env.UNIR_REQUIRE_EPS ?? '').split(',').filter(Boolean);
   const missing = providers.filter((p) => required.includes(p.ep) && p.reason);
-  if (missing.length > 0) throw new Error(`UNIR_REQUIRE_EPS=${process.env.UNIR_REQUIRE_EPS}: ${missing.map((p) => `${p.ep} cannot start: ${p.reason}`).join('; ')}`);
+  if (missing.length > 0) {
+    rmSync(cacheHome, { recursive: true, force: true });
+    throw new Error(`UNIR_REQUIRE_EPS=${process.env.UNIR_REQUIRE_EPS}: ${missing.map((p) => `${p.ep} cannot start: ${p.reason}`).join('; ')}`);
+  }
   project.provide('providers', providers);
+  return () => rmSync(cacheHome, { recursive: true, force: true });
 }

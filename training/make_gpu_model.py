@@ -41,6 +41,17 @@ SMALL = {
 }
 
 
+def bench_tokenizer(max_length: int):
+    """The fixtures' byte-level BPE with a ChatML template, as benchmark models use it: (tokenizer, end-of-text id,
+    tokenizer_config.json, generation_config.json)."""
+    tok = ByteLevelBPE(train_merges(CORPUS, 48), SPECIALS)
+    eot = tok.specials["<|endoftext|>"]
+    tok_config = {"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
+                  "model_max_length": max_length, "chat_template": CHATML, "tokenizer_class": "PreTrainedTokenizerFast"}
+    gen_config = {"eos_token_id": [eot, tok.specials["<|im_end|>"]], "bos_token_id": eot}
+    return tok, eot, tok_config, gen_config
+
+
 def build(shape: dict, compute_dtype: str, seed: int, eot: int) -> Decoder:
     trace_dtype = "bfloat16" if compute_dtype == "float16" else compute_dtype
     cfg = DecoderConfig(**shape, kv_dtype="float16", with_position_ids=True, with_num_logits_to_keep=True,
@@ -63,11 +74,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(16, os.cpu_count() or 1)))
 
-    tok = ByteLevelBPE(train_merges(CORPUS, 48), SPECIALS)
-    eot = tok.specials["<|endoftext|>"]
-    tok_config = {"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
-                  "model_max_length": 32768, "chat_template": CHATML, "tokenizer_class": "PreTrainedTokenizerFast"}
-    gen_config = {"eos_token_id": [eot, tok.specials["<|im_end|>"]], "bos_token_id": eot}
+    tok, eot, tok_config, gen_config = bench_tokenizer(32768)
     shapes = SMALL if args.small else FULL
     transform = bf16_graph_to_fp16 if args.compute_dtype == "float16" else None
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ReasoningSplitter, type ReasoningParserName } from './reasoning-parser.js';
-import { ToolCallExtractor, type ToolCallParserName } from './tool-call-parser.js';
+import { ToolCallExtractor, type ToolCallParserName, type ToolDelta } from './tool-call-parser.js';
 
 /** A tool call in OpenAI's response shape. */
 export interface ToolCall {
@@ -9,8 +9,15 @@ export interface ToolCall {
   function: { name: string; arguments: string };
 }
 
-/** One piece of a chat reply: some reasoning, some content, or one complete tool call (with its index). */
-export type ChatDelta = { reasoning_content: string } | { content: string } | { tool_call: ToolCall; index: number };
+/**
+ * One piece of a chat reply: some reasoning, some content, the start of a tool call (index, id, name), or a
+ * fragment of a call's arguments (by index), in the order OpenAI streams them.
+ */
+export type ChatDelta =
+  | { reasoning_content: string }
+  | { content: string }
+  | { tool_call: { index: number; id: string; name: string } }
+  | { tool_arguments: { index: number; fragment: string } };
 
 /** How a chat reply's text is read back: the reasoning parser and the tool-call parser in force (null: none). */
 export interface ChatOutputParsers {
@@ -29,6 +36,8 @@ export class ChoiceOutput {
   private readonly reasoning: ReasoningSplitter | null;
   private readonly tools: ToolCallExtractor | null;
   private calls = 0;
+  /** The call whose arguments are streaming is dropped (parallel_tool_calls: false, not the first call). */
+  private dropping = false;
 
   constructor(private readonly parsers: ChatOutputParsers) {
     this.reasoning = parsers.reasoning ? new ReasoningSplitter(parsers.reasoning) : null;
@@ -64,12 +73,17 @@ export class ChoiceOutput {
     else this.toolDeltas(this.tools.push(text), out);
   }
 
-  private toolDeltas(deltas: ReturnType<ToolCallExtractor['push']>, out: ChatDelta[]): void {
+  private toolDeltas(deltas: ToolDelta[], out: ChatDelta[]): void {
     for (const d of deltas) {
-      if (d.content) out.push({ content: d.content });
-      if (d.call && (this.parsers.parallelToolCalls || this.calls === 0)) {
+      if ('content' in d) {
+        if (d.content) out.push({ content: d.content });
+      } else if ('callStart' in d) {
+        this.dropping = !this.parsers.parallelToolCalls && this.calls > 0;
+        if (this.dropping) continue;
         const id = `call_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
-        out.push({ tool_call: { id, type: 'function', function: d.call }, index: this.calls++ });
+        out.push({ tool_call: { index: this.calls++, id, name: d.callStart } });
+      } else if (!this.dropping && d.args) {
+        out.push({ tool_arguments: { index: this.calls - 1, fragment: d.args } });
       }
     }
   }
@@ -83,7 +97,8 @@ export function replyMessage(deltas: readonly ChatDelta[]): { content: string | 
   for (const d of deltas) {
     if ('content' in d) content += d.content;
     else if ('reasoning_content' in d) reasoning = (reasoning ?? '') + d.reasoning_content;
-    else calls.push(d.tool_call);
+    else if ('tool_call' in d) calls[d.tool_call.index] = { id: d.tool_call.id, type: 'function', function: { name: d.tool_call.name, arguments: '' } };
+    else calls[d.tool_arguments.index].function.arguments += d.tool_arguments.fragment;
   }
   return {
     content: calls.length > 0 && content.trim() === '' ? null : content,

@@ -101,9 +101,13 @@ function finishReason(done: DoneEvent, output: ChoiceOutput): string {
   return done.finishReason === 'stop' && output.toolCallCount > 0 ? 'tool_calls' : done.finishReason;
 }
 
-/** A parsed piece of the reply as an OpenAI delta. */
+/**
+ * A parsed piece of the reply as an OpenAI delta: a call's first chunk has its id, type, name and empty
+ * arguments; later chunks carry argument fragments by index.
+ */
 function deltaOf(d: ChatDelta): object {
-  if ('tool_call' in d) return { tool_calls: [{ index: d.index, ...d.tool_call }] };
+  if ('tool_call' in d) return { tool_calls: [{ index: d.tool_call.index, id: d.tool_call.id, type: 'function', function: { name: d.tool_call.name, arguments: '' } }] };
+  if ('tool_arguments' in d) return { tool_calls: [{ index: d.tool_arguments.index, function: { arguments: d.tool_arguments.fragment } }] };
   return d;
 }
 
@@ -112,8 +116,8 @@ function deltaOf(d: ChatDelta): object {
  * finish_reason; with include_usage every chunk has usage: null and a last chunk (no choices) has the usage.
  * A token whose text is held back (an incomplete character or stop-string prefix, a tag or tool call still
  * being read) sends no chunk: its logprob and attribution entry ride with the next chunk, so the logprobs and
- * attribution of a stream equal the plain response's. Reasoning streams as delta.reasoning_content, each complete tool call as one
- * delta.tool_calls entry (id, name and the whole arguments string).
+ * attribution of a stream equal the plain response's. Reasoning streams as delta.reasoning_content; a tool call as
+ * delta.tool_calls chunks (see deltaOf) whose argument fragments concatenate to the plain response's arguments.
  */
 async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationRun, o: StreamOptions): Promise<void> {
   const sse = new SseWriter(reply);

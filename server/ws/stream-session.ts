@@ -10,6 +10,7 @@ import { planGeneration } from '../generation-plan.js';
 import { GenerationRun } from '../generation-run.js';
 import type { GenerationId, WsCancelMessage, WsGenerateMessage } from '../schemas/ws-schema.js';
 import { promptIds } from '../prompt-ids.js';
+import { prepareGrammar, requestGrammar } from '../structured-output.js';
 
 /** A compiled JSON-schema check (fastify's validator compiler: the same ajv settings as HTTP bodies). */
 export type MessageValidator = ((data: unknown) => boolean) & { errors?: unknown[] | null };
@@ -74,24 +75,34 @@ export class StreamSession {
     if (limit > 0 && this.running.size >= limit) {
       return this.sendError(body.id, new UnirError('too_many_generations', `this socket already runs ${limit} generations (--ws-max-generations): wait for one to end, or open another socket`));
     }
+    // The id is taken from now on (a grammar may compile first): a cancel or a socket close aborts it.
+    const controller = new AbortController();
+    this.running.set(key, controller);
+    void this.start(body, controller).finally(() => this.running.delete(key));
+  }
+
+  /** Checks and submits a generation (compiling its grammar first, as /v1/completions does), then streams it. */
+  private async start(body: WsGenerateMessage, controller: AbortController): Promise<void> {
     let run: GenerationRun;
     let n: number;
     let attribution: AttributionFormatter | null = null;
-    const controller = new AbortController();
     try {
       checkUnsupported(body);
+      const grammar = requestGrammar(body);
+      if (grammar) await prepareGrammar(this.ctx, grammar, body);
       const ids = promptIds(this.ctx, body.prompt);
       const logprobs = body.logprobs ?? null;
       const plan = planGeneration(this.ctx, { ...body, model: body.model ?? this.ctx.modelId }, ids, { defaultMaxTokens: 16, logprobs, fromMessages: false });
+      for (const r of plan.requests) r.grammar = grammar?.spec ?? null;
       n = plan.requests.length;
       if (body.return_attribution) attribution = new AttributionFormatter(this.ctx.tokenizer, plan.lease.uses, plan.lease.names);
-      // Throws queue_full (engine at capacity) or shutting_down; the plan's modules are released then.
+      // Throws queue_full (engine at capacity) or shutting_down; the plan's modules are released then. A cancel
+      // that came while the grammar compiled has aborted the signal: the run ends at once, cancelled.
       run = new GenerationRun(this.ctx, plan, 'websocket', controller.signal);
     } catch (err) {
       return this.sendError(body.id, toUnirError(err));
     }
-    this.running.set(key, controller);
-    void this.stream(body.id, run, n, body.logprobs ?? null, attribution).finally(() => this.running.delete(key));
+    await this.stream(body.id, run, n, body.logprobs ?? null, attribution);
   }
 
   private async stream(id: GenerationId, run: GenerationRun, n: number, logprobs: number | null, attribution: AttributionFormatter | null): Promise<void> {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseServerOptions } from '../../server/options.js';
+import { parseServerOptions, unknownEnvironment } from '../../server/options.js';
 import { modelModule, readManifests, unknownFieldErrors, validateSchema, yamlFilesUnder, type Json, type Manifest } from '../helpers/k8s-manifests.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -86,13 +86,31 @@ describe('deploy/ manifests', () => {
 
     const secret = one('Secret');
     const fromSecret = Object.fromEntries(container.env.filter((e: Json) => e.valueFrom?.secretKeyRef).map((e: Json) => [e.name, e.valueFrom.secretKeyRef]));
-    expect(Object.keys(fromSecret).sort()).toEqual(['UNIR_ADMIN_TOKEN', 'UNIR_API_KEY']);
+    // UNIR_API_KEY joins once the server has --api-key (issue 12): until then it would be ignored, the API open.
+    expect(Object.keys(fromSecret).sort()).toEqual(['UNIR_ADMIN_TOKEN']);
     for (const ref of Object.values(fromSecret) as Json[]) {
       expect(ref.name).toBe(secret.metadata.name);
       expect(Object.keys(secret.stringData)).toContain(ref.key);
     }
     expect(container.resources.limits['nvidia.com/gpu']).toBe(1);
     expect(deployment.spec.strategy.rollingUpdate).toEqual({ maxSurge: 1, maxUnavailable: 0 });
+  });
+
+  it('every UNIR_ variable the container sees is a server option (its env, and no Service links)', () => {
+    const pod = one('Deployment').spec.template.spec;
+    const env: Record<string, string> = Object.fromEntries(pod.containers[0].env.map((e: Json) => [e.name, e.value ?? 'from-a-secret']));
+    // Unless enableServiceLinks is false, Kubernetes adds <SERVICE>_SERVICE_HOST, <SERVICE>_PORT, ... for every
+    // Service of the namespace: a Service named unir-serve makes UNIR_SERVE_*, one named unir would set UNIR_PORT.
+    if (pod.enableServiceLinks !== false) {
+      for (const m of objects.filter((o) => o.object.kind === 'Service')) {
+        const prefix = m.object.metadata.name.toUpperCase().replace(/-/g, '_');
+        for (const p of m.object.spec.ports) {
+          Object.assign(env, { [`${prefix}_SERVICE_HOST`]: '10.0.0.1', [`${prefix}_SERVICE_PORT`]: String(p.port), [`${prefix}_PORT`]: `tcp://10.0.0.1:${p.port}` });
+        }
+      }
+    }
+    expect(unknownEnvironment(env)).toEqual([]);
+    expect(() => parseServerOptions(pod.containers[0].args, env)).not.toThrow();
   });
 
   it('Service, PodDisruptionBudget, ServiceMonitor and HPA select and target the Deployment\'s pods', () => {

@@ -72,7 +72,7 @@ async function cpuReference(): Promise<string[]> {
 
 describeEachProvider(
   'reasoning modules on a GPU provider',
-  ({ ep }) => {
+  ({ ep, adapter }) => {
     it(`--ep ${ep} with both demo modules: the request that aborted the process, greedy text equal to the CPU's, concurrent = one by one, 200 concurrent requests, clean exit`, async () => {
       const expected = await cpuReference();
       const gpu = await start(['--ep', ep]);
@@ -96,7 +96,13 @@ describeEachProvider(
     it(`--ep cpu --module-ep ${ep}: both modules on the device's one shared worker, greedy text equal to the CPU's`, async () => {
       const expected = await cpuReference();
       const mixed = await start(['--ep', 'cpu', '--module-ep', ep]);
-      expect(mixed.cli.logs.find((l) => l.msg === 'ready')).toMatchObject({ ep: 'cpu', moduleEp: ep, modulePlacement: ep === 'webgpu' ? 'device-worker' : 'own-worker' });
+      // The ready line names the WebGPU adapter whenever sessions run on it, the modules' alone included.
+      expect(mixed.cli.logs.find((l) => l.msg === 'ready')).toMatchObject({
+        ep: 'cpu',
+        moduleEp: ep,
+        modulePlacement: ep === 'webgpu' ? 'device-worker' : 'own-worker',
+        adapter: adapter ? { device: adapter.device, vendor: adapter.vendor, type: adapter.type, driver: adapter.driver } : null,
+      });
       const oneByOne: string[] = [];
       for (const [model, prompt] of PROMPTS) oneByOne.push(await mixed.complete(model, prompt));
       expect(oneByOne).toEqual(expected);

@@ -131,7 +131,10 @@ describe('unir-serve --ep at startup', () => {
       expect(code).toBe(0);
       const lines = logLines(stdout);
       expect(lines.find((l) => l.msg === 'ready')).toMatchObject({ ep: 'webgpu', adapter: { device: a.device, software: true } });
-      expect(lines.some((l) => l.level === 40 && String(l.msg).includes(a.device))).toBe(true);
+      const warning = lines.find((l) => l.level === 40 && String(l.msg).includes(a.device));
+      // The flag was given: the warning says it let auto choose the adapter, not that auto passes over it.
+      expect(warning.msg).toContain('--allow-software-adapter lets --ep auto choose it');
+      expect(warning.msg).not.toContain('passes over it');
     });
   });
 

@@ -1,12 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnCli, type CliChild } from '../../scripts/cli-child.js';
 import { parseServerOptions } from '../../server/options.js';
 import { startServer } from '../../server/start.js';
 import { MHA } from '../helpers/fixtures.js';
+import { fuseMountProcess } from '../helpers/fuse-mount.js';
 import { parseSse, postJson } from '../helpers/server.js';
 
 /**
@@ -124,6 +127,60 @@ describe('graceful shutdown of the CLI', () => {
     expect(cutAfter).toBeLessThan(4000);
     expect(cli.logs.some((l) => /drain timeout/.test(l.msg))).toBe(true);
   });
+});
+
+describe('graceful shutdown with a watched modules root that hangs', () => {
+  // A network volume whose server stopped answering (an NFS hard mount) makes every stat wait: bindfs, stopped.
+  const probe = mkdtempSync(join(tmpdir(), 'unir-fuse-probe-'));
+  let available = '';
+  beforeAll(async () => {
+    const m = await fuseMountProcess(probe);
+    if ('unavailable' in m) available = m.unavailable;
+    else m.unmount();
+  });
+  afterAll(() => rmSync(probe, { recursive: true, force: true }));
+
+  it('SIGTERM drains at once while a poll of the root waits on the file system, and the process ends', async (ctx) => {
+    if (available) {
+      console.warn(`skipped: hung-root shutdown test: ${available}`);
+      return ctx.skip();
+    }
+    const backing = mkdtempSync(join(tmpdir(), 'unir-hung-root-'));
+    const m = await fuseMountProcess(backing);
+    if ('unavailable' in m) throw new Error(m.unavailable);
+    try {
+      const cli = await startCli(['--reasoners-dir', m.path, '--watch-poll', '0.1', '--max-batch', '1']);
+      await waitReady(cli.url);
+      m.daemon.kill('SIGSTOP');
+      await new Promise((r) => setTimeout(r, 500)); // polls every 0.1 s: one is now waiting on the stopped mount
+      // A request in flight to drain (as in the first test), so the draining server can be asked.
+      const stream = await openStream(cli.url, { prompt: 'once upon a time', max_tokens: 400, n: 6, ignore_eos: true });
+      cli.proc.kill('SIGTERM');
+      let ready: Response | null = null;
+      for (let i = 0; i < 200 && ready?.status !== 503; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        ready = await fetch(`${cli.url}/ready`);
+      }
+      expect(await ready!.json()).toEqual({ status: 'draining' });
+      const refused = await postJson(`${cli.url}/v1/completions`, { model: MODEL, prompt: 'hi', max_tokens: 2 });
+      expect(refused.body.error?.code).toBe('shutting_down');
+      const frames = parseSse(stream.first + (await stream.rest));
+      const finishes = (frames.slice(0, -1) as Chunk[]).flatMap((c) => c.choices.filter((ch) => ch.finish_reason !== null));
+      expect(finishes.map((f) => f.finish_reason)).toEqual(Array(6).fill('length'));
+      // The drain, then the watcher given up on (5 s from SIGTERM). process.exit() would wait for libuv's thread
+      // that waits on the mount, so the process ends itself with SIGKILL once everything else is closed.
+      const exited = await Promise.race([cli.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 30_000))]);
+      expect(exited).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(cli.logs.map((l) => l.msg)).toEqual(expect.arrayContaining([
+        'the modules root watcher did not stop (the file system does not answer): closing without it',
+        'stopped; a file-system call never returned, so the process ends itself with SIGKILL',
+      ]));
+      expect(m.daemon.signalCode ?? m.daemon.exitCode).toBeNull(); // bindfs was stopped all along, not gone
+    } finally {
+      m.unmount();
+      rmSync(backing, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('readiness while the model loads', () => {

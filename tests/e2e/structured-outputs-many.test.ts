@@ -12,7 +12,7 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-test('1,008 sampled json_schema generations (temperature 1, 1,008 seeds) are all valid for the schema', async () => {
+test('1,008 sampled json_schema generations (temperature 1, 1,008 seeds) are all valid for the schema and valid UTF-8', async () => {
   const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   const t0 = performance.now();
   const outputs = await sampleJsonSchema(client, server.ctx.modelId, 63, 240);
@@ -20,6 +20,8 @@ test('1,008 sampled json_schema generations (temperature 1, 1,008 seeds) are all
   const validate = new Ajv().compile(SCHEMA);
   expect(outputs.length).toBe(1008);
   expect(outputs.filter((o) => !validate(JSON.parse(o)))).toEqual([]);
+  // Strings of any characters did take characters beyond ASCII (so UTF-8 was exercised).
+  expect(outputs.filter((o) => /[^\x00-\x7f]/.test(JSON.parse(o).name)).length).toBeGreaterThan(50);
   // Sampling varied: many distinct outputs, not one forced string.
   expect(new Set(outputs).size).toBeGreaterThan(200);
   console.log(`${outputs.length} json_schema generations in ${seconds.toFixed(1)} s, ${new Set(outputs).size} distinct`);

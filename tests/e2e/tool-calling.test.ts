@@ -42,25 +42,26 @@ describe('tool calling with the hermes syntax on Qwen3\'s tokenizer and template
     }
   });
 
-  test('a named function, streamed: delta.tool_calls carries id, name and arguments; the same as the plain reply', async () => {
+  test('a named function, streamed as OpenAI does: a first delta with id, type and name, then argument fragments that the openai stream helper puts together into the plain reply\'s arguments', async () => {
     const body = { model, messages: [{ role: 'user' as const, content: 'Weather?' }], tools: TOOLS, tool_choice: { type: 'function' as const, function: { name: 'get_weather' } }, temperature: 1, seed: 8, max_tokens: 60 };
     const plain = await client.chat.completions.create(body);
     const call = plain.choices[0].message.tool_calls![0] as OpenAI.ChatCompletionMessageFunctionToolCall;
     expect(call.function.name).toBe('get_weather');
     expect(validArgs(JSON.parse(call.function.arguments))).toBe(true);
-    const calls: { index: number; id?: string; name?: string; args: string }[] = [];
-    let finish: string | null = null;
-    for await (const chunk of await client.chat.completions.create({ ...body, stream: true })) {
-      for (const d of chunk.choices[0]?.delta.tool_calls ?? []) {
-        calls[d.index] ??= { index: d.index, args: '' };
-        if (d.id) calls[d.index].id = d.id;
-        if (d.function?.name) calls[d.index].name = d.function.name;
-        calls[d.index].args += d.function?.arguments ?? '';
-      }
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-    }
-    expect(finish).toBe('tool_calls');
-    expect(calls.map((c) => ({ name: c.name, args: c.args }))).toEqual([{ name: 'get_weather', args: call.function.arguments }]);
+    const stream = client.chat.completions.stream(body);
+    const fragments: string[] = [];
+    const deltas: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
+    stream.on('tool_calls.function.arguments.delta', (e) => fragments.push(e.arguments_delta));
+    stream.on('chunk', (chunk) => deltas.push(...(chunk.choices[0]?.delta.tool_calls ?? [])));
+    const final = await stream.finalChatCompletion();
+    expect(deltas[0]).toEqual({ index: 0, id: expect.stringMatching(/^call_[0-9a-f]{24}$/), type: 'function', function: { name: 'get_weather', arguments: '' } });
+    expect(deltas.slice(1).every((d) => d.index === 0 && d.id === undefined && d.function?.name === undefined)).toBe(true);
+    // The arguments came in many pieces, as the tokens were sampled, and add up to the plain reply's.
+    expect(fragments.length).toBeGreaterThan(3);
+    expect(fragments.join('')).toBe(call.function.arguments);
+    expect(final.choices[0].finish_reason).toBe('tool_calls');
+    const streamed = final.choices[0].message.tool_calls![0] as OpenAI.ChatCompletionMessageFunctionToolCall;
+    expect(streamed.function).toEqual(call.function);
   });
 
   test('tool_choice "auto" leaves the random model free (its text is content); "none" parses nothing', async () => {
@@ -110,13 +111,21 @@ describe('tool calling with the Llama 3 JSON syntax', () => {
     const server = await startTestServer(['--model', chatModelDir('llama3_1'), '--chat-template', join(CHAT_FIXTURES, 'llama3_1-json-tools.jinja')]);
     try {
       const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-      const r = await client.chat.completions.create({ model: server.ctx.modelId, messages: TOOL_TURN.slice(0, 1), tools: TOOLS, tool_choice: 'required', temperature: 1, seed: 5, max_tokens: 60, parallel_tool_calls: false });
+      const body = { model: server.ctx.modelId, messages: TOOL_TURN.slice(0, 1), tools: TOOLS, tool_choice: 'required' as const, temperature: 1, seed: 5, max_tokens: 60, parallel_tool_calls: false };
+      const r = await client.chat.completions.create(body);
       expect(r.choices[0].finish_reason).toBe('tool_calls');
       const call = r.choices[0].message.tool_calls![0] as OpenAI.ChatCompletionMessageFunctionToolCall;
       if (call.function.name === 'get_weather') expect(validArgs(JSON.parse(call.function.arguments))).toBe(true);
       else expect(JSON.parse(call.function.arguments)).toEqual({ zone: expect.stringMatching(/^(utc|cet)$/) });
+      // Streamed: argument fragments that the stream helper puts together into the same call.
+      const stream = client.chat.completions.stream(body);
+      let fragments = 0;
+      stream.on('tool_calls.function.arguments.delta', () => fragments++);
+      const final = await stream.finalChatCompletion();
+      expect(fragments).toBeGreaterThan(1);
+      expect((final.choices[0].message.tool_calls![0] as OpenAI.ChatCompletionMessageFunctionToolCall).function).toEqual(call.function);
     } finally {
       await server.close();
     }
-  });
+  }, 180_000);
 });

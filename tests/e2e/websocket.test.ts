@@ -131,6 +131,23 @@ describe('WebSocket /v1/stream', () => {
     expect((await other).end).toMatchObject({ finish_reason: 'length', usage: { completion_tokens: 200 } });
   });
 
+  it('takes the structured-output fields of /v1/completions: the same grammar, the same text as HTTP; a bad one is an error naming the field', async () => {
+    const schema = { type: 'object', properties: { n: { type: 'integer', minimum: 0, maximum: 999 }, w: { type: 'string', maxLength: 4 } }, required: ['n', 'w'], additionalProperties: false };
+    const params = { prompt: 'x', max_tokens: 60, temperature: 1, seed: 3, n: 2, response_format: { type: 'json_schema', json_schema: { name: 'r', schema } } };
+    const [ws, http] = await Promise.all([client.generate('json', params), postJson(`${server.url}/v1/completions`, { model: 'tiny-mha-f32', ...params })]);
+    expect(http.status).toBe(200);
+    for (let i = 0; i < 2; i++) {
+      const text = ws.tokens.filter((t) => t.index === i).map((t) => t.text).join('') + ws.end.choices[i].text;
+      expect(text).toBe(http.body.choices[i].text);
+      expect(JSON.parse(text)).toEqual({ n: expect.any(Number), w: expect.any(String) });
+    }
+    const regex = await client.generate('re', { prompt: 'x', max_tokens: 10, temperature: 1, seed: 1, structured_outputs: { regex: '[a-c]{3}!' } });
+    expect(regex.tokens.map((t) => t.text).join('') + regex.end.text).toMatch(/^[a-c]{3}!$/);
+    const bad = await client.generate('bad', { prompt: 'x', guided_json: { type: 'objec' } });
+    expect(bad.end).toMatchObject({ type: 'error', id: 'bad', error: { code: 'invalid_request', param: 'guided_json' } });
+    expect(bad.end.error.message).toContain('Unsupported type "objec"');
+  });
+
   it('closing the socket cancels all of its generations', async () => {
     const c = await StreamClient.open(server.url);
     for (let i = 0; i < 3; i++) c.send({ type: 'generate', id: i, prompt: 'a', max_tokens: 480, ignore_eos: true });

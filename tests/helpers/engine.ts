@@ -9,6 +9,9 @@ export interface EngineTestOptions {
   maxQueue?: number;
   /** Default cpu. */
   ep?: ExecutionProvider;
+  /** Sampler workers (default: the engine's); samplerMinVocab lowers the vocabulary from which they are used. */
+  samplerThreads?: number;
+  samplerMinVocab?: number;
 }
 
 /** The real engine worker on a fixture; 1 intra-op thread. */
@@ -20,6 +23,8 @@ export async function startEngine(baseDir: string, opts: EngineTestOptions = {})
     maxQueue: opts.maxQueue ?? 64,
     prefillChunk: opts.prefillChunk ?? 0,
     maxContext: Number.MAX_SAFE_INTEGER,
+    samplerThreads: opts.samplerThreads,
+    samplerMinVocab: opts.samplerMinVocab,
   });
 }
 
@@ -45,11 +50,13 @@ export interface Collected {
   done: Extract<SequenceEvent, { kind: 'done' }>;
 }
 
-export async function collect(events: AsyncIterable<SequenceEvent>): Promise<Collected> {
+/** A sequence's tokens, text and done event; `onToken` runs as each token arrives. */
+export async function collect(events: AsyncIterable<SequenceEvent>, onToken?: () => void): Promise<Collected> {
   const tokens: number[] = [];
   let text = '';
   for await (const e of events) {
     if (e.kind === 'token') {
+      onToken?.();
       tokens.push(e.tokenId);
       text += e.text;
     } else {

@@ -9,6 +9,8 @@ export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fix
 export const MHA = join(FIXTURES, 'tiny-mha-f32');
 export const GQA = join(FIXTURES, 'tiny-gqa-f16');
 export const REASONERS = join(FIXTURES, 'reasoners');
+/** Modules that load but misbehave (r-fails: every run fails in ONNX Runtime). */
+export const FAULTY = join(FIXTURES, 'faulty');
 /** A decoder-shaped graph of a handful of kernels, for long disposal runs (training/make_kv_echo_fixture.py). */
 export const KV_ECHO = join(FIXTURES, 'kv-echo');
 

@@ -5,7 +5,7 @@ import type { EngineClient } from '../../engine/engine-client.js';
 import type { GenerationRequest, ReasonerUse, SequenceEvent } from '../../engine/generation-request.js';
 import { DEFAULT_SAMPLING } from '../../kernels/sampling-params.js';
 import { collect, greedyRequest, startEngine, type Collected } from '../helpers/engine.js';
-import { MHA, REASONERS } from '../helpers/fixtures.js';
+import { FAULTY, MHA, REASONERS } from '../helpers/fixtures.js';
 import { describeEachProvider } from '../helpers/providers.js';
 
 const prompts = [
@@ -133,6 +133,34 @@ describeEachProvider('the engine with modules', ({ ep }) => {
       expect(res.tokens).toEqual([]);
       await Promise.all(fill);
     });
+  });
+});
+
+/** A module whose every run fails in ONNX Runtime, beside the base and a working module on each provider. */
+describeEachProvider('a module failing at run time', ({ ep }) => {
+  let engine: EngineClient;
+  let registry: ReasonerRegistry;
+  beforeAll(async () => {
+    engine = await startEngine(MHA, { ep });
+    registry = new ReasonerRegistry(engine, MHA, { ep, deviceId: 0, threads: 1 });
+    await registry.load(join(FAULTY, 'r-fails'));
+    await registry.load(join(REASONERS, 'r1'));
+  });
+  afterAll(async () => {
+    await registry.close();
+    await engine.close();
+  });
+
+  it('fails only the sequences that use it, with reasoner_failed naming the module', async () => {
+    const use = (name: string) => registry.acquire([{ name }]).uses;
+    const [failing, fine, plain] = await Promise.all([
+      collect(engine.submit(greedyRequest([5, 17, 42], 8, { reasoners: use('r-fails') }))),
+      collect(engine.submit(greedyRequest([5, 17, 42], 8, { reasoners: use('r1') }))),
+      collect(engine.submit(greedyRequest([5, 17, 42], 8))),
+    ]);
+    expect(failing.done).toMatchObject({ finishReason: 'error', error: { code: 'reasoner_failed', message: expect.stringMatching(/^reasoning module \S*r-fails failed: /) } });
+    expect(fine.done.finishReason).toBe('length');
+    expect(plain.done.finishReason).toBe('length');
   });
 });
 

@@ -19,7 +19,7 @@ afterEach(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
 
 /** The shell pipeline the docstring and docs/admin-api.md give. */
 const shellHash = () =>
-  `sha256:${execFileSync('bash', ['-c', 'find -L . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum'], { cwd: dir }).toString().split(' ')[0]}`;
+  `sha256:${execFileSync('bash', ['-c', 'find -L . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] }).toString().split(' ')[0]}`;
 
 describe('contentHash', () => {
   it('is the sha256 of the sorted sha256sum listing, as the documented shell pipeline computes it', async () => {
@@ -39,5 +39,16 @@ describe('contentHash', () => {
     cpSync(join(dir, 'Zeta.txt'), join(dir, 'zeta.txt'));
     rmSync(join(dir, 'Zeta.txt'));
     expect(await contentHash(dir)).not.toBe(changed);
+  });
+
+  it('follows links as find -L does: a link loop is not followed round, a dangling link is no file, no depth limit', async () => {
+    // Two links back to the module's own directory: followed round they would make 2^depth copies of every file.
+    symlinkSync('.', join(dir, 'loop'));
+    symlinkSync('..', join(dir, 'onnx', 'deep', 'back'));
+    symlinkSync('missing.bin', join(dir, 'dangling'));
+    const deep = join(dir, ...Array.from({ length: 12 }, (_, i) => `d${i}`));
+    mkdirSync(deep, { recursive: true });
+    writeFileSync(join(deep, 'leaf.bin'), 'twelve levels down');
+    expect(await contentHash(dir)).toBe(shellHash());
   });
 });

@@ -1,4 +1,4 @@
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -76,6 +76,26 @@ describe('--watch-poll: the watcher fed by polling', () => {
     expect(registry.loads[0].name).toBe('slow');
   });
 
+  it('a new build swapped in by two renames is loaded, even with the same file sizes and times (tar, rsync -a)', async () => {
+    const built = new Date('2020-01-01T00:00:00Z'); // a reproducible build's fixed file times
+    const stamp = (dir: string) => readdirSync(dir).forEach((f) => utimesSync(join(dir, f), built, built));
+    cpSync(join(REASONERS, 'r1'), join(root, 'a'), { recursive: true });
+    cpSync(join(REASONERS, 'r1'), join(root, '.a-new'), { recursive: true });
+    const manifest = readFileSync(join(root, 'a', 'unir.json'), 'utf8');
+    writeFileSync(join(root, '.a-new', 'unir.json'), manifest.replace('"1.0.0"', '"1.0.1"')); // the same length
+    stamp(join(root, 'a'));
+    await sleep(50); // the new build is written later than the old one (file times have a clock tick's grain)
+    stamp(join(root, '.a-new'));
+    await startPolling();
+    await eventually(() => registry.loads.length === 1);
+    // The documented replacement: the old directory out of the way, the new one in, within a debounce.
+    renameSync(join(root, 'a'), join(root, '.a-old'));
+    renameSync(join(root, '.a-new'), join(root, 'a'));
+    await eventually(() => registry.loads.length === 2);
+    expect(registry.loads[1]).toEqual({ dir: join(root, 'a'), name: 'r1', replace: true });
+    expect(registry.unloads).toEqual([]);
+  });
+
   it('does not poll after stop', async () => {
     const w = await startPolling();
     await w.stop();
@@ -86,6 +106,12 @@ describe('--watch-poll: the watcher fed by polling', () => {
 });
 
 describe('ModuleRootPoller', () => {
+  it('refuses an interval a Node.js timer cannot keep (it would fire after 1 ms, polling back to back)', () => {
+    const source = { entries: async () => [], look: async () => null };
+    for (const ms of [0, -5, 2 ** 31, Infinity, NaN]) expect(() => new ModuleRootPoller(source, ms, () => {}, () => {}), String(ms)).toThrow(RangeError);
+    expect(new ModuleRootPoller(source, 2 ** 31 - 1, () => {}, () => {}).intervalMs).toBe(2 ** 31 - 1);
+  });
+
   it('reports new, changed and removed subdirectories once each; a root that cannot be listed is retried', async () => {
     const keys = new Map<string, string>([['a', '1'], ['b', '1']]);
     let listable = true;

@@ -1,4 +1,4 @@
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -145,5 +145,20 @@ describe('fingerprint', () => {
     writeFileSync(join(dir, 'unir.json'), '{}');
     expect((await fingerprint(dir))!.complete).toBe(true);
     expect(await fingerprint(join(root, 'none'))).toBeNull();
+  });
+
+  it('changes when a file is replaced by one of the same size and modification time (cp -p, rsync -a, tar)', async () => {
+    const dir = join(root, 'g');
+    mkdirSync(dir);
+    const built = new Date('2020-01-01T00:00:00Z'); // a reproducible build's fixed time
+    writeFileSync(join(dir, 'unir.json'), manifest('g'));
+    utimesSync(join(dir, 'unir.json'), built, built);
+    const before = await fingerprint(dir);
+    await sleep(50); // later than the first write by more than a clock tick (the grain of file times)
+    // A new build: same length, its time kept as a copy that preserves times would.
+    writeFileSync(join(dir, 'unir.json'), JSON.stringify({ name: 'g', version: '1.0.1' }));
+    utimesSync(join(dir, 'unir.json'), built, built);
+    expect(statSync(join(dir, 'unir.json')).size).toBe(manifest('g').length);
+    expect((await fingerprint(dir))!.key).not.toBe(before!.key);
   });
 });

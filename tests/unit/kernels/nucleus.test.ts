@@ -1,42 +1,38 @@
 import { describe, it, expect } from 'vitest';
-import { createNucleusScratch, selectNucleus, type CandidateSet } from '../../../kernels/nucleus.js';
+import { createNucleusScratch, selectNucleus, type CandidateSet, type NucleusScratch } from '../../../kernels/nucleus.js';
+import { NonFiniteLogitsError } from '../../../kernels/non-finite-logits.js';
 import { SeededRandom } from '../../../kernels/seeded-random.js';
+import { referenceCut, referenceDistribution } from '../../helpers/reference-sampler.js';
 
 const logRow = (...probs: number[]) => new Float32Array(probs.map(Math.log));
-const ids = (set: CandidateSet) => Array.from(set.ids.subarray(0, set.count));
-const probs = (set: CandidateSet) => Array.from(set.probs.subarray(0, set.count));
+/** The set in id order (top-k by heap lists it in rank order). */
+const byId = (set: CandidateSet) =>
+  Array.from(set.ids.subarray(0, set.count), (id, j) => ({ id, p: set.probs[j] })).sort((a, b) => a.id - b.id);
+const ids = (set: CandidateSet) => byId(set).map((e) => e.id);
+const probs = (set: CandidateSet) => byId(set).map((e) => e.p);
+const nucleus = (logits: Float32Array, topK: number, topP: number, minP: number, scratch?: NucleusScratch, temperature = 1) =>
+  selectNucleus(logits, { temperature, topK, topP, minP }, scratch);
 
 function expectProbs(set: CandidateSet, expected: number[], digits = 6) {
   expect(set.count).toBe(expected.length);
   probs(set).forEach((p, j) => expect(p).toBeCloseTo(expected[j], digits));
 }
 
-/** Independent reference for top-p: full sort, float64 softmax, smallest prefix reaching topP. */
-function naiveTopP(values: Float32Array, topP: number): number[] {
-  const max = Math.max(...values);
-  const order = Array.from(values.keys()).sort((a, b) => values[b] - values[a] || a - b);
-  const z = order.reduce((sum, i) => sum + Math.exp(values[i] - max), 0);
-  const kept: number[] = [];
-  let cumulative = 0;
-  for (const i of order) {
-    kept.push(i);
-    cumulative += Math.exp(values[i] - max) / z;
-    if (cumulative >= topP) break;
-  }
-  return kept;
-}
-
 describe('selectNucleus: top-k', () => {
-  it('keeps the k most likely, renormalized', () => {
-    const set = selectNucleus(logRow(0.1, 0.4, 0.2, 0.3), 2, 1, 0);
+  it('keeps the k most likely, renormalized, in id order', () => {
+    const set = nucleus(logRow(0.1, 0.4, 0.2, 0.3), 2, 1, 0);
     expect(ids(set)).toEqual([1, 3]);
-    expectProbs(set, [0.4 / 0.7, 0.3 / 0.7]); // 0.5714, 0.4286
+    expectProbs(set, [0.4 / 0.7, 0.3 / 0.7]);
   });
 
   it('top-k >= vocabulary is no cut', () => {
-    const set = selectNucleus(logRow(0.1, 0.9), 5, 1, 0);
-    expect(ids(set)).toEqual([0, 1]); // id order: nothing needed ranking
+    const set = nucleus(logRow(0.1, 0.9), 5, 1, 0);
+    expect(ids(set)).toEqual([0, 1]);
     expectProbs(set, [0.1, 0.9]);
+  });
+
+  it('ties at the boundary go to the lower ids', () => {
+    expect(ids(nucleus(new Float32Array([1, 3, 2, 3, 2, 2]), 3, 1, 0))).toEqual([1, 2, 3]);
   });
 });
 
@@ -44,29 +40,25 @@ describe('selectNucleus: top-p', () => {
   it('keeps the smallest prefix whose mass reaches topP', () => {
     const logits = logRow(0.1, 0.4, 0.2, 0.3);
     // sorted: 0.4 (id1), 0.3 (id3), 0.2 (id2), 0.1 (id0); cumulative 0.4, 0.7, 0.9, 1.0
-    const sixty = selectNucleus(logits, 0, 0.6, 0);
+    const sixty = nucleus(logits, 0, 0.6, 0);
     expect(ids(sixty)).toEqual([1, 3]);
     expectProbs(sixty, [0.4 / 0.7, 0.3 / 0.7]);
-    expect(ids(selectNucleus(logits, 0, 0.75, 0))).toEqual([1, 3, 2]);
-    expect(ids(selectNucleus(logits, 0, 0.01, 0))).toEqual([1]); // at least one token
+    expect(ids(nucleus(logits, 0, 0.75, 0))).toEqual([1, 2, 3]);
+    expect(ids(nucleus(logits, 0, 0.01, 0))).toEqual([1]); // at least one token
   });
 
   it('includes the token where the cumulative mass lands exactly on topP', () => {
-    // Four equal logits: each p = 1/4 exactly; after two tokens the sum is exactly 0.5.
     const flat = new Float32Array(4);
-    const half = selectNucleus(flat, 0, 0.5, 0);
+    const half = nucleus(flat, 0, 0.5, 0);
     expect(ids(half)).toEqual([0, 1]);
     expectProbs(half, [0.5, 0.5], 12);
-    // A hair above 0.5 needs the third token.
-    expect(ids(selectNucleus(flat, 0, 0.5000001, 0))).toEqual([0, 1, 2]);
+    expect(ids(nucleus(flat, 0, 0.5000001, 0))).toEqual([0, 1, 2]);
   });
 
   it('applies top-p to the top-k renormalized distribution', () => {
     const logits = logRow(0.1, 0.4, 0.2, 0.3);
-    // After top-k 2: 0.5714, 0.4286; the first alone already reaches 0.55.
-    expect(ids(selectNucleus(logits, 2, 0.55, 0))).toEqual([1]);
-    // Without top-k the first holds only 0.4 < 0.55.
-    expect(ids(selectNucleus(logits, 0, 0.55, 0))).toEqual([1, 3]);
+    expect(ids(nucleus(logits, 2, 0.55, 0))).toEqual([1]);
+    expect(ids(nucleus(logits, 0, 0.55, 0))).toEqual([1, 3]);
   });
 
   it('finds the nucleus of a peaked 152,064-token row', () => {
@@ -75,83 +67,139 @@ describe('selectNucleus: top-p', () => {
     logits[1000] = 20;
     logits[151_000] = 19;
     logits[7] = 15;
-    // Z = e^20 + e^19 + e^15 + 152061 = 6.6707e8
-    // p: id1000 0.72731, id151000 0.26756, id7 0.00490, each background 1.5e-9
-    // cumulative: 0.72731, 0.99487, 0.99977
+    // p: id1000 0.72731, id151000 0.26756, id7 0.00490; cumulative 0.72731, 0.99487, 0.99977
     const scratch = createNucleusScratch();
-    const ninety = selectNucleus(logits, 0, 0.9, 0, scratch);
+    const ninety = nucleus(logits, 0, 0.9, 0, scratch);
     expect(ids(ninety)).toEqual([1000, 151_000]);
-    // renormalized: 1 / (1 + e^-1) = 0.731059, e^-1 / (1 + e^-1) = 0.268941
     expectProbs(ninety, [0.731059, 0.268941]);
-    const more = selectNucleus(logits, 0, 0.995, 0, scratch);
-    expect(ids(more)).toEqual([1000, 151_000, 7]);
-    // e^20, e^19, e^15 renormalized among themselves
-    expectProbs(more, [0.727475, 0.267623, 0.004902]);
+    const more = nucleus(logits, 0, 0.995, 0, scratch);
+    expect(ids(more)).toEqual([7, 1000, 151_000]);
+    expectProbs(more, [0.004902, 0.727475, 0.267623]);
   });
 
-  it('doubles the window when 64 candidates are not enough', () => {
-    // 1024 equal logits: every p = 2^-10 exactly, so cumulative sums are exact.
+  it('equal logits: the cut is exact and goes by id', () => {
     const flat = new Float32Array(1024);
-    const hundred = selectNucleus(flat, 0, 100 / 1024, 0); // window 64 -> 128
+    const hundred = nucleus(flat, 0, 100 / 1024, 0);
     expect(ids(hundred)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     probs(hundred).forEach((p) => expect(p).toBeCloseTo(0.01, 12));
-    const half = selectNucleus(flat, 0, 0.5, 0); // window 64 -> 128 -> 256 -> 512, exact hit
-    expect(half.count).toBe(512);
-    expect(half.ids[511]).toBe(511);
-  });
-
-  it('matches a full-sort reference on flat random rows (doubling path)', () => {
-    const rng = new SeededRandom(11);
-    const scratch = createNucleusScratch();
-    for (const topP of [0.3, 0.9, 0.99]) {
-      const logits = new Float32Array(3000);
-      for (let i = 0; i < logits.length; i++) logits[i] = 2 * rng.next();
-      const set = selectNucleus(logits, 0, topP, 0, scratch);
-      expect(set.count).toBeGreaterThan(64);
-      expect(ids(set)).toEqual(naiveTopP(logits, topP));
-      expect(probs(set).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
-    }
+    expect(nucleus(flat, 0, 0.5, 0).count).toBe(512);
   });
 });
 
 describe('selectNucleus: min-p', () => {
-  it('keeps p >= minP * p_max, in id order when it is the only filter', () => {
-    // p_max 0.5, minP 0.25 -> threshold 0.125: drops id0 (0.05)
-    const set = selectNucleus(logRow(0.05, 0.5, 0.15, 0.3), 0, 1, 0.25);
+  it('keeps p >= minP * p_max', () => {
+    const set = nucleus(logRow(0.05, 0.5, 0.15, 0.3), 0, 1, 0.25);
     expect(ids(set)).toEqual([1, 2, 3]);
-    expectProbs(set, [0.5 / 0.95, 0.15 / 0.95, 0.3 / 0.95]); // 0.5263, 0.1579, 0.3158
+    expectProbs(set, [0.5 / 0.95, 0.15 / 0.95, 0.3 / 0.95]);
   });
 
   it('minP 1 keeps exactly the tied maxima', () => {
-    const set = selectNucleus(new Float32Array([0, 2, 2, 1]), 0, 1, 1);
+    const set = nucleus(new Float32Array([0, 2, 2, 1]), 0, 1, 1);
     expect(ids(set)).toEqual([1, 2]);
     expectProbs(set, [0.5, 0.5], 12);
   });
 
   it('runs after top-p', () => {
-    const logits = logRow(0.5, 0.3, 0.15, 0.05);
-    // top-p 0.9: 0.5 + 0.3 + 0.15 = 0.95 keeps three; min-p 0.5: threshold 0.25 drops 0.15
-    const set = selectNucleus(logits, 0, 0.9, 0.5);
+    // top-p 0.9 keeps 0.5, 0.3, 0.15; min-p 0.5 (threshold 0.25) then drops 0.15
+    const set = nucleus(logRow(0.5, 0.3, 0.15, 0.05), 0, 0.9, 0.5);
     expect(ids(set)).toEqual([0, 1]);
-    expectProbs(set, [0.625, 0.375]); // 0.5/0.8, 0.3/0.8
+    expectProbs(set, [0.625, 0.375]);
   });
 });
 
-describe('selectNucleus: masked rows', () => {
-  it('never lists -Infinity or NaN', () => {
-    const logits = new Float32Array([0, -Infinity, NaN, 0]);
-    expect(ids(selectNucleus(logits, 0, 1, 0.01))).toEqual([0, 3]);
-    expect(ids(selectNucleus(logits, 3, 1, 0))).toEqual([0, 3]);
+describe('selectNucleus: non-finite rows', () => {
+  it('never lists -Infinity', () => {
+    const logits = new Float32Array([0, -Infinity, -Infinity, 0]);
+    expect(ids(nucleus(logits, 0, 1, 0.01))).toEqual([0, 3]);
+    expect(ids(nucleus(logits, 3, 1, 0))).toEqual([0, 3]);
   });
 
-  it('gives an empty set for an all-masked row and a single id for +Infinity', () => {
-    const masked = new Float32Array([-Infinity, -Infinity]);
-    expect(selectNucleus(masked, 0, 0.9, 0).count).toBe(0);
-    expect(selectNucleus(masked, 1, 1, 0).count).toBe(0);
-    const infinite = new Float32Array([1, Infinity, 2, Infinity]);
-    for (const set of [selectNucleus(infinite, 0, 0.9, 0), selectNucleus(infinite, 2, 1, 0)]) {
-      expect(ids(set)).toEqual([1]);
-      expect(probs(set)).toEqual([1]);
+  it('throws NonFiniteLogitsError for NaN, +Infinity, or no finite entry', () => {
+    const cases: [Float32Array, string][] = [
+      [new Float32Array([0, NaN, 1]), 'nan'],
+      [new Float32Array([NaN, NaN]), 'nan'],
+      [new Float32Array([1, Infinity, 2]), 'infinity'],
+      [new Float32Array([-Infinity, -Infinity]), 'no-finite'],
+      [new Float32Array(0), 'no-finite'],
+    ];
+    for (const [row, kind] of cases) {
+      for (const [k, p, m] of [[0, 1, 0], [2, 1, 0], [0, 0.9, 0], [0, 1, 0.1]]) {
+        let caught: unknown = null;
+        try {
+          nucleus(row, k, p, m);
+        } catch (err) {
+          caught = err;
+        }
+        expect(caught).toBeInstanceOf(NonFiniteLogitsError);
+        expect((caught as NonFiniteLogitsError).kind).toBe(kind);
+      }
+    }
+  });
+});
+
+describe('selectNucleus: exact probabilities against the full-sort reference', () => {
+  const CASES = 4 * 4 * 11;
+  const settings = [
+    { temperature: 1, topK: 0, topP: 1, minP: 0 },
+    { temperature: 0.7, topK: 0, topP: 1, minP: 0 },
+    { temperature: 1.3, topK: 5, topP: 1, minP: 0 },
+    { temperature: 1, topK: 0, topP: 0.8, minP: 0 },
+    { temperature: 0.5, topK: 0, topP: 0.95, minP: 0 },
+    { temperature: 1, topK: 0, topP: 1, minP: 0.1 },
+    { temperature: 0.8, topK: 20, topP: 0.9, minP: 0.05 },
+    { temperature: 1.2, topK: 0, topP: 0.5, minP: 0.2 },
+    { temperature: 1e-4, topK: 0, topP: 0.9, minP: 0 },
+    // Above 2,048, top-k is a threshold search by bucketing rather than a heap.
+    { temperature: 1, topK: 3000, topP: 1, minP: 0 },
+    { temperature: 0.9, topK: 2500, topP: 0.9, minP: 0.01 },
+  ];
+  const rowKinds = {
+    flat: (rng: SeededRandom, v: number) => Float32Array.from({ length: v }, () => -4 + 8 * rng.next()),
+    peaked: (rng: SeededRandom, v: number) => Float32Array.from({ length: v }, (_, i) => (i % 17 === 3 ? 10 * rng.next() : -40 + 20 * rng.next())),
+    ties: (rng: SeededRandom, v: number) => Float32Array.from({ length: v }, () => Math.floor(rng.next() * 4)),
+    masked: (rng: SeededRandom, v: number) => Float32Array.from({ length: v }, () => (rng.next() < 0.5 ? -Infinity : 3 * rng.next())),
+  };
+
+  /** Every id's probability within 1e-9; ids the kernel leaves out (below max - cut) must have less than that. */
+  function expectSameDistribution(set: CandidateSet, expected: { id: number; p: number }[]) {
+    const got = new Map(byId(set).map((e) => [e.id, e.p]));
+    const want = new Map(expected.map((e) => [e.id, e.p]));
+    for (const id of got.keys()) expect(want.has(id)).toBe(true);
+    for (const [id, p] of want) expect(Math.abs((got.get(id) ?? 0) - p)).toBeLessThan(1e-9);
+  }
+
+  it('matches in set and probability (1e-9) on small vocabularies, every filter, every row kind', () => {
+    const rng = new SeededRandom(11);
+    const scratch = createNucleusScratch();
+    let compared = 0;
+    for (const [kind, make] of Object.entries(rowKinds)) {
+      for (const vocab of [7, 64, 300, 5000]) {
+        const logits = make(rng, vocab);
+        if (kind === 'masked') logits[0] = 1;
+        for (const s of settings) {
+          const reference = referenceCut(logits, s);
+          // A cut that float rounding decides is skipped (equal logits whose count times topP is an integer).
+          if (reference.ambiguous) continue;
+          expectSameDistribution(selectNucleus(logits, s, scratch), reference.kept);
+          compared++;
+        }
+      }
+    }
+    // Only cuts that rounding decides are skipped: a handful at most.
+    expect(compared).toBeGreaterThan(CASES - 4);
+  });
+
+  it('at V = 151,936 the top-k set and its probabilities equal the reference', () => {
+    const rng = new SeededRandom(12);
+    const scratch = createNucleusScratch();
+    for (const make of [rowKinds.flat, rowKinds.peaked]) {
+      const logits = make(rng, 151_936);
+      for (const topK of [1, 50, 1000, 4000]) {
+        const set = selectNucleus(logits, { temperature: 0.9, topK, topP: 1, minP: 0 }, scratch);
+        const expected = referenceDistribution(logits, { temperature: 0.9, topK, topP: 1, minP: 0 });
+        expect(ids(set)).toEqual(expected.map((e) => e.id));
+        probs(set).forEach((p, j) => expect(Math.abs(p - expected[j].p)).toBeLessThan(1e-9));
+      }
     }
   });
 });

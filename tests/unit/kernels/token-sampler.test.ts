@@ -2,6 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { createSamplerScratch, sampleToken } from '../../../kernels/token-sampler.js';
 import { DEFAULT_SAMPLING, type SamplingParams } from '../../../kernels/sampling-params.js';
 import { SeededRandom, type RandomSource } from '../../../kernels/seeded-random.js';
+import { NonFiniteLogitsError } from '../../../kernels/non-finite-logits.js';
+import { referenceDistribution } from '../../helpers/reference-sampler.js';
 
 const logRow = (...probs: number[]) => new Float32Array(probs.map(Math.log));
 const params = (overrides: Partial<SamplingParams>): SamplingParams => ({
@@ -26,7 +28,7 @@ function frequencies(logits: Float32Array, p: SamplingParams, samples: number, s
   const work = new Float32Array(logits.length);
   const counts = new Array(logits.length).fill(0);
   for (let i = 0; i < samples; i++) {
-    work.set(logits); // the sampler scales its input in place
+    work.set(logits);
     counts[sampleToken(work, p, rng, scratch)]++;
   }
   return counts.map((c) => c / samples);
@@ -66,12 +68,15 @@ describe('sampleToken: the draw', () => {
     }
   });
 
-  it('walks filtered candidates in descending order', () => {
-    // top-k 2 of [0.2, 0.5, 0.3]: id1 0.625, then id2 0.375 -> cumulative 0.625, 1.0
+  it('walks filtered candidates in id order too', () => {
+    // top-k 2 of [0.2, 0.5, 0.3]: id1 0.625, id2 0.375 -> cumulative 0.625, 1.0
     const p = params({ topK: 2 });
     expect(sampleToken(logRow(0.2, 0.5, 0.3), p, fixedDraw(0.6))).toBe(1);
     expect(sampleToken(logRow(0.2, 0.5, 0.3), p, fixedDraw(0.65))).toBe(2);
     expect(sampleToken(logRow(0.2, 0.5, 0.3), p, fixedDraw(0.99))).toBe(2); // never id0
+    // top-k 2 of [0.5, 0.2, 0.3]: id0 0.625 then id2 0.375
+    expect(sampleToken(logRow(0.5, 0.2, 0.3), p, fixedDraw(0.6))).toBe(0);
+    expect(sampleToken(logRow(0.5, 0.2, 0.3), p, fixedDraw(0.7))).toBe(2);
   });
 
   it('a draw exactly on a cumulative boundary belongs to the next token', () => {
@@ -95,21 +100,35 @@ describe('sampleToken: the draw', () => {
       expect(rng.draws).toBe(1);
     }
     const masked = fixedDraw(0.3);
-    sampleToken(new Float32Array([-Infinity, -Infinity]), params({ topP: 0.9 }), masked);
+    sampleToken(new Float32Array([-Infinity, 2, -Infinity]), params({ topP: 0.9 }), masked);
     expect(masked.draws).toBe(1);
   });
 
-  it('divides the logits by the temperature in place', () => {
-    const logits = new Float32Array([2, 4]);
-    sampleToken(logits, params({ temperature: 2 }), fixedDraw(0.5));
-    expect(Array.from(logits)).toEqual([1, 2]);
+  it('leaves the row as it was', () => {
+    const logits = new Float32Array([2, 4, -Infinity]);
+    for (const p of [params({ temperature: 2 }), params({ temperature: 0.5, topP: 0.9, topK: 2, minP: 0.1 })]) {
+      sampleToken(logits, p, fixedDraw(0.5));
+      expect(Array.from(logits)).toEqual([2, 4, -Infinity]);
+    }
   });
 
-  it('falls back to argmax on fully masked rows and to the +Infinity id', () => {
-    expect(sampleToken(new Float32Array([-Infinity, -Infinity]), DEFAULT_SAMPLING, fixedDraw(0.5))).toBe(0);
-    expect(sampleToken(new Float32Array([0, -Infinity]), params({ topK: 1 }), fixedDraw(0.5))).toBe(0);
-    expect(sampleToken(new Float32Array([0, Infinity, 3]), DEFAULT_SAMPLING, fixedDraw(0.1))).toBe(1);
-    expect(sampleToken(new Float32Array([0, Infinity, 3]), params({ topP: 0.5 }), fixedDraw(0.1))).toBe(1);
+  it('temperature below 1e-5 is greedy and takes no draw', () => {
+    for (const temperature of [1e-38, 1e-6, 9.99e-6]) {
+      const rng = fixedDraw(0.99);
+      expect(sampleToken(new Float32Array([1, 3, 2.9999]), params({ temperature }), rng)).toBe(1);
+      expect(rng.draws).toBe(0);
+    }
+    // 1e-5 itself samples (here from a distribution that is still all on id1).
+    expect(sampleToken(new Float32Array([1, 3, 2.9]), params({ temperature: 1e-5 }), fixedDraw(0.99))).toBe(1);
+  });
+
+  it('a row with NaN, +Infinity or no finite entry is an error, never a token, greedy or not', () => {
+    const rows = [new Float32Array([0, NaN, 3]), new Float32Array([0, Infinity, 3]), new Float32Array([-Infinity, -Infinity]), new Float32Array([NaN, NaN])];
+    for (const row of rows) {
+      for (const p of [params({ temperature: 0 }), DEFAULT_SAMPLING, params({ topK: 1 }), params({ topP: 0.5 }), params({ topK: 2, minP: 0.1 })]) {
+        expect(() => sampleToken(row, p, fixedDraw(0.1))).toThrow(NonFiniteLogitsError);
+      }
+    }
   });
 
   it('never draws a suppressed token', () => {
@@ -157,4 +176,44 @@ describe('sampleToken: distribution (20,000 draws, within 0.02)', () => {
       expectFrequencies(frequencies(logits, p, 20_000, 3), [0.625, 0.375, 0]);
     }
   });
+});
+
+describe('sampleToken: chi-square against the full-sort reference (V = 40, 40,000 draws each)', () => {
+  // 99.9th percentile of chi-square: the test fails by chance once in a thousand runs per case; seeds are fixed.
+  const CHI2_999 = (df: number) => df + 3.09 * Math.sqrt(2 * df) + 3; // normal approximation, conservative
+  const background = new SeededRandom(21);
+  const rows = {
+    flat: Float32Array.from({ length: 40 }, () => -4 + 8 * background.next()),
+    peaked: Float32Array.from({ length: 40 }, (_, i) => (i % 7 === 0 ? 3 * background.next() : -6 + 2 * background.next())),
+  };
+  const settings = [
+    params({}),
+    params({ temperature: 0.6 }),
+    params({ topK: 10, temperature: 1.4 }),
+    params({ topP: 0.8 }),
+    params({ minP: 0.1, temperature: 0.9 }),
+    params({ topK: 15, topP: 0.9, minP: 0.05, temperature: 0.7 }),
+  ];
+  for (const [kind, row] of Object.entries(rows)) {
+    for (const p of settings) {
+      it(`${kind} row, ${JSON.stringify({ t: p.temperature, k: p.topK, p: p.topP, m: p.minP })}`, () => {
+        const expected = referenceDistribution(row, p);
+        const draws = 40_000;
+        const observed = frequencies(row, p, draws, 1234);
+        const allowed = new Set(expected.map((e) => e.id));
+        observed.forEach((f, id) => {
+          if (!allowed.has(id)) expect(f).toBe(0);
+        });
+        let chi2 = 0;
+        let df = -1;
+        for (const { id, p: prob } of expected) {
+          const e = prob * draws;
+          if (e < 5) continue; // the test needs expected counts >= 5
+          chi2 += (observed[id] * draws - e) ** 2 / e;
+          df++;
+        }
+        expect(chi2).toBeLessThan(CHI2_999(Math.max(1, df)));
+      });
+    }
+  }
 });

@@ -7,13 +7,15 @@ import {
   classifySessionError,
   createSession,
   CUDA_INSTALL,
+  mayUseWebGpu,
   probeHost,
   providerHint,
   sessionOptionsFor,
   type ExecutionProvider,
   type ProviderProbe,
 } from '../../../models/execution-provider.js';
-import type { AdapterProbe, WebGpuAdapter } from '../../../models/webgpu-adapter.js';
+import { graphPath } from '../../../models/kv-gather-graph.js';
+import { probeWebGpuAdapter, type AdapterProbe, type WebGpuAdapter } from '../../../models/webgpu-adapter.js';
 import { MHA } from '../../helpers/fixtures.js';
 import { PROVIDERS } from '../../helpers/providers.js';
 
@@ -93,6 +95,21 @@ describe('createSession on a provider that cannot start', () => {
     expect(skipped[1]).toContain('--allow-software-adapter');
   });
 
+  it.skipIf(!noCuda)('a probe whose child the driver crashed: auto serves on cpu, webgpu is provider_unavailable naming the crash', async () => {
+    const preload = join(mkdtempSync(join(tmpdir(), 'unir-probe-')), 'driver.cjs');
+    writeFileSync(preload, "process.kill(process.pid, 'SIGSEGV');");
+    const crashed = await probeWebGpuAdapter(graphPath('kv_copy', 'float32'), { ...process.env, NODE_OPTIONS: `--require ${preload}` });
+    let skipped: string[] = [];
+    const auto = await createSession(MODEL, { ep: 'auto', ...settings, adapterProbe: crashed }, [], (_e, s) => (skipped = s));
+    await auto.session.release();
+    expect(auto.ep).toBe('cpu');
+    expect(skipped[1]).toMatch(/^webgpu: the WebGPU adapter probe .* was killed by SIGSEGV/);
+    const err = await failure(createSession(MODEL, { ep: 'webgpu', ...settings, adapterProbe: crashed }, []));
+    expect(err.code).toBe('provider_unavailable');
+    expect(err.message).toMatch(/^webgpu: the WebGPU adapter probe .* was killed by SIGSEGV: the Vulkan driver crashed it$/);
+    expect(err.message).not.toContain(MODEL); // the probe never read the model
+  });
+
   // The real choice on this host: what auto picks follows from what the adapter probe found.
   it.skipIf(!noCuda || hostAdapter === null)(`auto on this host's adapter (${hostAdapter?.device ?? 'none'}): webgpu if it is hardware or allowed, else cpu`, async () => {
     const real = await createSession(MODEL, { ep: 'auto', ...settings }, []);
@@ -136,7 +153,7 @@ describe('classifySessionError', () => {
 });
 
 describe('providerHint: what is missing, from what the machine has', () => {
-  const probe = (p: Partial<ProviderProbe>): ProviderProbe => ({ bindingDir: '/b', cudaProviderInstalled: false, vulkanLoader: false, vulkanIcd: false, ...p });
+  const probe = (p: Partial<ProviderProbe>): ProviderProbe => ({ bindingDir: '/b', cudaProviderInstalled: false, vulkanLoader: false, vulkanIcd: false, driverFilesMissing: {}, ...p });
 
   it('cuda not installed: the install command', () => {
     expect(providerHint('cuda', 'Failed to load shared library', probe({}))).toContain(`\`${CUDA_INSTALL}\``);
@@ -164,6 +181,14 @@ describe('providerHint: what is missing, from what the machine has', () => {
   });
 });
 
+describe('providerHint on this host: VK_DRIVER_FILES naming nothing', () => {
+  it('says which named manifest does not exist (the loader reads no other)', () => {
+    const none = join(mkdtempSync(join(tmpdir(), 'unir-vk-')), 'none.json');
+    const hint = providerHint('webgpu', 'Failed to get a WebGPU adapter: No supported adapters', probeHost({ VK_DRIVER_FILES: none }));
+    expect(hint).toContain(`VK_DRIVER_FILES names ${none}, which does not exist: the Vulkan loader reads only the driver manifests it names`);
+  });
+});
+
 describe('probeHost', () => {
   it('finds the Vulkan loader on LD_LIBRARY_PATH and the ICD named by VK_DRIVER_FILES', () => {
     const dir = mkdtempSync(join(tmpdir(), 'unir-vk-'));
@@ -173,6 +198,19 @@ describe('probeHost', () => {
     expect(p.vulkanLoader).toBe(true);
     expect(p.vulkanIcd).toBe(true);
     expect(p.bindingDir).toMatch(/onnxruntime-node[/\\]bin[/\\]napi-v6/);
+  });
+});
+
+describe('mayUseWebGpu: whether the server probes the WebGPU adapter at start', () => {
+  it('only when the base or the modules can land on webgpu (--module-ep auto follows the base)', () => {
+    expect(mayUseWebGpu('cpu', null)).toBe(false);
+    expect(mayUseWebGpu('cpu', 'auto')).toBe(false);
+    expect(mayUseWebGpu('cuda', 'auto')).toBe(false);
+    expect(mayUseWebGpu('cpu', 'cpu')).toBe(false);
+    expect(mayUseWebGpu('auto', null)).toBe(true);
+    expect(mayUseWebGpu('webgpu', 'cpu')).toBe(true);
+    expect(mayUseWebGpu('auto', 'auto')).toBe(true);
+    expect(mayUseWebGpu('cpu', 'webgpu')).toBe(true);
   });
 });
 

@@ -70,6 +70,24 @@ describe('probing this host', () => {
     expect(probe).toMatchObject({ ok: false, error: expect.stringMatching(/WebGPU adapter|No supported adapters/) });
   });
 
+  // A Vulkan driver that crashes or hangs while the loader opens it, played by a preload in the probe's child.
+  const probeChild = (preload: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'unir-probe-')), 'driver.cjs');
+    writeFileSync(file, preload);
+    return { ...process.env, NODE_OPTIONS: `--require ${file}` };
+  };
+
+  it('a probe child that crashes: a failure naming the signal, the server process untouched', async () => {
+    const probe = await probeWebGpuAdapter(graphPath('kv_copy', 'float32'), probeChild("process.kill(process.pid, 'SIGABRT');"));
+    expect(probe).toEqual({ ok: false, probeFailed: true, error: expect.stringMatching(/^the WebGPU adapter probe \(.*\) was killed by SIGABRT: the Vulkan driver crashed it$/) });
+  });
+
+  it('a probe child that hangs (and ignores SIGTERM): killed after the timeout, a failure saying so', async () => {
+    const hang = "process.on('SIGTERM', () => {}); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);";
+    const probe = await probeWebGpuAdapter(graphPath('kv_copy', 'float32'), probeChild(hang), 2000);
+    expect(probe).toEqual({ ok: false, probeFailed: true, error: expect.stringMatching(/^the WebGPU adapter probe \(.*\) did not finish within 2 s and was killed: the Vulkan driver or the GPU hangs$/) });
+  });
+
   it.skipIf(webgpu.adapter === null)(`the adapter found agrees with the installed drivers (${webgpu.adapter?.device ?? 'none'})`, () => {
     const a = webgpu.adapter!;
     expect(a.device).not.toBe('unknown');

@@ -26,23 +26,44 @@ describe('reply parsing (the same whole or streamed in any pieces)', () => {
     const text = 'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n<tool_call>\n{"name": "f", "arguments": {}}\n</tool_call><tool_call>not json</tool_call>';
     expect(parseEveryWay(hermes, text)).toEqual({
       content: 'Let me check.\n\n<tool_call>not json</tool_call>',
-      tool_calls: [{ name: 'get_weather', arguments: '{"city":"Paris"}' }, { name: 'f', arguments: '{}' }],
+      tool_calls: [{ name: 'get_weather', arguments: '{"city": "Paris"}' }, { name: 'f', arguments: '{}' }],
     });
   });
 
-  test('hermes: an unclosed block (cut by max_tokens) is content; parallel_tool_calls false keeps the first call', () => {
+  test('hermes: a call starts when its head {"name": ..., "arguments": is read, then its arguments stream in fragments as the tokens come', () => {
+    const o = new ChoiceOutput(hermes);
+    const pieces = ['<tool_', 'call>\n{"na', 'me": "get_', 'weather", "argu', 'ments": {"ci', 'ty": "Pa', 'ris", "n": [1, ', '{"x": "}"}]', '}}\n</tool', '_call>'];
+    const deltas = pieces.map((p) => o.push(p));
+    deltas.push(o.finish());
+    // Nothing until the head is complete; then the call's first delta, and fragments of the arguments' text.
+    expect(deltas.slice(0, 4).flat()).toEqual([]);
+    expect(deltas[4]).toEqual([{ tool_call: { index: 0, id: expect.stringMatching(/^call_/), name: 'get_weather' } }, { tool_arguments: { index: 0, fragment: '{"ci' } }]);
+    const fragments = deltas.flat().flatMap((d) => ('tool_arguments' in d ? [d.tool_arguments.fragment] : []));
+    expect(fragments.length).toBeGreaterThanOrEqual(4);
+    expect(fragments.join('')).toBe('{"city": "Paris", "n": [1, {"x": "}"}]}');
+    expect(replyMessage(deltas.flat()).tool_calls![0].function).toEqual({ name: 'get_weather', arguments: '{"city": "Paris", "n": [1, {"x": "}"}]}' });
+  });
+
+  test('hermes: a call with its keys in another order is read whole at </tool_call> (json.dumps\' separators)', () => {
+    expect(parseEveryWay(hermes, '<tool_call>{"arguments": {"a": [1,2]}, "name": "f"}</tool_call>')).toEqual({ content: null, tool_calls: [{ name: 'f', arguments: '{"a": [1, 2]}' }] });
+  });
+
+  test('hermes: a block cut before its name is content, after it a call with the arguments written so far; parallel_tool_calls false keeps the first call', () => {
     expect(parseEveryWay(hermes, 'a<tool_call>{"name": "f"')).toEqual({ content: 'a<tool_call>{"name": "f"' });
+    expect(parseEveryWay(hermes, 'a<tool_call>{"name": "f", "arguments": {"x": ')).toEqual({ content: 'a', tool_calls: [{ name: 'f', arguments: '{"x": ' }] });
     const two = '<tool_call>{"name": "f", "arguments": {"x": 1}}</tool_call><tool_call>{"name": "g", "arguments": {}}</tool_call>';
-    expect(parseEveryWay({ ...hermes, parallelToolCalls: false }, two)).toEqual({ content: null, tool_calls: [{ name: 'f', arguments: '{"x":1}' }] });
+    expect(parseEveryWay({ ...hermes, parallelToolCalls: false }, two)).toEqual({ content: null, tool_calls: [{ name: 'f', arguments: '{"x": 1}' }] });
   });
 
-  test('llama3_json: calls separated by "; ", "parameters" as arguments; a reply that is not all calls is content', () => {
+  test('llama3_json: calls separated by ";", "parameters" as arguments, streamed; text after the calls is content; a reply that is not calls is content', () => {
     const p: ChatOutputParsers = { reasoning: null, toolCalls: 'llama3_json', parallelToolCalls: true };
-    expect(parseEveryWay(p, ' {"name": "f", "parameters": {"a": "b"}}; {"name": "g", "parameters": {}}')).toEqual({
+    expect(parseEveryWay(p, ' {"name": "f", "parameters": {"a": "b"}, "x": {"}": 1}}; {"name": "g", "parameters": {}}')).toEqual({
       content: null,
-      tool_calls: [{ name: 'f', arguments: '{"a":"b"}' }, { name: 'g', arguments: '{}' }],
+      tool_calls: [{ name: 'f', arguments: '{"a": "b"}' }, { name: 'g', arguments: '{}' }],
     });
-    expect(parseEveryWay(p, '{"name": "f", "parameters": {}} and more')).toEqual({ content: '{"name": "f", "parameters": {}} and more' });
+    expect(parseEveryWay(p, '{"name": "f", "parameters": {}} and more')).toEqual({ content: 'and more', tool_calls: [{ name: 'f', arguments: '{}' }] });
+    expect(parseEveryWay(p, '{"parameters": {"a":1}, "name": "f"}')).toEqual({ content: null, tool_calls: [{ name: 'f', arguments: '{"a": 1}' }] });
+    expect(parseEveryWay(p, '{"nam": 1} x')).toEqual({ content: '{"nam": 1} x' });
     expect(parseEveryWay(p, 'Hello {"name": "f"}')).toEqual({ content: 'Hello {"name": "f"}' });
   });
 
@@ -65,7 +86,7 @@ describe('reply parsing (the same whole or streamed in any pieces)', () => {
     expect(parseEveryWay(p, '<think>need weather</think>\n<tool_call>{"name": "w", "arguments": {"c": 1}}</tool_call>')).toEqual({
       content: null,
       reasoning_content: 'need weather',
-      tool_calls: [{ name: 'w', arguments: '{"c":1}' }],
+      tool_calls: [{ name: 'w', arguments: '{"c": 1}' }],
     });
   });
 });
