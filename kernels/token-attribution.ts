@@ -1,5 +1,5 @@
 import { argmax } from './argmax.js';
-import { entropyAndLogSumExp } from './entropy.js';
+import { entropy } from './entropy.js';
 import { fuseLogits, type WeightedRow } from './fuse-logits.js';
 import { logSoftmaxStats } from './logprobs.js';
 
@@ -49,12 +49,13 @@ export function attributeToken(baseRow: Float32Array, modules: readonly ModuleRo
   const fused = fuseLogits(scratch, baseRow, terms);
   const baseTopId = argmax(baseRow);
   const fusedTopId = argmax(fused);
-  const base = entropyAndLogSumExp(baseRow);
+  // Both logprobs from logSoftmaxStats, as the response's logprobs: with no module run they are equal.
+  const baseEntropy = entropy(baseRow);
   const contribution = (m: ModuleRow, id: number) => (m.row === null || m.weight === 0 || id >= m.row.length ? 0 : m.weight * m.row[id]);
   return {
-    baseTop: { id: baseTopId, logprob: baseRow[baseTopId] - base.logSumExp },
+    baseTop: { id: baseTopId, logprob: baseRow[baseTopId] - logSoftmaxStats(baseRow).logSumExp },
     fusedTop: { id: fusedTopId, logprob: fused[fusedTopId] - logSoftmaxStats(fused).logSumExp },
-    baseEntropy: base.entropy,
+    baseEntropy,
     modules: modules.map((m) => ({
       versionId: m.versionId,
       weight: m.weight,
