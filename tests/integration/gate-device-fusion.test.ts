@@ -29,7 +29,8 @@ describeEachProvider(
       } finally {
         await server.close();
       }
-    });
+      // The first WebGPU run on lavapipe compiles its shaders: 70-80 s at a load average of 20 on 2 cores.
+    }, 180_000);
   },
   ['webgpu'],
 );
