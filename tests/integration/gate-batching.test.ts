@@ -12,8 +12,9 @@ let registry: ReasonerRegistry;
 let both: ReasonerUse[];
 
 beforeAll(async () => {
-  // Module workers as served; small prefill chunks, so prompts and catch-up runs come in pieces.
-  engine = await startEngine(MHA, { maxBatch: 4, prefillChunk: 5 });
+  // Module workers as served; small prefill chunks, so prompts and catch-up runs come in pieces; rows sampled on
+  // sampler workers (the fixture's vocabulary is below the pool's default minimum).
+  engine = await startEngine(MHA, { maxBatch: 4, prefillChunk: 5, samplerThreads: 2, samplerMinVocab: 1 });
   registry = new ReasonerRegistry(engine, MHA, { ep: 'cpu', deviceId: 0, threads: 1 });
   await registry.load(join(REASONERS, 'r1'));
   await registry.load(join(REASONERS, 'r2'));
@@ -74,6 +75,7 @@ describe('entropy gate under continuous batching', () => {
     const stats = await engine.stats();
     expect(stats.cachedSequences).toBe(0);
     expect(stats.gateMs).toBeGreaterThan(0);
+    expect(stats.sampledOffThread).toBeGreaterThan(0);
   });
 });
 

@@ -50,13 +50,13 @@ describe('entropy-gated modules with lazy KV catch-up', () => {
 
   /**
    * Runs requests to the end on a fresh scheduler; returns each sequence's events, the scheduler step each of its
-   * events came from, and the module recorders.
+   * events came from, and the module recorders. `samplerThreads`: rows sampled on sampler workers (every row).
    */
-  async function generate(requests: GenerationRequest[], prefillChunk = 0) {
+  async function generate(requests: GenerationRequest[], prefillChunk = 0, samplerThreads = 0) {
     const events: SequenceEvent[] = [];
     const stepOfEvent: number[] = [];
     let stepNo = 0;
-    const s = new Scheduler(new LocalModelRunner(base.runner), tokenizer, { maxBatch: 8, prefillChunk, maxContext: 512, vocab: base.signature.vocabSize }, (e) => {
+    const s = new Scheduler(new LocalModelRunner(base.runner), tokenizer, { maxBatch: 8, prefillChunk, maxContext: 512, vocab: base.signature.vocabSize, samplerThreads, samplerMinVocab: 1 }, (e) => {
       events.push(...e);
       for (const _ of e) stepOfEvent.push(stepNo);
     });
@@ -69,6 +69,8 @@ describe('entropy-gated modules with lazy KV catch-up', () => {
       await s.step();
       stepNo++;
     }
+    if (samplerThreads > 0) expect(s.snapshot().sampledOffThread).toBeGreaterThan(0);
+    s.stop();
     for (const m of [base, r1, r2]) expect(m.runner.sequenceCount).toBe(0);
     const of = (id: number) => events.filter((e) => e.seqId === id);
     const stepsOf = (id: number) => stepOfEvent.filter((_, j) => events[j].seqId === id);
@@ -92,9 +94,9 @@ describe('entropy-gated modules with lazy KV catch-up', () => {
   /** Base entropies along the ungated outputs: the thresholds below sit inside their range. */
   let entropies: number[] = [];
 
-  it('threshold 0 gives the ungated output bit for bit (tokens, logprobs, attribution)', async () => {
+  it('threshold 0 gives the ungated output bit for bit (tokens, logprobs, attribution), sampled on workers or not', async () => {
     const ungated = await generate(requests(null));
-    const gated = await generate(requests(0));
+    const gated = await generate(requests(0), 0, 2);
     const strip = (events: SequenceEvent[]) => events.map((e) => (e.kind === 'done' ? { ...e, queueMs: 0, gate: undefined } : e));
     expect(gated.seqs.map(strip)).toEqual(ungated.seqs.map(strip));
     for (const seq of gated.seqs) {
@@ -108,7 +110,7 @@ describe('entropy-gated modules with lazy KV catch-up', () => {
   it('at open steps the modules give their ungated logits (1e-5); closed steps run no module and fuse the base alone', async () => {
     const threshold = entropies[Math.floor(entropies.length / 2)];
     // A small prefill chunk: catch-up runs longer than 4 tokens are split into pieces.
-    const { seqs, steps, rec } = await generate(requests(threshold), 4);
+    const { seqs, steps, rec } = await generate(requests(threshold), 4, 2);
     let open = 0;
     let closed = 0;
     let multiToken = 0;
