@@ -27,7 +27,8 @@ class StreamClient {
   }
   next(match: (m: Json) => boolean): Promise<Json> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no matching message within 15 s')), 15_000);
+      // A hang detector, not a speed check: on a loaded 2-core machine the 480-token batches take well over 15 s.
+      const timer = setTimeout(() => reject(new Error('no matching message within 50 s')), 50_000);
       const l = (m: Json) => {
         if (!match(m)) return;
         clearTimeout(timer);
