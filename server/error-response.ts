@@ -61,7 +61,8 @@ export function toUnirError(err: unknown): UnirError {
     const param = missing ? (path ? `${path}.${missing}` : missing) : path || null;
     const context = f.validationContext ?? 'body';
     const what = param ? `'${param}'` : `the request ${context}`;
-    return new UnirError('invalid_request', `${what} ${v.message ?? 'is invalid'}`, param);
+    // Ajv says "must have required property 'x'" of the parent; the client wants the missing field named.
+    return new UnirError('invalid_request', missing ? `${what} is required` : `${what} ${v.message ?? 'is invalid'}`, param);
   }
   switch (f.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
