@@ -1,5 +1,6 @@
 import onnxProto from 'onnx-proto';
 import protobuf from 'protobufjs/minimal.js';
+import { EXTERNAL, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_NODE, GRAPH_OUTPUT, GRAPH_VALUE_INFO, MODEL_GRAPH, MODEL_METADATA, MODEL_OPSET } from './onnx-field-numbers.js';
 
 const { onnx } = onnxProto;
 type NodeMessage = ReturnType<typeof onnx.NodeProto.decode>;
@@ -24,16 +25,8 @@ export type LogitsRewrite =
   | { kind: 'rewritten'; chunks: Uint8Array[]; externalLocations: string[] }
   | { kind: 'unsafe'; reason: string };
 
-const MODEL_GRAPH = 7;
-const MODEL_OPSET = 8;
-const MODEL_METADATA = 14;
-const GRAPH_NODE = 1;
-const GRAPH_INITIALIZER = 5;
-const GRAPH_INPUT = 11;
-const GRAPH_OUTPUT = 12;
-const GRAPH_VALUE_INFO = 13;
+/** TensorProto.DataType.INT64. */
 const INT64 = 7;
-const EXTERNAL = 1;
 
 /** Ops that map each position's row to the same position's row, with constant rank <= 1 operands. */
 const POSITION_WISE_UNARY = new Set(['Cast', 'Identity', 'Tanh', 'Sigmoid', 'Relu', 'Neg', 'Softcap']);

@@ -1,6 +1,7 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UnirError } from '../common/errors.js';
+import { ENTRY_KEY, ENTRY_VALUE, GRAPH_INITIALIZER, GRAPH_NODE, MODEL_GRAPH, NODE_DOMAIN, NODE_OP_TYPE, TENSOR_EXTERNAL_DATA } from './onnx-field-numbers.js';
 
 /** What the logs and the runtime need to know of an ONNX file before ONNX Runtime loads it. */
 export interface OnnxFileInfo {
@@ -12,15 +13,6 @@ export interface OnnxFileInfo {
   operators: string[];
 }
 
-// Field numbers of onnx.proto3.
-const MODEL_GRAPH = 7;
-const GRAPH_NODE = 1;
-const GRAPH_INITIALIZER = 5;
-const NODE_OP_TYPE = 4;
-const NODE_DOMAIN = 7;
-const TENSOR_EXTERNAL_DATA = 13;
-const ENTRY_KEY = 1;
-const ENTRY_VALUE = 2;
 
 /**
  * Reads an ONNX file's operators and external data files without loading it: a walk over the protobuf that reads
