@@ -110,7 +110,7 @@ export class StreamSession {
         ? {}
         : {
             logprobs: (tokens ?? []).map((t) => ({
-              token: t.text ?? tokenizer.tokenText(t.tokenId),
+              token: t.returnedText,
               token_id: t.tokenId,
               logprob: t.logprob ?? null,
               top_logprobs: (t.topLogprobs ?? []).map((a) => ({ token: tokenizer.tokenText(a.id), token_id: a.id, logprob: a.logprob })),
