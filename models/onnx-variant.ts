@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UnirError } from '../common/errors.js';
 
@@ -97,8 +97,9 @@ function fileInside(dir: string, file: string, names: ChoiceNames): string {
   const path = isAbsolute(file) ? file : resolve(dir, file);
   if (!existsSync(path) || !statSync(path).isFile()) throw new UnirError('invalid_model_dir', `${names.onnxFile} ${file}: ${path} is not a file`);
   if (names.confined) {
-    // Symbolic links count: the real file must be inside the real directory.
-    const rel = relative(realpathSync(dir), realpathSync(path));
+    // The path as written must stay inside; symbolic links in the directory are followed, as the Hugging Face hub
+    // cache's snapshot folders are links into ../../blobs (checking real paths refused every model downloaded there).
+    const rel = relative(resolve(dir), path);
     if (rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
       throw new UnirError('invalid_request', `${names.onnxFile} ${JSON.stringify(file)} leaves the model directory`);
     }
