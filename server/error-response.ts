@@ -23,7 +23,7 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
 /** Maps Fastify's own errors (schema validation, body parsing, limits) and anything else to a coded error. */
 export function toUnirError(err: unknown): UnirError {
   if (err instanceof UnirError) return err;
-  const f = err as Partial<FastifyError> & { validation?: { instancePath?: string; params?: Record<string, unknown>; message?: string }[] };
+  const f = err as Partial<FastifyError> & { validation?: { keyword?: string; instancePath?: string; params?: Record<string, unknown>; message?: string }[] };
   if (f.validation && f.validation.length > 0) {
     const v = f.validation[0];
     const path = (v.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
@@ -31,7 +31,8 @@ export function toUnirError(err: unknown): UnirError {
     const param = missing ? (path ? `${path}.${missing}` : missing) : path || null;
     const context = f.validationContext ?? 'body';
     const what = param ? `'${param}'` : `the request ${context}`;
-    return new UnirError('invalid_request', `${what} ${v.message ?? 'is invalid'}`, param);
+    const message = v.keyword === 'type' && v.params?.type !== undefined ? `must be ${typeNames(v.params.type as string | string[])}` : v.message;
+    return new UnirError('invalid_request', `${what} ${message ?? 'is invalid'}`, param);
   }
   switch (f.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -48,4 +49,11 @@ export function toUnirError(err: unknown): UnirError {
   }
   if (typeof f.statusCode === 'number' && f.statusCode === 413) return new UnirError('payload_too_large', f.message ?? 'body too large');
   return new UnirError('internal_error', f.message ?? String(err));
+}
+
+/** JSON Schema types in words: ['integer', 'null'] → "an integer or null" (Ajv's own message reads "must be integer,null"). */
+function typeNames(types: string | string[]): string {
+  const article = (t: string) => (t === 'null' ? 'null' : /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`);
+  const list = (Array.isArray(types) ? types : String(types).split(',')).map(article);
+  return list.length > 1 ? `${list.slice(0, -1).join(', ')} or ${list.at(-1)}` : list[0];
 }

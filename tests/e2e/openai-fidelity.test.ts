@@ -149,6 +149,8 @@ describe('OpenAI\'s statuses, codes and rules', () => {
       expect(res.status).toBe(400);
       expect(res.body.error.param).toBe('seed');
     }
+    const fraction = await complete({ prompt: 'x', max_tokens: 1, seed: 1.5 });
+    expect(fraction.body.error.message).toBe("'seed' must be an integer or null");
     const edge = await Promise.all([Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER].map((seed) => complete({ prompt: 'x', max_tokens: 4, seed, ignore_eos: true })));
     for (const res of edge) expect(res.status).toBe(200);
   });
