@@ -105,6 +105,13 @@ describe('OpenAI\'s statuses, codes and rules', () => {
     expect(res.body.error).toMatchObject({ code: 'model_not_found', param: 'model', type: 'invalid_request_error' });
     await expect(client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(client.completions.create({ model: 'gpt-4o', prompt: 'x' })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    // GET /v1/models/{model}, the SDK's models.retrieve: the served id, a 404 model_not_found for any other.
+    expect(await client.models.retrieve(MODEL)).toMatchObject({ id: MODEL, object: 'model', owned_by: 'unir-serve' });
+    for (const id of ['gpt-4o', `${MODEL}+nosuch`]) {
+      const err = await client.models.retrieve(id).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.NotFoundError);
+      expect((err as InstanceType<typeof OpenAI.NotFoundError>).code).toBe('model_not_found');
+    }
   });
 
   it('stream_options without stream: true is a 400 (OpenAI: "Only set this when you set stream: true"); null is fine', async () => {
