@@ -31,7 +31,10 @@ export function toUnirError(err: unknown): UnirError {
     const param = missing ? (path ? `${path}.${missing}` : missing) : path || null;
     const context = f.validationContext ?? 'body';
     const what = param ? `'${param}'` : `the request ${context}`;
-    const message = v.keyword === 'type' && v.params?.type !== undefined ? `must be ${typeNames(v.params.type as string | string[])}` : v.message;
+    let message = v.message;
+    if (v.keyword === 'type' && v.params?.type !== undefined) message = `must be ${typeNames(v.params.type as string | string[])}`;
+    // Ajv's enum message ("must be equal to one of the allowed values") does not say which.
+    if (v.keyword === 'enum' && Array.isArray(v.params?.allowedValues)) message = `must be one of ${v.params.allowedValues.map((a) => JSON.stringify(a)).join(', ')}`;
     return new UnirError('invalid_request', `${what} ${message ?? 'is invalid'}`, param);
   }
   switch (f.code) {
