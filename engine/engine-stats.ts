@@ -12,6 +12,8 @@ export interface EngineStats {
   baseLayoutMs: number;
   /** Waiting for module workers after the base finished (their runs overlap the base's). */
   moduleWaitMs: number;
+  /** Gated modules' runs (entropy gate: they run after the base, on the sequences whose gate opened). */
+  gateMs: number;
   /** Fusion, logit processors, sampling, detokenization and stop checks. */
   sampleMs: number;
   /** Whole steps, wall time. */
@@ -33,7 +35,7 @@ export interface EngineStats {
 
 export function emptyStats(): EngineStats {
   return {
-    running: 0, prefilling: 0, waiting: 0, steps: 0, baseOrtMs: 0, baseLayoutMs: 0, moduleWaitMs: 0, sampleMs: 0,
+    running: 0, prefilling: 0, waiting: 0, steps: 0, baseOrtMs: 0, baseLayoutMs: 0, moduleWaitMs: 0, gateMs: 0, sampleMs: 0,
     stepMs: 0, relayouts: 0, relayoutMs: 0, generatedTokens: 0, promptTokens: 0, cachedSequences: 0, sampledOffThread: 0,
   };
 }

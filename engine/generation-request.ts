@@ -1,6 +1,7 @@
 import type { SerializedError } from '../common/errors.js';
 import type { GrammarSpec } from '../grammar/grammar-spec.js';
 import type { SamplingParams } from '../kernels/sampling-params.js';
+import type { TokenAttribution } from '../kernels/token-attribution.js';
 
 /** A reasoning module version taking part in a sequence, with its fusion weight. */
 export interface ReasonerUse {
@@ -23,6 +24,10 @@ export interface GenerationRequest {
   /** Null: no logprobs. A number: the sampled token's logprob and that many alternatives (0..20). */
   logprobs: number | null;
   reasoners: readonly ReasonerUse[];
+  /** Entropy gate (engine/reasoner-gate.ts): modules run only at steps where the base's entropy in nats is at least this. Absent or null: every step. */
+  reasonerGate?: { entropy: number } | null;
+  /** Attach a TokenAttribution to every token event (kernels/token-attribution.ts). */
+  attribution?: boolean;
   /** Structured output: the grammar the output must follow (compiled and cached in the engine worker). */
   grammar?: GrammarSpec | null;
 }
@@ -63,6 +68,8 @@ export interface TokenEvent {
   text: string;
   /** With logprobs: the tokens whose text `text` returns (possibly held since earlier steps), in order. */
   returnedTokens?: ReturnedToken[];
+  /** Present when the request asked for attribution: this sampled token's (EOS and stop tokens included). */
+  attribution?: TokenAttribution;
 }
 
 export interface DoneEvent {
@@ -79,7 +86,18 @@ export interface DoneEvent {
   completionTokens: number;
   /** Milliseconds the sequence waited for a batch slot. */
   queueMs: number;
+  /** Present when the request asked for attribution: tokens attributed, and those where fused top != base top. */
+  attribution?: { tokens: number; changed: number };
+  /** Present when the request had an entropy gate and modules. */
+  gate?: GateSummary;
   error?: SerializedError;
 }
 
 export type SequenceEvent = TokenEvent | DoneEvent;
+
+/** What a sequence's entropy gate did: module runs needed (one per module per token), skipped, catch-up tokens fed. */
+export interface GateSummary {
+  moduleSteps: number;
+  skipped: number;
+  caughtUpTokens: number;
+}

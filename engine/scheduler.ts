@@ -1,5 +1,6 @@
 import { serializeError, UnirError } from '../common/errors.js';
 import type { WeightedRow } from '../kernels/fuse-logits.js';
+import { attributeToken, type ModuleRow } from '../kernels/token-attribution.js';
 import { NonFiniteLogitsError } from '../kernels/non-finite-logits.js';
 import type { RunLogits, RunRow } from '../models/decoder-runner.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
@@ -11,8 +12,14 @@ import { SamplerPool } from './sampler-pool.js';
 import { Sequence } from './sequence.js';
 import type { RemoteGrammar } from './remote-grammar.js';
 import { planPrefill, type PrefillWork } from './prefill-plan.js';
+import { runGatedModules, type GateCandidate, type GateDecision } from './reasoner-gate.js';
 
 export const BASE_KEY = 0;
+
+/** The models a sequence runs on at every step: all of them, or only the base when its modules are gated. */
+function eagerKeys(seq: Sequence): readonly number[] {
+  return seq.gate ? [BASE_KEY] : seq.modelKeys;
+}
 
 export interface SchedulerOptions {
   maxBatch: number;
@@ -54,6 +61,7 @@ export class Scheduler {
   private wake: (() => void) | null = null;
   private stopped = false;
   readonly stats: EngineStats = emptyStats();
+  private readonly attributionScratch: Float32Array;
 
   private readonly sampler: SamplerPool;
 
@@ -65,15 +73,21 @@ export class Scheduler {
     /** `--fusion-site device`: the step's logits are fused where the models ran (engine/device-fusion.ts). */
     private readonly fusion: DeviceFusion | null = null,
   ) {
+    this.attributionScratch = new Float32Array(options.vocab);
     this.sampler = new SamplerPool(options.vocab, options.samplerThreads ?? 0, options.samplerMinVocab, undefined, options.maxBatch);
   }
 
   submit(seqId: number, request: GenerationRequest, grammar: RemoteGrammar | null = null): void {
     const missing = request.reasoners.find((r) => !this.modules.has(r.versionId));
     const seq = new Sequence(seqId, request, this.tokenizer, this.options.maxContext, grammar);
-    if (missing) {
+    const refused = missing
+      ? new UnirError('reasoner_not_found', `reasoning module version ${missing.versionId} is not attached`)
+      : this.fusion && (request.reasonerGate || request.attribution)
+        ? new UnirError('invalid_request', 'reasoner_gate and return_attribution need each model\'s logits on the host: not available with --fusion-site device')
+        : null;
+    if (refused) {
       seq.release();
-      this.emit([this.doneEvent(seq, 'error', null, new UnirError('reasoner_not_found', `reasoning module version ${missing.versionId} is not attached`))]);
+      this.emit([this.doneEvent(seq, 'error', null, refused)]);
       return;
     }
     this.byId.set(seqId, seq);
@@ -164,6 +178,7 @@ export class Scheduler {
     const masks = [...decoding, ...prefill.map((p) => p.seq)].map((s) => s.grammarReady()).filter((p) => p !== null);
     if (masks.length > 0) await Promise.all(masks);
     const t1 = performance.now();
+    const gateMsBefore = this.stats.gateMs;
     const failed = new Map<Sequence, UnirError>();
     for (const r of results) {
       if (!r.error) continue;
@@ -177,12 +192,17 @@ export class Scheduler {
     const events: SequenceEvent[] = [];
     const byKey = new Map(results.map((r) => [r.key, r]));
     const finished: { seq: Sequence; reason: FinishReason; stopReason: string | number | null; error?: UnirError }[] = [];
-    const toSample: { seq: Sequence; which: 'decode' | 'prefill'; index: Map<number, Map<number, number>> }[] = [];
+    const toSample: { seq: Sequence; row: (key: number) => Float32Array }[] = [];
+    const rowsOf = (which: 'decode' | 'prefill', index: Map<number, Map<number, number>>, seq: Sequence) => (key: number): Float32Array => {
+      const logits = byKey.get(key)![which]!;
+      const r = index.get(key)!.get(seq.id)!;
+      return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
+    };
 
     const decodeIndex = this.rowIndex(decoding);
     for (const seq of decoding) {
       if (seq.phase === 'finished' || seq.cancelled) continue;
-      toSample.push({ seq, which: 'decode', index: decodeIndex });
+      toSample.push({ seq, row: rowsOf('decode', decodeIndex, seq) });
     }
     const prefillIndex = this.rowIndex(prefill.map((p) => p.seq));
     for (const { seq, tokens } of prefill) {
@@ -194,23 +214,23 @@ export class Scheduler {
       this.prefilling.splice(this.prefilling.indexOf(seq), 1);
       seq.phase = 'running';
       this.running.push(seq);
-      toSample.push({ seq, which: 'prefill', index: prefillIndex });
+      toSample.push({ seq, row: rowsOf('prefill', prefillIndex, seq) });
     }
+    const gated = await this.runGates(toSample);
+    // A gated module that failed has ended its sequence: it samples nothing.
+    const sampling = toSample.filter(({ seq }) => seq.phase !== 'finished');
 
     // Fusion and processors here, in order; the rows' sampling is split across the sampler pool.
-    const slots = this.sampler.rows(toSample.length);
-    const jobs = toSample.map(({ seq, which, index }, i) => {
-      const row = (key: number): Float32Array => {
-        const logits = byKey.get(key)![which]!;
-        const r = index.get(key)!.get(seq.id)!;
-        return logits.data.subarray(r * logits.vocab, (r + 1) * logits.vocab);
-      };
+    const slots = this.sampler.rows(sampling.length);
+    const modulesOf = sampling.map(({ seq, row }) => this.moduleRows(seq, row, gated.get(seq.id)));
+    const jobs = sampling.map(({ seq, row }, i) => {
       const fused = onDevice?.get(seq.id);
-      const terms: WeightedRow[] = fused ? [] : seq.modelKeys.slice(1).map((k) => ({ row: row(k), weight: seq.weightOf(k) }));
+      const terms: WeightedRow[] = [];
+      if (!fused) for (const m of modulesOf[i]) if (m.row) terms.push({ row: m.row, weight: m.weight });
       return seq.prepareSample(fused ?? row(BASE_KEY), terms, slots.rows[i], seq.request.logprobs !== null ? slots.raws[i] : null);
     });
     const outcomes = await this.sampler.run(jobs);
-    toSample.forEach(({ seq }, i) => {
+    sampling.forEach(({ seq, row }, i) => {
       // Ended while its row was sampled on another thread (a module detached, a shutdown): nothing to append.
       if (seq.phase === 'finished') return;
       const outcome = outcomes[i];
@@ -220,7 +240,8 @@ export class Scheduler {
         this.fail([seq], err);
         return;
       }
-      const { event, finish } = seq.append(outcome.tokenId, outcome);
+      const attribution = seq.request.attribution ? this.attribute(seq, row(BASE_KEY), modulesOf[i], outcome.tokenId) : undefined;
+      const { event, finish } = seq.append(outcome.tokenId, attribution ? { ...outcome, attribution } : outcome);
       events.push(event);
       this.stats.generatedTokens++;
       if (finish) finished.push({ seq, ...finish });
@@ -228,9 +249,41 @@ export class Scheduler {
     if (events.length > 0) this.emit(events);
     for (const f of finished) this.finish([f.seq], f.reason, f.stopReason, f.error);
     this.stats.steps++;
-    this.stats.sampleMs += performance.now() - t1;
+    this.stats.sampleMs += performance.now() - t1 - (this.stats.gateMs - gateMsBefore);
     this.stats.stepMs += performance.now() - t0;
     return true;
+  }
+
+  /** A sequence's module rows this step: all of them, or with a gate those it ran (null: its gate was closed). */
+  private moduleRows(seq: Sequence, row: (key: number) => Float32Array, decision: GateDecision | undefined): ModuleRow[] {
+    return seq.modelKeys.slice(1).map((k) => ({ versionId: k, weight: seq.weightOf(k), row: decision ? (decision.rows.get(k) ?? null) : row(k) }));
+  }
+
+  /** The token's attribution (kernels/token-attribution.ts), counted in the sequence's summary. */
+  private attribute(seq: Sequence, baseRow: Float32Array, modules: ModuleRow[], tokenId: number) {
+    const attribution = attributeToken(baseRow, modules, tokenId, this.attributionScratch);
+    seq.attributionCounts.tokens++;
+    if (attribution.fusedTop.id !== attribution.baseTop.id) seq.attributionCounts.changed++;
+    return attribution;
+  }
+
+  /** The entropy gates of this step's gated sequences: decides them on the base's rows and runs the open modules. */
+  private async runGates(toSample: { seq: Sequence; row: (key: number) => Float32Array }[]): Promise<Map<number, GateDecision>> {
+    const candidates: GateCandidate[] = [];
+    for (const { seq, row } of toSample) {
+      if (!seq.gate || seq.phase === 'finished') continue;
+      const tokenCount = seq.promptLength + seq.generated.length;
+      candidates.push({ seqId: seq.id, gate: seq.gate, moduleKeys: seq.modelKeys.slice(1), tokens: () => seq.allTokens(), tokenCount, baseRow: row(BASE_KEY) });
+    }
+    if (candidates.length === 0) return new Map();
+    const t0 = performance.now();
+    const { decisions, failed } = await runGatedModules(candidates, this.modules, this.options.prefillChunk);
+    this.stats.gateMs += performance.now() - t0;
+    for (const [seqId, err] of failed) {
+      const seq = this.byId.get(seqId);
+      if (seq) this.fail([seq], err);
+    }
+    return decisions;
   }
 
   private admit(): void {
@@ -253,10 +306,10 @@ export class Scheduler {
       return s;
     };
     for (const seq of decoding) {
-      for (const key of seq.modelKeys) stepOf(key).decode.push({ seqId: seq.id, tokens: Int32Array.of(seq.lastToken) });
+      for (const key of eagerKeys(seq)) stepOf(key).decode.push({ seqId: seq.id, tokens: Int32Array.of(seq.lastToken) });
     }
     for (const { seq, tokens } of prefill) {
-      for (const key of seq.modelKeys) stepOf(key).prefill.push({ seqId: seq.id, tokens });
+      for (const key of eagerKeys(seq)) stepOf(key).prefill.push({ seqId: seq.id, tokens });
     }
     return [...steps.values()];
   }
@@ -297,7 +350,7 @@ export class Scheduler {
   private rowIndex(seqs: Sequence[]): Map<number, Map<number, number>> {
     const index = new Map<number, Map<number, number>>();
     for (const seq of seqs) {
-      for (const key of seq.modelKeys) {
+      for (const key of eagerKeys(seq)) {
         let m = index.get(key);
         if (!m) index.set(key, (m = new Map()));
         m.set(seq.id, m.size);
@@ -345,6 +398,8 @@ export class Scheduler {
       promptTokens: seq.promptLength,
       completionTokens: seq.generated.length,
       queueMs: (seq.admittedAt ?? performance.now()) - seq.submittedAt,
+      ...(seq.request.attribution ? { attribution: { ...seq.attributionCounts } } : {}),
+      ...(seq.gate ? { gate: { moduleSteps: seq.gate.moduleSteps, skipped: seq.gate.skipped, caughtUpTokens: seq.gate.caughtUp } } : {}),
       ...(err ? { error: serializeError(err) } : {}),
     };
   }

@@ -7,7 +7,9 @@ import type { UnirError } from '../common/errors.js';
 import type { RemoteGrammar } from './remote-grammar.js';
 import type { TokenStreamDecoder } from '../models/token-stream-decoder.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
+import type { TokenAttribution } from '../kernels/token-attribution.js';
 import type { FinishReason, GenerationRequest, ReturnedToken, TokenEvent, TopLogprob } from './generation-request.js';
+import { GateState } from './reasoner-gate.js';
 import { ReturnedTokens } from './returned-tokens.js';
 import { StopMatcher } from './stop-matcher.js';
 
@@ -48,6 +50,10 @@ export class Sequence {
   private grammarError: UnirError | null = null;
   /** Model keys this sequence runs on: 0 is the base, others are module version ids, sorted. */
   readonly modelKeys: number[];
+  /** Attributed tokens and those where the modules changed the base's top token (when attribution is asked). */
+  readonly attributionCounts = { tokens: 0, changed: 0 };
+  /** The entropy gate of its modules (engine/reasoner-gate.ts), or null: modules run at every step. */
+  readonly gate: GateState | null;
 
   constructor(
     readonly id: number,
@@ -68,10 +74,20 @@ export class Sequence {
     this.skippedIds = tokenizer.specialIds;
     // Sorted so the fusion sum runs in one order whatever order the request named the modules in.
     this.modelKeys = [0, ...request.reasoners.map((r) => r.versionId).sort((a, b) => a - b)];
+    const gate = request.reasonerGate;
+    this.gate = gate && request.reasoners.length > 0 ? new GateState(gate.entropy) : null;
   }
 
   get promptLength(): number {
     return this.request.promptIds.length;
+  }
+
+  /** Prompt and generated tokens, in order (a copy). */
+  allTokens(): Int32Array {
+    const all = new Int32Array(this.promptLength + this.generated.length);
+    all.set(this.request.promptIds);
+    all.set(this.generated, this.promptLength);
+    return all;
   }
 
   get lastToken(): number {
@@ -115,14 +131,16 @@ export class Sequence {
   }
 
   /** Appends a sampled token: penalties, text, and the stop conditions in vLLM's order. */
-  append(tokenId: number, extra: { logprob?: number; topLogprobs?: TopLogprob[] }): AppendResult {
+  append(tokenId: number, extra: { logprob?: number; topLogprobs?: TopLogprob[]; attribution?: TokenAttribution }): AppendResult {
     if (this.grammar && !this.grammarError) this.grammarError = this.grammar.commit(tokenId);
     if (this.grammarError) {
       return { event: { kind: 'token', seqId: this.id, tokenId, text: '' }, finish: { reason: 'error', stopReason: null, error: this.grammarError } };
     }
     this.generated.push(tokenId);
     commitToken(this.penalties, tokenId);
+    // Attribution is per sampled token (EOS and stop tokens included); logprobs follow the returned text.
     const event: TokenEvent = { kind: 'token', seqId: this.id, tokenId, text: '' };
+    if (extra.attribution) event.attribution = extra.attribution;
     if (this.endIds.has(tokenId) && this.generated.length >= this.request.minTokens) {
       // EOS and stop tokens end the text without appearing in it (nor in the logprobs).
       const stopReason = this.request.stopTokenIds.includes(tokenId) ? tokenId : null;

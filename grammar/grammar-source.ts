@@ -1,5 +1,6 @@
 import { rewriteCharClasses } from './char-class-rewrite.js';
 import { choiceGrammar, type GrammarSpec } from './grammar-spec.js';
+import { unsupportedSchemaPart } from './schema-support.js';
 import type { Grammar, StructuralTagLike, XgrammarModule } from './xgrammar.js';
 
 /**
@@ -29,9 +30,12 @@ export async function grammarOf(xg: XgrammarModule, spec: GrammarSpec): Promise<
 /**
  * The EBNF of a JSON schema, compact (one line, json.dumps' separators). xgrammar's rule for a string with
  * minLength / maxLength lets raw control characters (U+0000-U+001F but CR and LF) into the string, which JSON
- * forbids; the rule is narrowed to what its plain string rule allows.
+ * forbids; the rule is narrowed to what its plain string rule allows. A schema using a keyword xgrammar does not
+ * enforce, or nested too deep for it, is refused (schema-support.ts).
  */
 async function jsonGrammar(xg: XgrammarModule, schema: string, strict: boolean): Promise<string> {
+  const unsupported = unsupportedSchemaPart(JSON.parse(schema));
+  if (unsupported) throw new Error(unsupported);
   const ebnf = await xg.Testings._jsonSchemaToEBNF(schema, false, ONE_LINE, SEPARATORS, strict);
   return rewriteCharClasses(ebnf.replaceAll('[^"\\\\\\r\\n]', '[^"\\\\\\0-\\x1f]'));
 }

@@ -9,7 +9,7 @@ import { serializeError, UnirError } from '../common/errors.js';
 import { GrammarProbe } from './grammar-probe.js';
 import type { EngineToGrammar, FromGrammarWorker, GrammarToEngine, GrammarWorkerOptions, GrammarWorkerStats, ToGrammarWorker } from './grammar-protocol.js';
 import { GrammarRuntime } from './grammar-runtime.js';
-import type { GrammarSpec } from './grammar-spec.js';
+import { grammarKey, type GrammarSpec } from './grammar-spec.js';
 import { SequenceMatcher } from './sequence-matcher.js';
 import { Utf8TokenMasks } from './utf8-token-masks.js';
 import { readVocabBytes } from './vocab-bytes.js';
@@ -75,14 +75,23 @@ async function current(): Promise<GrammarRuntime> {
   }
 }
 
+type Compiled = { rt: GrammarRuntime; grammar: Awaited<ReturnType<GrammarRuntime['get']>> };
+/** Compiles under way, by spec key: requests that send the same new schema at once share one compile. */
+const compiling = new Map<string, Promise<Compiled>>();
+
 /** The compiled grammar of a spec: a cache hit at once; a miss is checked by the probe, then compiled (busy). */
-async function compiled(spec: GrammarSpec): Promise<{ rt: GrammarRuntime; grammar: Awaited<ReturnType<GrammarRuntime['get']>> }> {
+async function compiled(spec: GrammarSpec): Promise<Compiled> {
   const rt = await current();
   if (rt.has(spec)) return { rt, grammar: await rt.get(spec) };
-  return busy(async () => {
+  const key = grammarKey(spec);
+  const pending = compiling.get(key);
+  if (pending) return pending;
+  const work = busy(async () => {
     await probe.check(spec);
     return { rt, grammar: await rt.get(spec) };
-  });
+  }).finally(() => compiling.delete(key));
+  compiling.set(key, work);
+  return work;
 }
 
 async function open(seqId: number, spec: GrammarSpec, stopTokenIds: number[]): Promise<void> {

@@ -67,7 +67,9 @@ export async function withXgrammarErrors<T>(call: () => Promise<T>): Promise<T> 
     return await call();
   } catch (err) {
     const reason = lines.find((l) => l.startsWith('[FATAL]'));
-    throw new XgrammarAbort(reason ? reason.replace(/^\[FATAL\]\s*\S+:\d+:\s*/, '') : ((err as Error)?.message ?? String(err)));
+    // A C++ exception crosses WebAssembly as a bare number (its address), which names nothing: say so instead.
+    const thrown = typeof err === 'number' ? 'xgrammar gave no reason (a C++ exception without a message)' : ((err as Error)?.message ?? String(err));
+    throw new XgrammarAbort(reason ? reason.replace(/^\[FATAL\]\s*\S+:\d+:\s*/, '') : thrown);
   } finally {
     capture = null;
     for (const l of lines) if (!l.startsWith('[FATAL]') && !l.startsWith('Aborted(')) consoleError(l);

@@ -32,6 +32,8 @@ export function toUnirError(err: unknown): UnirError {
     const context = f.validationContext ?? 'body';
     const what = param ? `'${param}'` : `the request ${context}`;
     let message = v.message;
+    // Ajv says "must have required property 'x'" of the parent; the client wants the missing field named.
+    if (missing) message = 'is required';
     if (v.keyword === 'type' && v.params?.type !== undefined) message = `must be ${typeNames(v.params.type as string | string[])}`;
     // Ajv's enum message ("must be equal to one of the allowed values") does not say which.
     if (v.keyword === 'enum' && Array.isArray(v.params?.allowedValues)) message = `must be one of ${v.params.allowedValues.map((a) => JSON.stringify(a)).join(', ')}`;

@@ -39,6 +39,8 @@ export function planGeneration(ctx: AppContext, body: SamplingBody & { model: st
     const maxContext = Math.min(ctx.maxContext, lease.maxContext);
     const minTokens = body.min_tokens ?? 0;
     const stop = typeof body.stop === 'string' ? [body.stop] : (body.stop ?? []);
+    const reasonerGate = gateOf(body, ctx);
+    const attribution = attributionOf(body, ctx);
     const requests = prompts.flatMap((promptIds) => {
       const maxTokens = resolveMaxTokens(body.max_tokens, promptIds.length, maxContext, opts);
       if (minTokens > maxTokens) {
@@ -55,6 +57,8 @@ export function planGeneration(ctx: AppContext, body: SamplingBody & { model: st
         ignoreEos: body.ignore_eos ?? false,
         logprobs: opts.logprobs,
         reasoners: lease.uses,
+        reasonerGate,
+        attribution,
       }));
     });
     const promptTokens = prompts.reduce((sum, p) => sum + p.length, 0);
@@ -122,6 +126,23 @@ function resolveMaxTokens(requested: number | null | undefined, promptTokens: nu
     );
   }
   return requested;
+}
+
+/** The request's entropy gate, else the server's; a threshold of 0 opens every step, which is no gate at all. */
+function gateOf(body: SamplingBody, ctx: AppContext): { entropy: number } | null {
+  const entropy = body.reasoner_gate?.entropy ?? ctx.options.reasonerGate ?? 0;
+  if (entropy > 0 && ctx.options.fusionSite === 'device') throw onDevice('reasoner_gate');
+  return entropy > 0 ? { entropy } : null;
+}
+
+function attributionOf(body: SamplingBody, ctx: AppContext): boolean {
+  if (body.return_attribution && ctx.options.fusionSite === 'device') throw onDevice('return_attribution');
+  return body.return_attribution === true;
+}
+
+/** Both extensions read each model's logits row on the host, which device-side fusion never brings down. */
+function onDevice(param: string): UnirError {
+  return new UnirError('invalid_request', `${param} needs each model's logits on the host: this server fuses on the device (--fusion-site device)`, param);
 }
 
 function samplingOf(body: SamplingBody, ctx: AppContext): SamplingParams {

@@ -90,6 +90,10 @@ export class GenerationRun implements AsyncIterable<ChoiceEvent> {
           m.e2eLatency.observe((now - started) / 1000);
           m.queueTime.observe(event.queueMs / 1000);
           m.promptTokens.inc(event.promptTokens);
+          if (event.gate) {
+            m.gateModuleSteps.inc({ outcome: 'run' }, event.gate.moduleSteps - event.gate.skipped);
+            m.gateModuleSteps.inc({ outcome: 'skipped' }, event.gate.skipped);
+          }
           if (event.finishReason === 'cancelled' && this.timedOut) {
             event.finishReason = 'error';
             event.error = { code: 'request_timeout', message: `the request took longer than --request-timeout (${this.ctx.options.requestTimeout} s)`, param: null };

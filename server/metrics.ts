@@ -15,6 +15,7 @@ export class Metrics {
   readonly waiting = new client.Gauge({ name: 'unir_num_requests_waiting', help: 'Sequences waiting for a batch slot.', registers: [this.registry] });
   readonly reasonerRequests = new client.Counter({ name: 'unir_reasoner_requests_total', help: 'Requests that used a reasoning module.', labelNames: ['reasoner'], registers: [this.registry] });
   readonly reasonerEvents = new client.Counter({ name: 'unir_reasoner_events_total', help: 'Module loads, failed loads and unloads.', labelNames: ['reasoner', 'event'], registers: [this.registry] });
+  readonly gateModuleSteps = new client.Counter({ name: 'unir_reasoner_gate_module_steps_total', help: 'Module steps of entropy-gated sequences, by outcome: run (gate open) or skipped.', labelNames: ['outcome'], registers: [this.registry] });
   readonly modelLoadSeconds = new client.Gauge({ name: 'unir_model_load_seconds', help: 'Time to load the base model.', registers: [this.registry] });
 
   constructor() {

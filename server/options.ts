@@ -32,6 +32,7 @@ export interface ServerOptions {
   reasoner: string[];
   reasonersDir: string | null;
   defaultReasoners: string | null;
+  reasonerGate: number | null;
   watch: boolean;
   /** Seconds between polls of the modules root (implies watching); null: events, or polling where they are not delivered. */
   watchPoll: number | null;
@@ -49,7 +50,7 @@ export interface ServerOptions {
   noUi: boolean;
 }
 
-type Kind = 'string' | 'int' | 'seconds' | 'bool' | 'list' | 'ep' | 'dtype';
+type Kind = 'string' | 'int' | 'number' | 'seconds' | 'bool' | 'list' | 'ep' | 'dtype';
 
 interface OptionSpec {
   key: keyof ServerOptions;
@@ -96,6 +97,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'reasoner', flag: 'reasoner', kind: 'list', default: [], help: 'A reasoning module directory to load at start (repeatable).' },
   { key: 'reasonersDir', flag: 'reasoners-dir', kind: 'string', default: null, help: 'Modules root: each subdirectory holding a unir.json is loaded; admin loads resolve paths inside it.' },
   { key: 'defaultReasoners', flag: 'default-reasoners', kind: 'string', default: null, help: 'Modules applied when a request names none, e.g. "add,sort:0.5".' },
+  { key: 'reasonerGate', flag: 'reasoner-gate', kind: 'number', default: null, help: 'Entropy gate in nats for requests without reasoner_gate: modules run only where the base\'s entropy reaches it (0 or unset: every step).' },
   { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones. File-system events, or polling every 2 s where the root is on a network or FUSE file system (NFS, SMB/CIFS, CephFS, 9p, FUSE); the admin API then refuses loads and unloads (the root decides, for every replica).' },
   { key: 'watchPoll', flag: 'watch-poll', kind: 'seconds', default: null, help: 'Watch --reasoners-dir by polling every N seconds (0.1 to 2147483, fractions allowed) instead of file-system events: for roots shared between hosts. Implies --watch.' },
   { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only.' },
@@ -164,6 +166,9 @@ export function parseServerOptions(argv: readonly string[], env: NodeJS.ProcessE
   if (options.fusionSite !== 'host' && options.fusionSite !== 'device') {
     throw new UnirError('invalid_request', `--fusion-site: expected host or device, got ${JSON.stringify(options.fusionSite)}`);
   }
+  if (options.fusionSite === 'device' && options.reasonerGate) {
+    throw new UnirError('invalid_request', '--reasoner-gate needs the base\'s logits on the host to gate: it cannot be combined with --fusion-site device');
+  }
   if (!['auto', 'none', ...TOOL_CALL_PARSERS].includes(options.toolCallParser)) {
     throw new UnirError('invalid_request', `--tool-call-parser: expected auto, none, ${TOOL_CALL_PARSERS.join(', ')}, got ${JSON.stringify(options.toolCallParser)}`);
   }
@@ -189,6 +194,11 @@ function convert(o: OptionSpec, raw: unknown): unknown {
     case 'int': {
       const n = Number(raw);
       if (!Number.isInteger(n) || n < 0) throw bad('expected a non-negative integer');
+      return n;
+    }
+    case 'number': {
+      const n = Number(raw);
+      if (String(raw).trim() === '' || !Number.isFinite(n) || n < 0) throw bad('expected a non-negative number');
       return n;
     }
     case 'seconds': {

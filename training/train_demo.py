@@ -240,15 +240,16 @@ def make_eval_sets(n: int):
 
 # ------------------------------------------------------------------------------------------------------ train
 
-def train_base() -> Decoder:
+def train_base(cfg: DecoderConfig | None = None, steps: int = BASE_STEPS) -> Decoder:
+    """The base's recipe (seeded data and initialisation); train_base_large.py reuses it with a larger config."""
     torch.manual_seed(SEED)
     rng = random.Random(SEED + 1)
-    model = Decoder(base_config())
-    log(f"base: {n_params(model):,} params; {BASE_STEPS} steps of {BATCH}")
+    model = Decoder(cfg or base_config())
+    log(f"base: {n_params(model):,} params; {steps} steps of {BATCH}")
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.98), weight_decay=0.05)
     model.train()
     t = time.time()
-    for step in range(BASE_STEPS):
+    for step in range(steps):
         batch = []
         while len(batch) < BATCH:
             r = rng.random()
@@ -261,7 +262,7 @@ def train_base() -> Decoder:
             batch.append(ex)
         inp, tgt, msk = collate(batch, loss_on_prompt=True)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, BASE_STEPS, 2e-3)
+            g["lr"] = lr_at(step, steps, 2e-3)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             logits = forward_full(model, inp)
         loss = masked_ce(logits.float(), tgt, msk)
@@ -269,7 +270,7 @@ def train_base() -> Decoder:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 100 == 0 or step == BASE_STEPS - 1:
+        if step % 100 == 0 or step == steps - 1:
             log(f"base step {step:4d} loss {loss.item():.4f} ({(time.time() - t) / (step + 1):.2f}s/step)")
     model.eval()
     for p in model.parameters():

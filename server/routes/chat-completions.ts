@@ -9,6 +9,7 @@ import { ChoiceOutput, replyMessage, type ChatDelta, type ChatOutputParsers } fr
 import { planTools } from '../chat-tools.js';
 import { prepareGrammar, requestGrammar } from '../structured-output.js';
 import { warnUnknownFields } from '../unknown-fields.js';
+import { AttributionFormatter, type AttributionEntry } from '../attribution-format.js';
 import { collectChoices, usageOf } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
 import { checkStreamOptions, planGeneration } from '../generation-plan.js';
@@ -43,6 +44,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
       const echo = body.echo && last.role === 'assistant' ? messageText(last, body.messages.length - 1) : '';
       const id = `chatcmpl-${randomUUID().replace(/-/g, '')}`;
       const created = Math.floor(Date.now() / 1000);
+      const attribution = body.return_attribution ? new AttributionFormatter(ctx.tokenizer, plan.lease.uses, plan.lease.names) : null;
 
       if (!body.stream) {
         const choices = await collectChoices(run, plan.requests.length);
@@ -61,13 +63,14 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
               logprobs: logprobs === null ? null : chatLogprobs(ctx.tokenizer, c.returnedTokens),
               finish_reason: finishReason(c.done!, output),
               stop_reason: c.done!.stopReason,
+              ...(attribution ? { attribution: c.attributed.map((e) => attribution.entry(e)) } : {}),
             };
           }),
           usage: usageOf(ids.length, choices),
         };
       }
       const includeUsage = body.stream_options?.include_usage === true;
-      return streamChat(reply, ctx, run, { head: { id, object: 'chat.completion.chunk', created, model: plan.model }, echo, logprobs, n: plan.requests.length, includeUsage, promptTokens: ids.length, parsers: tools.parsers });
+      return streamChat(reply, ctx, run, { head: { id, object: 'chat.completion.chunk', created, model: plan.model }, echo, logprobs, attribution, n: plan.requests.length, includeUsage, promptTokens: ids.length, parsers: tools.parsers });
     },
   );
 }
@@ -89,6 +92,7 @@ interface StreamOptions {
   head: object;
   echo: string;
   logprobs: number | null;
+  attribution: AttributionFormatter | null;
   n: number;
   includeUsage: boolean;
   promptTokens: number;
@@ -114,16 +118,16 @@ function deltaOf(d: ChatDelta): object {
  * OpenAI's chunk sequence per choice: a role delta first, content deltas, then a last delta with the
  * finish_reason; with include_usage every chunk has usage: null and a last chunk (no choices) has the usage.
  * A token whose text is held back (an incomplete character or stop-string prefix, a tag or tool call still
- * being read) sends no chunk: its logprob entry (one per token whose text is returned) rides with the next
- * chunk, so the logprobs of a stream equal the plain response's. Reasoning streams as delta.reasoning_content; a
- * tool call as delta.tool_calls chunks (see deltaOf) whose argument fragments concatenate to the plain response's
- * arguments.
+ * being read) sends no chunk: its logprob entries (one per token whose text is returned) and its attribution entry
+ * (one per sampled token) ride with the next chunk, so the logprobs and attribution of a stream equal the plain
+ * response's. Reasoning streams as delta.reasoning_content; a tool call as delta.tool_calls chunks (see deltaOf)
+ * whose argument fragments concatenate to the plain response's arguments.
  */
 async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationRun, o: StreamOptions): Promise<void> {
   const sse = new SseWriter(reply);
   const usageField = o.includeUsage ? { usage: null } : {};
   const outputs = Array.from({ length: o.n }, () => new ChoiceOutput(o.parsers));
-  const chunk = (index: number, delta: object, extra: { logprobs?: ChatLogprob[]; done?: DoneEvent } = {}) =>
+  const chunk = (index: number, delta: object, extra: { logprobs?: ChatLogprob[]; attribution?: AttributionEntry[]; done?: DoneEvent } = {}) =>
     sse.send({
       ...o.head,
       choices: [
@@ -133,6 +137,7 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
           logprobs: extra.logprobs ? { content: extra.logprobs } : null,
           finish_reason: extra.done ? finishReason(extra.done, outputs[index]) : null,
           ...(extra.done ? { stop_reason: extra.done.stopReason } : {}),
+          ...(extra.attribution && extra.attribution.length > 0 ? { attribution: extra.attribution } : {}),
         },
       ],
       ...usageField,
@@ -143,12 +148,15 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
   const hold = (index: number, tokens: ReturnedToken[] | undefined) => {
     if (o.logprobs !== null && tokens) pending[index].push(...tokens.map((t) => chatLogprobOf(ctx.tokenizer, t)));
   };
+  const pendingAttribution: AttributionEntry[][] = Array.from({ length: o.n }, () => []);
+  const riding = (index: number) => ({ logprobs: takePending(index), attribution: pendingAttribution[index].splice(0) });
   for (let i = 0; i < o.n; i++) chunk(i, { role: 'assistant', content: o.echo });
   try {
     for await (const { index, event } of run) {
       if (event.kind === 'token') {
         hold(index, event.returnedTokens);
-        for (const d of outputs[index].push(event.text)) chunk(index, deltaOf(d), { logprobs: takePending(index) });
+        if (o.attribution) pendingAttribution[index].push(o.attribution.entry(event)!);
+        for (const d of outputs[index].push(event.text)) chunk(index, deltaOf(d), riding(index));
       } else {
         dones[index] = event;
         if (event.error) {
@@ -157,9 +165,9 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
         }
         hold(index, event.returnedTokens);
         const last = [...outputs[index].push(event.text), ...outputs[index].finish()];
-        for (const d of last) chunk(index, deltaOf(d), { logprobs: takePending(index) });
+        for (const d of last) chunk(index, deltaOf(d), riding(index));
         const lp = takePending(index);
-        chunk(index, {}, { logprobs: lp && lp.length > 0 ? lp : undefined, done: event });
+        chunk(index, {}, { logprobs: lp && lp.length > 0 ? lp : undefined, attribution: pendingAttribution[index].splice(0), done: event });
       }
     }
     if (o.includeUsage) sse.send({ ...o.head, choices: [], usage: usageOf(o.promptTokens, dones.map((done) => ({ done }))) });

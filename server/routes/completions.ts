@@ -4,6 +4,7 @@ import { UnirError } from '../../common/errors.js';
 import type { DoneEvent, ReturnedToken, TopLogprob } from '../../engine/generation-request.js';
 import type { TextTokenizer } from '../../models/text-tokenizer.js';
 import type { AppContext } from '../app-context.js';
+import { AttributionFormatter } from '../attribution-format.js';
 import { collectChoices, usageOf } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
 import { checkStreamOptions, planGeneration } from '../generation-plan.js';
@@ -45,6 +46,7 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
     const echoes = body.echo ? promptInputs(body.prompt).inputs.map((p, i) => (typeof p === 'string' ? p : ctx.tokenizer.decode(prompts[i]))) : [];
     const echoOf = (choice: number) => echoes[Math.floor(choice / n)] ?? '';
     const head = { id, object: 'text_completion', created, model: plan.model };
+    const attribution = body.return_attribution ? new AttributionFormatter(ctx.tokenizer, plan.lease.uses, plan.lease.names) : null;
 
     if (!body.stream) {
       const choices = await collectChoices(run, plan.requests.length);
@@ -56,12 +58,13 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
           logprobs: logprobs === null ? null : completionLogprobs(ctx.tokenizer, c.returnedTokens, echoOf(c.index).length),
           finish_reason: c.done!.finishReason,
           stop_reason: c.done!.stopReason,
+          ...(attribution ? { attribution: c.attributed.map((e) => attribution.entry(e)) } : {}),
         })),
         usage: usageOf(plan.promptTokens, choices),
       };
     }
     const includeUsage = body.stream_options?.include_usage === true;
-    return streamCompletion(reply, ctx, run, { head, echoOf, logprobs, n: plan.requests.length, includeUsage, promptTokens: plan.promptTokens });
+    return streamCompletion(reply, ctx, run, { head, echoOf, logprobs, attribution, n: plan.requests.length, includeUsage, promptTokens: plan.promptTokens });
   });
 }
 
@@ -69,15 +72,15 @@ async function streamCompletion(
   reply: FastifyReply,
   ctx: AppContext,
   run: GenerationRun,
-  o: { head: object; echoOf: (choice: number) => string; logprobs: number | null; n: number; includeUsage: boolean; promptTokens: number },
+  o: { head: object; echoOf: (choice: number) => string; logprobs: number | null; attribution: AttributionFormatter | null; n: number; includeUsage: boolean; promptTokens: number },
 ): Promise<void> {
   const sse = new SseWriter(reply);
   // With include_usage every chunk has usage: null, and the last one (no choices) the usage (OpenAI's promise).
   const usageField = o.includeUsage ? { usage: null } : {};
-  const chunk = (index: number, text: string, extra: { logprobs?: unknown; finish_reason?: string | null; stop_reason?: string | number | null } = {}) =>
+  const chunk = (index: number, text: string, extra: { logprobs?: unknown; attribution?: unknown; finish_reason?: string | null; stop_reason?: string | number | null } = {}) =>
     sse.send({
       ...o.head,
-      choices: [{ index, text, logprobs: extra.logprobs ?? null, finish_reason: extra.finish_reason ?? null, ...(extra.finish_reason ? { stop_reason: extra.stop_reason ?? null } : {}) }],
+      choices: [{ index, text, logprobs: extra.logprobs ?? null, finish_reason: extra.finish_reason ?? null, ...(extra.finish_reason ? { stop_reason: extra.stop_reason ?? null } : {}), ...(extra.attribution ? { attribution: extra.attribution } : {}) }],
       ...usageField,
     });
   const dones: (DoneEvent | null)[] = new Array(o.n).fill(null);
@@ -87,9 +90,10 @@ async function streamCompletion(
   try {
     for await (const { index, event } of run) {
       if (event.kind === 'token') {
-        // Text held back sends nothing: its logprobs come with the chunk that returns it.
-        if (event.text === '') continue;
-        chunk(index, event.text, { logprobs: logprobsOf(index, event.returnedTokens) });
+        // Text held back sends nothing, unless attribution is on (an entry per sampled token, text may be ''):
+        // logprobs stay with the chunk that returns the text.
+        if (event.text === '' && o.attribution === null) continue;
+        chunk(index, event.text, { logprobs: logprobsOf(index, event.returnedTokens), attribution: o.attribution ? [o.attribution.entry(event)] : undefined });
       } else {
         dones[index] = event;
         if (event.error) {

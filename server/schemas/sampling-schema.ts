@@ -58,6 +58,21 @@ export const samplingProperties = {
     default: null,
     description: 'Reasoning modules fused with the base at every step: z = z_base + sum(weight * z_module). Default: the server\'s --default-reasoners. Extension.',
   },
+  reasoner_gate: {
+    type: ['object', 'null'],
+    required: ['entropy'],
+    additionalProperties: false,
+    properties: { entropy: { type: 'number', minimum: 0, maximum: 1000, description: 'Threshold in nats.' } },
+    default: null,
+    description:
+      'Entropy gate: the modules run, and are fused, only at steps where the entropy of the base\'s own next-token distribution is at least `entropy` nats; skipped tokens are fed to them in one run when the gate next opens, so their KV caches stay exact. 0 runs them at every step. Default: the server\'s --reasoner-gate (off). usage.reasoner_gate reports the module steps skipped. Extension.',
+  },
+  return_attribution: {
+    type: ['boolean', 'null'],
+    default: false,
+    description:
+      'Per generated token, what the modules changed: the base\'s top token, the fused top token, and each module\'s weight x logit at the chosen and at the base\'s top token (choices[].attribution; usage.attribution counts the tokens where the fused top differs from the base\'s). See docs/attribution.md. Extension.',
+  },
   user: { type: ['string', 'null'], description: 'Accepted and ignored (OpenAI compatibility).' },
 } as const;
 
@@ -81,5 +96,7 @@ export interface SamplingBody {
   stream?: boolean | null;
   stream_options?: { include_usage?: boolean } | null;
   reasoners?: { name: string; weight?: number }[] | null;
+  reasoner_gate?: { entropy: number } | null;
+  return_attribution?: boolean | null;
   user?: string | null;
 }

@@ -3,6 +3,7 @@ import type { RawData, WebSocket } from 'ws';
 import { deserializeError, UnirError } from '../../common/errors.js';
 import type { DoneEvent, ReturnedToken } from '../../engine/generation-request.js';
 import type { AppContext } from '../app-context.js';
+import { AttributionFormatter } from '../attribution-format.js';
 import { usageOf } from '../choice-collector.js';
 import { errorBody, toUnirError } from '../error-response.js';
 import { planGeneration } from '../generation-plan.js';
@@ -88,6 +89,7 @@ export class StreamSession {
   private async start(body: WsGenerateMessage, controller: AbortController): Promise<void> {
     let run: GenerationRun;
     let n: number;
+    let attribution: AttributionFormatter | null = null;
     try {
       checkUnsupported(body);
       const grammar = requestGrammar(body);
@@ -97,16 +99,17 @@ export class StreamSession {
       const plan = planGeneration(this.ctx, { ...body, model: body.model ?? this.ctx.modelId }, [ids], { defaultMaxTokens: 16, logprobs, fromMessages: false });
       for (const r of plan.requests) r.grammar = grammar?.spec ?? null;
       n = plan.requests.length;
+      if (body.return_attribution) attribution = new AttributionFormatter(this.ctx.tokenizer, plan.lease.uses, plan.lease.names);
       // Throws queue_full (engine at capacity) or shutting_down; the plan's modules are released then. A cancel
       // that came while the grammar compiled has aborted the signal: the run ends at once, cancelled.
       run = new GenerationRun(this.ctx, plan, 'websocket', controller.signal);
     } catch (err) {
       return this.sendError(body.id, toUnirError(err));
     }
-    await this.stream(body.id, run, n, body.logprobs ?? null);
+    await this.stream(body.id, run, n, body.logprobs ?? null, attribution);
   }
 
-  private async stream(id: GenerationId, run: GenerationRun, n: number, logprobs: number | null): Promise<void> {
+  private async stream(id: GenerationId, run: GenerationRun, n: number, logprobs: number | null, attribution: AttributionFormatter | null): Promise<void> {
     const tokenizer = this.ctx.tokenizer;
     // With logprobs, each message lists the tokens whose text it returns (so they spell the text, as on HTTP).
     const logprobsOf = (tokens: ReturnedToken[] | undefined) =>
@@ -124,7 +127,15 @@ export class StreamSession {
     try {
       for await (const { index, event } of run) {
         if (event.kind === 'token') {
-          this.send({ type: 'token', id, index, text: event.text, token_id: event.tokenId, ...logprobsOf(event.returnedTokens) });
+          this.send({
+            type: 'token',
+            id,
+            index,
+            text: event.text,
+            token_id: event.tokenId,
+            ...logprobsOf(event.returnedTokens),
+            ...(attribution ? { attribution: [attribution.entry(event)] } : {}),
+          });
         } else {
           dones[index] = event;
           if (event.error) this.send({ type: 'error', id, index, error: errorBody(deserializeError(event.error)).error });

@@ -98,7 +98,7 @@ describe('errors in OpenAI\'s shape', () => {
   it('400 for a missing prompt', async () => {
     const res = await post({ model: MODEL });
     expect(res.status).toBe(400);
-    expect(res.body.error.param).toBe('prompt');
+    expect(res.body.error).toMatchObject({ param: 'prompt', message: "'prompt' is required" });
   });
 
   it('404 for an unknown model', async () => {

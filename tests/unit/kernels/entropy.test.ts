@@ -17,3 +17,23 @@ describe('entropy', () => {
     expect(entropy(new Float32Array([1000, 1000]))).toBeCloseTo(Math.LN2, 9);
   });
 });
+
+describe('entropyAndLogSumExp', () => {
+  it('a peaked row at 151,936 ids: within 1e-10 of the float64 sums over every id', async () => {
+    const { entropyAndLogSumExp } = await import('../../../kernels/entropy.js');
+    // A trained model's shape: a few ids near the top, most tens of units below, some just past the cut-off.
+    const row = Float32Array.from({ length: 151_936 }, (_, i) => (i < 5 ? 10 - i : i % 3 === 0 ? -31 + (i % 7) : -45 - (i % 50)));
+    let max = -Infinity;
+    for (const x of row) max = Math.max(max, x);
+    let z = 0;
+    let ws = 0;
+    for (const x of row) {
+      const w = Math.exp(x - max);
+      z += w;
+      ws += w * (x - max);
+    }
+    const got = entropyAndLogSumExp(row);
+    expect(Math.abs(got.logSumExp - (max + Math.log(z)))).toBeLessThan(1e-10);
+    expect(Math.abs(got.entropy - (Math.log(z) - ws / z))).toBeLessThan(1e-10);
+  });
+});
