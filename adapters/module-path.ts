@@ -25,29 +25,33 @@ export async function resolveModulePath(root: string | null, path: string): Prom
   const rootAbs = resolve(root);
   const candidate = resolve(rootAbs, path);
   if (!isInside(rootAbs, candidate)) {
-    throw new UnirError('path_outside_root', `${JSON.stringify(path)} is outside the modules root ${rootAbs}: give a path inside --reasoners-dir`, 'path');
+    throw new UnirError('path_outside_root', `${JSON.stringify(path)} is outside the modules root: give a path inside --reasoners-dir`, 'path');
   }
   let rootReal: string;
   let real: string;
   try {
     rootReal = await realpath(rootAbs);
   } catch (err) {
-    throw new UnirError('invalid_model_dir', `the modules root ${rootAbs} cannot be read: ${(err as Error).message}`, 'path');
+    throw new UnirError('invalid_model_dir', `the modules root cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'path');
   }
   try {
     real = await realpath(candidate);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (err as Error).message})`;
-    throw new UnirError('invalid_model_dir', `${JSON.stringify(path)} ${why} under the modules root ${rootAbs}`, 'path');
+    throw new UnirError('invalid_model_dir', `${JSON.stringify(path)} ${why} under the modules root`, 'path');
   }
   if (!isInside(rootReal, real)) {
-    throw new UnirError('path_outside_root', `${JSON.stringify(path)} leads outside the modules root through a symbolic link (to ${real})`, 'path');
+    throw new UnirError('path_outside_root', `${JSON.stringify(path)} leads outside the modules root through a symbolic link`, 'path');
   }
   if (real === rootReal) {
     throw new UnirError('invalid_request', 'path names the modules root itself: give the module\'s subdirectory', 'path');
   }
-  if (!(await stat(real)).isDirectory()) {
+  // The directory may be renamed or replaced since realpath (the staged copy is what is trusted): gone is a 400 too.
+  const kind = await stat(real).catch((err: NodeJS.ErrnoException) => {
+    throw new UnirError('invalid_model_dir', `${JSON.stringify(path)} ${err.code === 'ENOENT' ? 'does not exist' : `cannot be read (${err.code ?? err.message})`} under the modules root`, 'path');
+  });
+  if (!kind.isDirectory()) {
     throw new UnirError('invalid_model_dir', `${JSON.stringify(path)} is not a directory: give the module's directory`, 'path');
   }
   await checkLinksInside(real, rootReal, path, 0);
@@ -79,7 +83,7 @@ async function checkLinksInside(dir: string, rootReal: string, shown: string, de
         throw new UnirError('invalid_model_dir', `${JSON.stringify(shown)} holds a broken symbolic link: ${e.name}`, 'path');
       }
       if (!isInside(rootReal, target)) {
-        throw new UnirError('path_outside_root', `${JSON.stringify(shown)} holds a symbolic link that leads outside the modules root: ${relative(rootReal, full)} → ${target}`, 'path');
+        throw new UnirError('path_outside_root', `${JSON.stringify(shown)} holds a symbolic link that leads outside the modules root: ${relative(rootReal, full)}`, 'path');
       }
     } else if (e.isDirectory()) {
       await checkLinksInside(full, rootReal, shown, depth + 1);

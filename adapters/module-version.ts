@@ -36,15 +36,19 @@ export class ModuleVersion {
     return this.manifest.name;
   }
 
-  /** Loads it on `host` (off the event loop) and attaches it to the engine once it is checked against the base. */
-  async load(host: ModuleHost, session: SessionSettings, baseDir: string, onExit: (v: ModuleVersion) => void): Promise<void> {
+  /**
+   * Loads `stagedDir` (the module's private copy, LoadAttempt) on `host`, off the event loop, and attaches it to the
+   * engine once it is checked against the base. Aborting `signal` (the load's deadline) gives the load up.
+   */
+  async load(host: ModuleHost, session: SessionSettings, baseDir: string, stagedDir: string, onExit: (v: ModuleVersion) => void, signal?: AbortSignal): Promise<void> {
     this.host = host;
     try {
-      this.summary = await host.load({ versionId: this.versionId, name: this.name, dir: this.dir, baseDir, session, onnx: this.onnxChoice }, (reason) => {
+      const load = { versionId: this.versionId, name: this.name, dir: stagedDir, baseDir, session, onnx: this.onnxChoice };
+      this.summary = await host.load(load, (reason) => {
         this.error = reason;
         this.host = null;
         if (this.state !== 'draining' || this.inFlight > 0) onExit(this);
-      });
+      }, signal);
     } catch (err) {
       this.state = 'failed';
       this.error = (err as Error).message;

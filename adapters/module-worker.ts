@@ -35,6 +35,12 @@ function serve(versionId: number, model: LoadedDecoder, port: MessagePort): void
       h.queue = h.queue.then(() => msg.seqIds.forEach((id) => model.runner.release(id)));
       return;
     }
+    if (msg.type === 'isolate') {
+      h.queue = h.queue.then(async () => {
+        for (const id of msg.seqIds) await model.runner.isolate(id);
+      }).catch(() => undefined);
+      return;
+    }
     h.queue = h.queue.then(async () => {
       let reply: FromModelWorker;
       const transfer: ArrayBuffer[] = [];

@@ -1,14 +1,14 @@
 import { UnirError } from '../common/errors.js';
 import type { EngineClient } from '../engine/engine-client.js';
 import type { ReasonerUse } from '../engine/generation-request.js';
+import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { modulePlacement, type ModulePlacement } from '../engine/device-owner.js';
 import type { ExecutionProvider, SessionSettings } from '../models/execution-provider.js';
 import type { OnnxChoice } from '../models/onnx-variant.js';
 import type { WebGpuAdapter } from '../models/webgpu-adapter.js';
 import { contentHash } from './content-hash.js';
-import { directorySize } from './directory-size.js';
-import { readManifest } from './manifest.js';
 import { createModuleHost, type ModuleHost } from './module-host.js';
+import { LoadAttempt } from './module-load.js';
 import { ModuleVersion, type VersionState } from './module-version.js';
 
 export interface ReasonerSelection {
@@ -45,6 +45,13 @@ export interface ReasonerInfo {
   error: string | null;
 }
 
+export interface RegistryOptions {
+  /** --reasoners-dir: a module under it may link anywhere inside it; any other module directory is its own root. */
+  modulesRoot?: string | null;
+  /** A load (copy, checks, worker, session) taking longer fails with load_timeout and frees what it took; 0: no limit. */
+  loadTimeoutMs?: number;
+}
+
 export interface RegistryEvents {
   onLoad?(name: string, ok: boolean): void;
   onUnload?(name: string): void;
@@ -61,6 +68,8 @@ export class ReasonerRegistry {
   private readonly loading = new Map<string, ModuleVersion>();
   private readonly draining = new Set<ModuleVersion>();
   private readonly failures = new Map<string, { dir: string; error: string; at: Date }>();
+  private readonly attempts = new Set<LoadAttempt>();
+  private closed = false;
   private readonly session: SessionSettings;
   private readonly host: ModuleHost;
 
@@ -70,6 +79,7 @@ export class ReasonerRegistry {
     private readonly baseDir: string,
     session: SessionSettings,
     private readonly events: RegistryEvents = {},
+    private readonly options: RegistryOptions = {},
   ) {
     const baseEp = engine.base.ep as ExecutionProvider;
     const ep = session.ep === 'auto' ? baseEp : session.ep;
@@ -110,40 +120,65 @@ export class ReasonerRegistry {
     return this.current.get(name)?.dir ?? null;
   }
 
-  /** Loads the module in `dir`; with `replace`, swaps it in for the version of the same name. */
+  /**
+   * Loads the module in `dir`; with `replace`, swaps it in for the version of the same name. The directory is
+   * copied and checked first (LoadAttempt, module-files.ts): the same rule at start-up, in the watcher and in
+   * the admin API. A failed or timed-out load frees its worker, session and copy, and is recorded.
+   */
   async load(dir: string, opts: { name?: string; defaultWeight?: number; replace?: boolean; onnx?: OnnxChoice } = {}): Promise<ReasonerInfo> {
-    let manifest;
+    if (this.closed) throw new UnirError('shutting_down', 'the server is shutting down and loads no modules');
+    const attempt = new LoadAttempt(dir, this.rootOf(dir), this.shownPath(dir), this.options.loadTimeoutMs ?? 0);
+    this.attempts.add(attempt);
+    let version: ModuleVersion | null = null;
+    let name = opts.name ?? basename(dir);
     try {
-      manifest = await readManifest(dir);
+      const staged = await attempt.stage();
+      name = opts.name ?? staged.manifest.name;
+      if ((this.current.has(name) || this.loading.has(name)) && !opts.replace) {
+        throw new UnirError('reasoner_exists', `reasoning module ${name} is already loaded: set "replace": true to replace it`, 'name');
+      }
+      // Hashed from the copy: the bytes that are loaded, whatever happens to the directory meanwhile.
+      const hash = await contentHash(staged.stagedDir);
+      version = new ModuleVersion(this.nextVersionId++, { ...staged.manifest, name }, dir, opts.defaultWeight ?? staged.manifest.default_weight, staged.sizeBytes, hash);
+      // The request's choice of ONNX variant wins over the manifest's.
+      version.onnxChoice = opts.onnx ?? { dtype: staged.manifest.dtype, onnxFile: staged.manifest.onnx_file };
+      this.loading.set(name, version);
+      // The copy's path is new at every load: the logits graph cache keys it by content instead.
+      await version.load(this.host, { ...this.session, graphCacheKey: hash }, this.baseDir, staged.stagedDir, (v) => this.onWorkerExit(v), attempt.signal);
     } catch (err) {
-      this.recordFailure(opts.name ?? dir, dir, err);
-      throw err;
+      const reported = attempt.explain(err);
+      if (version && this.loading.get(name) === version) this.loading.delete(name);
+      if (reported.code !== 'reasoner_exists') {
+        this.recordFailure(name, dir, reported);
+        this.events.onLoad?.(name, false);
+      }
+      throw reported;
+    } finally {
+      this.attempts.delete(attempt);
+      await attempt.finish();
     }
-    const name = opts.name ?? manifest.name;
-    if ((this.current.has(name) || this.loading.has(name)) && !opts.replace) {
-      throw new UnirError('reasoner_exists', `reasoning module ${name} is already loaded: set "replace": true to replace it`, 'name');
-    }
-    const [sizeBytes, hash] = await Promise.all([directorySize(dir), contentHash(dir)]);
-    const version = new ModuleVersion(this.nextVersionId++, { ...manifest, name }, dir, opts.defaultWeight ?? manifest.default_weight, sizeBytes, hash);
-    // The request's choice of ONNX variant wins over the manifest's.
-    version.onnxChoice = opts.onnx ?? { dtype: manifest.dtype, onnxFile: manifest.onnx_file };
-    this.loading.set(name, version);
-    try {
-      await version.load(this.host, this.session, this.baseDir, (v) => this.onWorkerExit(v));
-    } catch (err) {
-      if (this.loading.get(name) === version) this.loading.delete(name);
-      this.recordFailure(name, dir, err);
-      this.events.onLoad?.(name, false);
-      throw err;
-    }
-    if (this.loading.get(name) === version) this.loading.delete(name);
-    version.state = 'ready';
+    const loaded = version!;
+    if (this.loading.get(name) === loaded) this.loading.delete(name);
+    loaded.state = 'ready';
     const old = this.current.get(name);
-    this.current.set(name, version);
+    this.current.set(name, loaded);
     this.failures.delete(name);
     if (old) this.retire(old);
     this.events.onLoad?.(name, true);
-    return info(version);
+    return info(loaded);
+  }
+
+  /** The modules root when `dir` lies under it; else the directory itself (links must stay inside it). */
+  private rootOf(dir: string): string {
+    const root = this.options.modulesRoot;
+    return root && isUnder(root, dir) ? resolve(root) : resolve(dir);
+  }
+
+  /** How clients see a module directory: its path relative to the modules root, else its name. */
+  shownPath(dir: string): string {
+    const root = this.options.modulesRoot;
+    if (root && isUnder(root, dir)) return relative(resolve(root), resolve(dir)).split(sep).join('/') || '.';
+    return basename(dir);
   }
 
   /** New requests naming it get 404 at once; requests in flight finish on it; then it is released. */
@@ -193,7 +228,15 @@ export class ReasonerRegistry {
     };
   }
 
+  /** Stops the loads in progress (they fail with shutting_down at once) and refuses new ones: shutdown's first step. */
+  stopLoading(): void {
+    this.closed = true;
+    for (const a of this.attempts) a.cancel(new UnirError('shutting_down', 'the server shut down during the load'));
+  }
+
+  /** Stops loads in progress and every module worker. */
   async close(): Promise<void> {
+    this.stopLoading();
     const all = [...this.current.values(), ...this.draining, ...this.loading.values()];
     this.current.clear();
     this.draining.clear();
@@ -230,6 +273,11 @@ export class ReasonerRegistry {
   recordFailure(name: string, dir: string, err: unknown): void {
     this.failures.set(name, { dir, error: (err as Error).message ?? String(err), at: new Date() });
   }
+}
+
+function isUnder(root: string, dir: string): boolean {
+  const rel = relative(resolve(root), resolve(dir));
+  return !isAbsolute(rel) && rel !== '..' && !rel.startsWith(`..${sep}`);
 }
 
 function info(v: ModuleVersion): ReasonerInfo {

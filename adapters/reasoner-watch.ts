@@ -76,7 +76,7 @@ export class ReasonerWatcher {
     for (const entry of await this.entries()) {
       const dir = join(this.root, entry);
       const fp = await fingerprint(dir).catch(() => null);
-      const name = fp?.complete ? await readManifest(dir).then((m) => m.name, () => null) : null;
+      const name = fp?.complete ? await readManifest(dir, { root: this.root }).then((m) => m.name, () => null) : null;
       if (fp && name !== null && this.registry.pathOf(name) === dir) this.applied.set(entry, { fingerprint: fp.key, name, failedAs: null });
       else if (fp && failedDirs.has(dir)) this.applied.set(entry, { fingerprint: fp.key, name: null, failedAs: null });
       else this.schedule(entry);
@@ -174,7 +174,7 @@ export class ReasonerWatcher {
     const prev = this.applied.get(entry);
     let name: string;
     try {
-      name = (await readManifest(dir)).name;
+      name = (await readManifest(dir, { root: this.root, shown: entry })).name;
     } catch (err) {
       return this.failed(entry, dir, key, entry, err, prev);
     }

@@ -16,7 +16,7 @@ export function checkModuleTokenizer(load: { name: string; dir: string; baseDir:
   const files = locateConfigFiles(load.dir);
   const baseFiles = locateConfigFiles(load.baseDir);
   const mismatch = tokenizerMismatch(TextTokenizer.load(baseFiles, readModelConfig(baseFiles)), TextTokenizer.load(files, readModelConfig(files)));
-  if (mismatch) throw new UnirError('incompatible_reasoner', `reasoning module ${load.name} (${load.dir}) is not compatible with the base: ${mismatch}`);
+  if (mismatch) throw new UnirError('incompatible_reasoner', `reasoning module ${load.name} is not compatible with the base: ${mismatch}`);
 }
 
 /**

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   reasoner_exists: { status: 409, type: 'conflict_error' },
   modules_root_watched: { status: 409, type: 'conflict_error' },
   payload_too_large: { status: 413, type: 'invalid_request_error' },
+  header_too_large: { status: 431, type: 'invalid_request_error' },
   queue_full: { status: 429, type: 'rate_limit_error' },
   too_many_generations: { status: 429, type: 'rate_limit_error' },
   reasoner_failed: { status: 500, type: 'server_error' },
@@ -27,19 +28,24 @@ export const ERROR_CODES = {
   not_ready: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
   provider_unavailable: { status: 500, type: 'server_error' },
+  load_timeout: { status: 504, type: 'timeout_error' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 export class UnirError extends Error {
+  /** What only the log may show (native runtime text, file paths); `message` is what a client may read. */
+  readonly detail: string | null;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly param: string | null = null,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; detail?: string | null },
   ) {
     super(message, options);
     this.name = 'UnirError';
+    this.detail = options?.detail ?? null;
   }
 }
 
@@ -48,14 +54,16 @@ export interface SerializedError {
   code: ErrorCode;
   message: string;
   param: string | null;
+  detail?: string | null;
 }
 
 export function serializeError(err: unknown): SerializedError {
-  if (err instanceof UnirError) return { code: err.code, message: err.message, param: err.param };
+  if (err instanceof UnirError) return { code: err.code, message: err.message, param: err.param, detail: err.detail };
   const message = err instanceof Error ? err.message : String(err);
-  return { code: 'internal_error', message, param: null };
+  // Not one of ours: its text (a native message, a stack) is for the log only.
+  return { code: 'internal_error', message: 'internal error', param: null, detail: err instanceof Error && err.stack ? err.stack : message };
 }
 
 export function deserializeError(e: SerializedError): UnirError {
-  return new UnirError(e.code, e.message, e.param);
+  return new UnirError(e.code, e.message, e.param, { detail: e.detail ?? null });
 }

@@ -1,6 +1,7 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { deserializeError, UnirError } from '../common/errors.js';
 import type { GrammarWorkerStats } from '../grammar/grammar-protocol.js';
+import type { EngineHealth } from './engine-health.js';
 import type { GrammarSpec } from '../grammar/grammar-spec.js';
 import { GrammarWorkerClient } from './grammar-worker-client.js';
 import type { EngineStats } from './engine-stats.js';
@@ -9,6 +10,9 @@ import type { GenerationRequest, SequenceEvent } from './generation-request.js';
 import type { ModelSummary } from './model-summary.js';
 import type { EngineOptions, FromEngine, ModuleLoad, ToEngine } from './protocol.js';
 import { spawnWorker } from './spawn-worker.js';
+
+/** A submitted sequence's events; `seqId` names it to cancel or pause it. */
+export type SequenceStream = AsyncIterable<SequenceEvent> & { readonly seqId: number };
 
 export interface EngineClientOptions extends EngineOptions {
   /** Requests that may wait for a batch slot; beyond it submit() refuses with queue_full. */
@@ -28,6 +32,7 @@ export class EngineClient {
   private onClosed: (() => void) | null = null;
   private exited = false;
   private fatal: UnirError | null = null;
+  private reported: EngineHealth = { healthy: true, reason: null };
   /** The grammar worker: xgrammar's compiler, cache and matchers, off the engine's step loop. */
   private readonly grammars: GrammarWorkerClient;
 
@@ -37,10 +42,10 @@ export class EngineClient {
     private readonly options: EngineClientOptions,
   ) {
     worker.on('message', (msg: FromEngine) => this.onMessage(msg));
-    worker.on('error', (err) => this.die(new UnirError('internal_error', `engine worker crashed: ${err.message}`)));
+    worker.on('error', (err) => this.die(new UnirError('internal_error', 'the engine stopped', null, { detail: `engine worker crashed: ${err.stack ?? err.message}` })));
     worker.on('exit', (code) => {
       this.exited = true;
-      this.die(new UnirError('internal_error', `engine worker exited (code ${code})`));
+      this.die(new UnirError('internal_error', 'the engine stopped', null, { detail: `engine worker exited (code ${code})` }));
     });
     this.grammars = new GrammarWorkerClient(
       { tokenizerPath: base.tokenizerPath!, vocabSize: base.vocabSize, eosTokenIds: base.eosTokenIds ?? [] },
@@ -71,6 +76,12 @@ export class EngineClient {
     return new EngineClient(worker, base, options);
   }
 
+  /** Whether the engine can serve: false once its worker is gone or it reported a state it cannot recover from. */
+  get health(): EngineHealth {
+    if (this.fatal && this.fatal.code !== 'shutting_down') return { healthy: false, reason: `${this.fatal.message}${this.fatal.detail ? `: ${this.fatal.detail.split('\n')[0]}` : ''}` };
+    return this.reported;
+  }
+
   /** Sequences submitted and not yet done (running, prefilling or waiting). */
   get inFlight(): number {
     return this.streams.size;
@@ -84,10 +95,10 @@ export class EngineClient {
     }
   }
 
-  submit(request: GenerationRequest, signal?: AbortSignal): AsyncIterable<SequenceEvent> {
+  submit(request: GenerationRequest, signal?: AbortSignal): SequenceStream {
     if (this.fatal) throw this.fatal;
     const seqId = this.nextSeqId++;
-    const stream = new EventStream<SequenceEvent>();
+    const stream = Object.assign(new EventStream<SequenceEvent>(), { seqId });
     this.streams.set(seqId, stream);
     if (signal) {
       if (signal.aborted) queueMicrotask(() => this.cancel(seqId));
@@ -98,12 +109,17 @@ export class EngineClient {
     return stream;
   }
 
+  /** Backpressure: the sequence leaves the batch (caches kept) until resumed. */
+  setPaused(seqId: number, paused: boolean): void {
+    if (this.streams.has(seqId)) this.post({ type: 'pause', seqId, paused });
+  }
+
   cancel(seqId: number): void {
     if (this.streams.has(seqId)) this.post({ type: 'cancel', seqId });
   }
 
-  attachModule(versionId: number, port: MessagePort, summary: ModelSummary): void {
-    this.worker.postMessage({ type: 'attach-module', versionId, port, summary } satisfies ToEngine, [port]);
+  attachModule(versionId: number, name: string, port: MessagePort, summary: ModelSummary): void {
+    this.worker.postMessage({ type: 'attach-module', versionId, name, port, summary } satisfies ToEngine, [port]);
   }
 
   /** Loads a module into the engine thread (the owner of the base's device) and attaches it there. */
@@ -173,6 +189,8 @@ export class EngineClient {
     } else if (msg.type === 'stats') {
       this.statsWaiters.get(msg.requestId)?.(msg.stats);
       this.statsWaiters.delete(msg.requestId);
+    } else if (msg.type === 'health') {
+      this.reported = msg.health;
     } else if (msg.type === 'module-loaded' || msg.type === 'module-load-failed') {
       const waiter = this.moduleLoads.get(msg.versionId);
       this.moduleLoads.delete(msg.versionId);

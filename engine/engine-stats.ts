@@ -5,6 +5,8 @@ export interface EngineStats {
   running: number;
   prefilling: number;
   waiting: number;
+  /** Sequences out of the batch because their client is not reading (caches kept). */
+  paused: number;
   steps: number;
   /** Time in the base's ONNX Runtime runs (the engine thread waits on it). */
   baseOrtMs: number;
@@ -35,7 +37,7 @@ export interface EngineStats {
 
 export function emptyStats(): EngineStats {
   return {
-    running: 0, prefilling: 0, waiting: 0, steps: 0, baseOrtMs: 0, baseLayoutMs: 0, moduleWaitMs: 0, gateMs: 0, sampleMs: 0,
+    running: 0, prefilling: 0, waiting: 0, paused: 0, steps: 0, baseOrtMs: 0, baseLayoutMs: 0, moduleWaitMs: 0, gateMs: 0, sampleMs: 0,
     stepMs: 0, relayouts: 0, relayoutMs: 0, generatedTokens: 0, promptTokens: 0, cachedSequences: 0, sampledOffThread: 0,
   };
 }

@@ -52,21 +52,35 @@ async function main(): Promise<void> {
     },
     (events) => post({ type: 'events', events }),
     fusion,
+    (health) => post({ type: 'health', health }),
   );
   const modules = new Map<number, ModelRunner>();
 
+  const loading = new Set<number>();
+  /** Loads given up on (their deadline passed) before they ended: freed when they end, never attached. */
+  const abandoned = new Set<number>();
+
   const loadHere = async (load: ModuleLoad) => {
+    loading.add(load.versionId);
     try {
       const model = await loadModule(load);
-      const runner = new LocalModelRunner(model.runner, model.files.dir);
+      const runner = new LocalModelRunner(model.runner, load.name);
+      if (abandoned.delete(load.versionId)) {
+        await runner.close();
+        return;
+      }
       modules.set(load.versionId, runner);
-      scheduler.attachModule(load.versionId, runner);
+      scheduler.attachModule(load.versionId, runner, load.name);
       post({ type: 'module-loaded', versionId: load.versionId, summary: summarize(model) });
     } catch (err) {
+      abandoned.delete(load.versionId);
       post({ type: 'module-load-failed', versionId: load.versionId, error: serializeError(err) });
+    } finally {
+      loading.delete(load.versionId);
     }
   };
   const detach = (versionId: number): Promise<void> => {
+    if (loading.has(versionId)) abandoned.add(versionId);
     scheduler.detachModule(versionId);
     const runner = modules.get(versionId);
     modules.delete(versionId);
@@ -92,10 +106,13 @@ async function main(): Promise<void> {
         if (awaitingGrammar.has(msg.seqId)) endEarly(msg.seqId, 'cancelled');
         else scheduler.cancel(msg.seqId);
         break;
+      case 'pause':
+        scheduler.setPaused(msg.seqId, msg.paused);
+        break;
       case 'attach-module': {
-        const runner = new RemoteModelRunner(msg.port, msg.summary.dir);
+        const runner = new RemoteModelRunner(msg.port, msg.name);
         modules.set(msg.versionId, runner);
-        scheduler.attachModule(msg.versionId, runner);
+        scheduler.attachModule(msg.versionId, runner, msg.name);
         break;
       }
       case 'load-module':

@@ -5,6 +5,8 @@ import type { DecoderRunner, RunLogits, RunRow } from '../models/decoder-runner.
 export interface ModelRunner {
   run(rows: RunRow[]): Promise<RunLogits>;
   release(seqIds: number[]): void;
+  /** Copies these sequences' caches out of their shared layouts into layouts of their own (paused sequences). */
+  isolate(seqIds: number[]): Promise<void>;
   /** Stops taking runs; a run in flight ends first, then its caches (and, if it owns them, its session) are released. */
   close(): Promise<void>;
 }
@@ -18,7 +20,7 @@ export class LocalModelRunner implements ModelRunner {
   private inFlight: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  /** `moduleName`: a reasoning module's (its directory), named in its failures as its own worker would name it. */
+  /** `moduleName`: a reasoning module's (as loaded), named in its failures as its own worker would name it. */
   constructor(
     readonly decoder: DecoderRunner,
     private readonly moduleName: string | null = null,
@@ -33,7 +35,9 @@ export class LocalModelRunner implements ModelRunner {
       logits = await run;
     } catch (err) {
       if (this.moduleName === null) throw err;
-      throw new UnirError('reasoner_failed', `reasoning module ${this.moduleName} failed: ${(err as Error).message}`);
+      // ONNX Runtime's text (source paths) goes to the log only, as from a module's own worker.
+      const detail = `${(err as Error).message}${err instanceof UnirError && err.detail ? `: ${err.detail}` : ''}`;
+      throw new UnirError('reasoner_failed', `reasoning module ${this.moduleName} failed at run time`, null, { detail });
     }
     const t = this.decoder.lastTiming;
     this.totals.ortMs += t.ortMs;
@@ -47,6 +51,10 @@ export class LocalModelRunner implements ModelRunner {
 
   release(seqIds: number[]): void {
     for (const id of seqIds) this.decoder.release(id);
+  }
+
+  async isolate(seqIds: number[]): Promise<void> {
+    for (const id of seqIds) await this.decoder.isolate(id);
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@ import type { SerializedError } from '../common/errors.js';
 import type { SessionSettings } from '../models/execution-provider.js';
 import type { OnnxChoice } from '../models/onnx-variant.js';
 import type { GenerationRequest, SequenceEvent } from './generation-request.js';
+import type { EngineHealth } from './engine-health.js';
 import type { EngineStats } from './engine-stats.js';
 import type { ModelSummary } from './model-summary.js';
 
@@ -45,7 +46,8 @@ export interface ModuleLoad {
 export type ToEngine =
   | { type: 'submit'; seqId: number; request: GenerationRequest }
   | { type: 'cancel'; seqId: number }
-  | { type: 'attach-module'; versionId: number; port: MessagePort; summary: ModelSummary }
+  | { type: 'pause'; seqId: number; paused: boolean }
+  | { type: 'attach-module'; versionId: number; name: string; port: MessagePort; summary: ModelSummary }
   /** A module on the base's GPU provider: loaded and run in the engine thread, the device's one owner. */
   | { type: 'load-module'; load: ModuleLoad }
   | { type: 'detach-module'; versionId: number }
@@ -59,6 +61,7 @@ export type FromEngine =
   | { type: 'fatal'; error: SerializedError }
   | { type: 'events'; events: SequenceEvent[] }
   | { type: 'stats'; requestId: number; stats: EngineStats }
+  | { type: 'health'; health: EngineHealth }
   | { type: 'module-loaded'; versionId: number; summary: ModelSummary }
   | { type: 'module-load-failed'; versionId: number; error: SerializedError }
   /** The answer to shutdown: every session of the engine thread is released. */
@@ -67,7 +70,8 @@ export type FromEngine =
 /** Messages between the engine worker and a module worker (one ORT session and its KV caches). */
 export type ToModelWorker =
   | { type: 'run'; runId: number; rows: { seqId: number; tokens: Int32Array }[] }
-  | { type: 'release'; seqIds: number[] };
+  | { type: 'release'; seqIds: number[] }
+  | { type: 'isolate'; seqIds: number[] };
 
 export type FromModelWorker =
   | { type: 'run-result'; runId: number; logits: Float32Array; rows: number; vocab: number; ortMs: number }

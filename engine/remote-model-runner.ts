@@ -32,6 +32,11 @@ export class RemoteModelRunner implements ModelRunner {
     if (!this.closedWith && seqIds.length > 0) this.post({ type: 'release', seqIds });
   }
 
+  /** Posted, not awaited: the worker runs it in order with the runs, before the next one. */
+  async isolate(seqIds: number[]): Promise<void> {
+    if (!this.closedWith && seqIds.length > 0) this.post({ type: 'isolate', seqIds });
+  }
+
   /** The worker side releases the session (ModuleHost.unload); here the port closes and waiting runs fail. */
   async close(): Promise<void> {
     this.fail(new UnirError('reasoner_failed', `reasoning module ${this.name} was detached`));
@@ -51,7 +56,8 @@ export class RemoteModelRunner implements ModelRunner {
       waiter.resolve({ data: msg.logits, rows: msg.rows, vocab: msg.vocab });
     } else {
       const err = deserializeError(msg.error);
-      waiter.reject(new UnirError('reasoner_failed', `reasoning module ${this.name} failed: ${err.message}`));
+      const detail = `${err.message}${err.detail ? `: ${err.detail}` : ''}`;
+      waiter.reject(new UnirError('reasoner_failed', `reasoning module ${this.name} failed at run time`, null, { detail }));
     }
   }
 

@@ -1,13 +1,15 @@
 import { serializeError, UnirError } from '../common/errors.js';
-import type { WeightedRow } from '../kernels/fuse-logits.js';
+import { NonFiniteLogitsError, type NonFiniteKind } from '../kernels/non-finite-logits.js';
 import { attributeToken, type ModuleRow } from '../kernels/token-attribution.js';
-import { NonFiniteLogitsError } from '../kernels/non-finite-logits.js';
 import type { RunLogits, RunRow } from '../models/decoder-runner.js';
 import type { TextTokenizer } from '../models/text-tokenizer.js';
 import { emptyStats, type EngineStats } from './engine-stats.js';
 import type { DoneEvent, FinishReason, GenerationRequest, SequenceEvent } from './generation-request.js';
+import type { EngineHealth } from './engine-health.js';
+import { blameUnusableLogits, type NamedRow } from './logits-check.js';
 import type { DeviceFusion } from './device-fusion.js';
 import type { LocalModelRunner, ModelRunner } from './model-runner.js';
+import { PausedSequences } from './paused-sequences.js';
 import { SamplerPool } from './sampler-pool.js';
 import { Sequence } from './sequence.js';
 import type { RemoteGrammar } from './remote-grammar.js';
@@ -15,6 +17,8 @@ import { planPrefill, type PrefillWork } from './prefill-plan.js';
 import { runGatedModules, type GateCandidate, type GateDecision } from './reasoner-gate.js';
 
 export const BASE_KEY = 0;
+/** Steps in a row that may throw past per-sequence containment before the engine reports itself unhealthy. */
+const MAX_CONSECUTIVE_FAULTS = 3;
 
 /** The models a sequence runs on at every step: all of them, or only the base when its modules are gated. */
 function eagerKeys(seq: Sequence): readonly number[] {
@@ -30,6 +34,13 @@ export interface SchedulerOptions {
   samplerThreads?: number;
   /** Below this vocabulary a step samples on the engine thread alone (default 16,384). */
   samplerMinVocab?: number;
+}
+
+/** What a sequence's row was fused from this step (kept to name the culprit when the row is unusable). */
+interface FusionInput {
+  base: Float32Array;
+  terms: NamedRow[];
+  onDevice: boolean;
 }
 
 /** Rows of one model in one step, and where each sequence's logits row lands. */
@@ -56,10 +67,13 @@ export class Scheduler {
   private readonly waiting: Sequence[] = [];
   private readonly prefilling: Sequence[] = [];
   private running: Sequence[] = [];
+  private readonly paused = new PausedSequences();
   private readonly byId = new Map<number, Sequence>();
   private readonly modules = new Map<number, ModelRunner>();
+  private readonly moduleNames = new Map<number, string>();
   private wake: (() => void) | null = null;
   private stopped = false;
+  private faults = 0;
   readonly stats: EngineStats = emptyStats();
   private readonly attributionScratch: Float32Array;
 
@@ -72,6 +86,7 @@ export class Scheduler {
     private readonly emit: (events: SequenceEvent[]) => void,
     /** `--fusion-site device`: the step's logits are fused where the models ran (engine/device-fusion.ts). */
     private readonly fusion: DeviceFusion | null = null,
+    private readonly onHealth: (health: EngineHealth) => void = () => undefined,
   ) {
     this.attributionScratch = new Float32Array(options.vocab);
     this.sampler = new SamplerPool(options.vocab, options.samplerThreads ?? 0, options.samplerMinVocab, undefined, options.maxBatch);
@@ -104,17 +119,30 @@ export class Scheduler {
       // Not started: leave at once, no cache to release.
       this.waiting.splice(i, 1);
       this.finish([seq], 'cancelled', null);
+    } else if (this.paused.list.includes(seq)) {
+      // Out of the batch: no step will come for it, leave now (its caches are released).
+      this.finish([seq], 'cancelled', null);
     }
     this.wake?.();
   }
 
-  attachModule(versionId: number, runner: ModelRunner): void {
+  /** Backpressure: the sequence leaves the batch at the next step, or comes back (before new prompts). */
+  setPaused(seqId: number, paused: boolean): void {
+    const seq = this.byId.get(seqId);
+    if (!seq) return;
+    seq.pauseRequested = paused;
+    this.wake?.();
+  }
+
+  attachModule(versionId: number, runner: ModelRunner, name = `version ${versionId}`): void {
     this.modules.set(versionId, runner);
+    this.moduleNames.set(versionId, name);
   }
 
   detachModule(versionId: number): ModelRunner | undefined {
     const runner = this.modules.get(versionId);
     this.modules.delete(versionId);
+    this.moduleNames.delete(versionId);
     const users = [...this.byId.values()].filter((s) => s.modelKeys.includes(versionId));
     if (users.length > 0) this.fail(users, new UnirError('reasoner_not_found', `reasoning module version ${versionId} was unloaded`));
     return runner;
@@ -126,6 +154,7 @@ export class Scheduler {
       ...this.stats,
       running: this.running.length,
       prefilling: this.prefilling.length,
+      paused: this.paused.list.length,
       waiting: this.waiting.length,
       baseOrtMs: t.ortMs,
       baseLayoutMs: t.layoutMs,
@@ -150,16 +179,47 @@ export class Scheduler {
 
   async loop(): Promise<void> {
     while (!this.stopped) {
-      if (this.waiting.length + this.prefilling.length + this.running.length === 0) {
+      if (this.waiting.length + this.prefilling.length + this.running.length + this.paused.resumable === 0) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = null;
         continue;
       }
+      let worked: boolean;
+      try {
+        worked = await this.step();
+        this.faults = 0;
+      } catch (err) {
+        this.recover(err);
+        continue;
+      }
       // A step with nothing to run (e.g. every request still waiting for a slot) waits for news instead of spinning.
-      if (!(await this.step())) {
+      if (!worked) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = null;
       }
+    }
+  }
+
+  /**
+   * A step threw past the per-sequence containment (a bug, or a runtime that broke): the sequences it ran fail,
+   * their caches are released in every model, and the base must then hold no cache at all (waiting sequences
+   * have none). Clean: the engine serves on. Otherwise, or after several such steps in a row, it reports itself
+   * unhealthy so that /health and /ready turn 503 and an orchestrator restarts it.
+   */
+  private recover(err: unknown): void {
+    this.faults++;
+    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    let leaked: number;
+    try {
+      this.fail([...this.prefilling, ...this.running], new UnirError('internal_error', 'the engine failed while running this request', null, { detail }));
+      leaked = this.base.decoder.sequenceCount;
+      if (leaked > 0) this.base.decoder.releaseAll();
+    } catch {
+      leaked = Math.max(1, this.base.decoder.sequenceCount);
+    }
+    if (leaked > 0 || this.faults >= MAX_CONSECUTIVE_FAULTS) {
+      const why = leaked > 0 ? `held ${leaked} KV caches it could not account for` : `${this.faults} steps in a row failed`;
+      this.onHealth({ healthy: false, reason: `the engine ${why} (last: ${err instanceof Error ? err.message : String(err)})` });
     }
   }
 
@@ -167,6 +227,7 @@ export class Scheduler {
   async step(): Promise<boolean> {
     const t0 = performance.now();
     this.dropCancelled();
+    this.running = await this.paused.apply(this.running, this.options.maxBatch - this.prefilling.length, (seq) => this.isolate(seq));
     this.admit();
     // A grammar sequence whose next mask waits behind a compile sits the step out (the others go on).
     const decoding = this.running.filter((s) => s.canDecode);
@@ -223,10 +284,12 @@ export class Scheduler {
     // Fusion and processors here, in order; the rows' sampling is split across the sampler pool.
     const slots = this.sampler.rows(sampling.length);
     const modulesOf = sampling.map(({ seq, row }) => this.moduleRows(seq, row, gated.get(seq.id)));
+    const inputs: FusionInput[] = [];
     const jobs = sampling.map(({ seq, row }, i) => {
       const fused = onDevice?.get(seq.id);
-      const terms: WeightedRow[] = [];
-      if (!fused) for (const m of modulesOf[i]) if (m.row) terms.push({ row: m.row, weight: m.weight });
+      const terms: NamedRow[] = [];
+      if (!fused) for (const m of modulesOf[i]) if (m.row) terms.push({ row: m.row, weight: m.weight, name: this.moduleNames.get(m.versionId) ?? `version ${m.versionId}` });
+      inputs.push({ base: fused ?? row(BASE_KEY), terms, onDevice: fused !== undefined });
       return seq.prepareSample(fused ?? row(BASE_KEY), terms, slots.rows[i], seq.request.logprobs !== null ? slots.raws[i] : null);
     });
     const outcomes = await this.sampler.run(jobs);
@@ -235,13 +298,20 @@ export class Scheduler {
       if (seq.phase === 'finished') return;
       const outcome = outcomes[i];
       if ('nonFinite' in outcome) {
-        // A broken row ends its own sequence only.
-        const err = seq.grammarFailure ?? new UnirError('model_failed', `the fused logits for this sequence are unusable: ${new NonFiniteLogitsError(outcome.nonFinite).message}`);
-        this.fail([seq], err);
+        // A broken row ends its own sequence only, naming who broke it.
+        this.fail([seq], seq.grammarFailure ?? this.unusableRowError(seq, inputs[i], outcome.nonFinite));
         return;
       }
-      const attribution = seq.request.attribution ? this.attribute(seq, row(BASE_KEY), modulesOf[i], outcome.tokenId) : undefined;
-      const { event, finish } = seq.append(outcome.tokenId, attribution ? { ...outcome, attribution } : outcome);
+      let appended: ReturnType<Sequence['append']>;
+      try {
+        const attribution = seq.request.attribution ? this.attribute(seq, row(BASE_KEY), modulesOf[i], outcome.tokenId) : undefined;
+        appended = seq.append(outcome.tokenId, attribution ? { ...outcome, attribution } : outcome);
+      } catch (err) {
+        // A token the detokenizer or a stop check cannot place: this sequence ends, the batch goes on.
+        this.fail([seq], new UnirError('internal_error', 'the sampled token could not be appended', null, { detail: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
+        return;
+      }
+      const { event, finish } = appended;
       events.push(event);
       this.stats.generatedTokens++;
       if (finish) finished.push({ seq, ...finish });
@@ -335,6 +405,26 @@ export class Scheduler {
     return baseResult ? [baseResult, ...moduleResults] : moduleResults;
   }
 
+  /**
+   * The error of a sequence whose logits the sampler found unusable: the model or modules that made them so
+   * (blameUnusableLogits), or, fused on the device where the rows are not seen apart, all of them.
+   */
+  private unusableRowError(seq: Sequence, input: FusionInput, kind: NonFiniteKind): UnirError {
+    const what = new NonFiniteLogitsError(kind).message;
+    const modules = seq.modelKeys.slice(1).map((k) => this.moduleNames.get(k) ?? `version ${k}`);
+    if (input.onDevice) {
+      return modules.length > 0
+        ? new UnirError('reasoner_failed', `the logits of the base and ${modules.join(', ')}, fused on the device, are unusable (${what})`)
+        : new UnirError('model_failed', `the base model's logits are unusable (${what})`);
+    }
+    return blameUnusableLogits(input.base, input.terms) ?? new UnirError('model_failed', `the request's sampling parameters made the logits unusable (${what})`);
+  }
+
+  /** A paused sequence's caches, in every model, copied out of the batch's layout into one of their own. */
+  private async isolate(seq: Sequence): Promise<void> {
+    for (const key of seq.modelKeys) await (key === BASE_KEY ? this.base : this.modules.get(key))?.isolate([seq.id]);
+  }
+
   /** The fused rows of the sequences that sample this step; a failure there fails them, not the engine. */
   private async fuseOnDevice(fusion: DeviceFusion, results: ModelStepResult[], decoding: Sequence[], prefill: PrefillWork[]): Promise<Map<number, Float32Array>> {
     const completing = new Set(prefill.filter((p) => p.seq.prefilled + p.tokens.length >= p.seq.promptLength).map((p) => p.seq));
@@ -360,7 +450,7 @@ export class Scheduler {
   }
 
   private dropCancelled(): void {
-    const cancelled = [...this.prefilling, ...this.running].filter((s) => s.cancelled);
+    const cancelled = [...this.prefilling, ...this.running, ...this.paused.list].filter((s) => s.cancelled);
     if (cancelled.length > 0) this.finish(cancelled, 'cancelled', null);
   }
 
@@ -382,6 +472,7 @@ export class Scheduler {
       events.push(this.doneEvent(seq, reason, stopReason, err));
     }
     this.running = this.running.filter((s) => s.phase !== 'finished');
+    this.paused.remove((s) => s.phase === 'finished');
     for (let i = this.prefilling.length - 1; i >= 0; i--) if (this.prefilling[i].phase === 'finished') this.prefilling.splice(i, 1);
     for (const [key, ids] of releases) (key === BASE_KEY ? this.base : this.modules.get(key))?.release(ids);
     if (events.length > 0) this.emit(events);

@@ -31,6 +31,8 @@ export class Sequence {
   prefilled = 0;
   readonly generated: number[] = [];
   cancelled = false;
+  /** The client is not reading: leave the batch at the next step, keeping the caches (PausedSequences). */
+  pauseRequested = false;
   readonly submittedAt = performance.now();
   admittedAt: number | null = null;
   /** Text held back by the stop matcher at the end, emitted with the done event. */

@@ -4,6 +4,7 @@ import { UnirError } from '../common/errors.js';
 import type { DecoderSignature } from './decoder-signature.js';
 import { feedableHalf, halfBits, halfToFloat } from './float16.js';
 import { KvGatherGraph, type GraphPlacement } from './kv-gather-graph.js';
+import { checkRunOutputs } from './run-output-check.js';
 import {
   disposeLayout,
   emptyKv,
@@ -164,11 +165,12 @@ export class DecoderRunner {
     try {
       out = await this.session.run(feeds);
     } catch (err) {
-      throw new UnirError('model_failed', `ONNX Runtime run failed: ${(err as Error).message.split('\n')[0]}`);
+      throw new UnirError('model_failed', 'ONNX Runtime run failed', null, { detail: (err as Error).message.split('\n')[0] });
     } finally {
       if (past.owned) for (const t of [...past.keys, ...past.values]) this.ledger.dispose(t);
     }
     const t2 = performance.now();
+    checkRunOutputs(out, sig, rows.length, total);
 
     const keys = sig.presentKeyNames.map((n) => out[n]);
     const layout: KvLayout = {
@@ -195,6 +197,20 @@ export class DecoderRunner {
     if (!s) return;
     this.seqs.delete(seqId);
     this.unref(s.layout);
+  }
+
+  /**
+   * Copies a sequence's cache out of a layout it shares with other rows into one of its own, exactly its length
+   * wide, so that the shared layout can be freed once the others move on (a paused sequence keeps only its own).
+   */
+  async isolate(seqId: number): Promise<void> {
+    const s = this.seqs.get(seqId);
+    if (!s || s.layout.seqIds.length === 1) return;
+    const length = s.layout.lengths[s.row];
+    const past = await this.pastFor([s], [length]);
+    const layout: KvLayout = { seqIds: [seqId], lengths: [length], width: past.width, keys: past.keys, values: past.values, refs: 0 };
+    this.layouts.add(layout);
+    this.moveTo(seqId, layout, 0);
   }
 
   releaseAll(): void {

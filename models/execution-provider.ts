@@ -23,6 +23,11 @@ export interface SessionSettings {
   graphCacheDir?: string | null;
   /** false: exports without num_logits_to_keep are served unchanged (default true). */
   rewriteLogitsGraph?: boolean;
+  /**
+   * What the logits graph cache keys a graph by when given (a module's content hash: its files are a fresh private
+   * copy at every load, adapters/module-load.ts); else the graph's real path, size and modification time.
+   */
+  graphCacheKey?: string;
   /** `auto` may choose a software WebGPU adapter (lavapipe, SwiftShader, any adapter of type CPU). Default false. */
   allowSoftwareAdapter?: boolean;
   /** The WebGPU adapter, when a thread already probed it (the probe is a child process: done once, passed on). */

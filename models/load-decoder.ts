@@ -1,3 +1,4 @@
+import { relative } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { UnirError } from '../common/errors.js';
 import { readDecoderSignature, type DecoderSignature } from './decoder-signature.js';
@@ -46,7 +47,9 @@ export async function loadDecoder(dir: string, settings: SessionSettings, opts: 
   // Present names come from config.json so the session can keep them on the device from its creation.
   const presentNames = Array.from({ length: config.numLayers }, (_, i) => [`present.${i}.key`, `present.${i}.value`]).flat();
   const cacheDir = settings.graphCacheDir === undefined ? defaultGraphCacheDir() : settings.graphCacheDir;
-  let graph = prepareLogitsGraph(files.onnx, cacheDir, config.vocabSize, settings.rewriteLogitsGraph ?? true);
+  // A staged module copy is keyed by content; the file's path inside the directory tells its variants apart.
+  const sourceKey = settings.graphCacheKey ? `${settings.graphCacheKey}\0${relative(dir, files.onnx)}` : undefined;
+  let graph = prepareLogitsGraph(files.onnx, cacheDir, config.vocabSize, settings.rewriteLogitsGraph ?? true, false, sourceKey);
   const deviceOutputs = settings.logitsOnDevice ? [...presentNames, 'logits'] : presentNames;
   let created: Awaited<ReturnType<typeof createSession>>;
   try {
@@ -54,7 +57,7 @@ export async function loadDecoder(dir: string, settings: SessionSettings, opts: 
   } catch (err) {
     // A cached graph ONNX Runtime cannot parse (truncated, emptied, overwritten): rewrite the export again, once.
     if (!graph.fromCache || !(err instanceof UnirError) || err.code !== 'invalid_model_dir') throw err;
-    const redone = prepareLogitsGraph(files.onnx, cacheDir, config.vocabSize, true, true);
+    const redone = prepareLogitsGraph(files.onnx, cacheDir, config.vocabSize, true, true, sourceKey);
     const why = `the cached graph ${graph.path} could not be loaded (${err.message.replace(/^.*?ONNX Runtime: /, '')}), so it was rewritten`;
     graph = { ...redone, note: { level: 'warn', message: `${redone.note?.message ?? files.onnx}; ${why}` } };
     created = await createSession(files.onnx, settings, deviceOutputs, opts.onAutoChoice, graph);
@@ -71,7 +74,32 @@ export async function loadDecoder(dir: string, settings: SessionSettings, opts: 
     await releaseSession(session);
     throw err;
   }
-  return { files, config, onnx, signature, runner: new DecoderRunner(session, signature), ep, adapter, loadMs: performance.now() - t0, logitsNote: graph.note };
+  const runner = new DecoderRunner(session, signature);
+  try {
+    await testRuns(runner);
+  } catch (err) {
+    await runner.dispose();
+    await releaseSession(session);
+    const why = err instanceof UnirError ? `${err.message}${err.detail ? `: ${err.detail}` : ''}` : (err as Error).message;
+    throw new UnirError('invalid_model_dir', `${files.onnx}: the model failed its test run at load (a 2-token prompt, then 1 token with its cache): ${why}`);
+  }
+  return { files, config, onnx, signature, runner, ep, adapter, loadMs: performance.now() - t0, logitsNote: graph.note };
+}
+
+/**
+ * A prefill of 2 tokens, then a decode step that feeds the cache back: what every request does, on one row. A
+ * graph whose cache layout is not [batch, kv_heads, positions, head_dim] fails here (checkRunOutputs, or ONNX
+ * Runtime refusing its own present tensors as past), at load instead of at the first request.
+ */
+async function testRuns(runner: DecoderRunner): Promise<void> {
+  const probe = -1;
+  try {
+    // Logits kept on a device (--fusion-site device) are the caller's to free.
+    (await runner.run([{ seqId: probe, tokens: Int32Array.of(0, 0) }])).device?.dispose();
+    (await runner.run([{ seqId: probe, tokens: Int32Array.of(0) }])).device?.dispose();
+  } finally {
+    runner.release(probe);
+  }
 }
 
 export async function releaseSession(session: InferenceSession): Promise<void> {

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { LOGITS_TO_KEEP_INPUT, REWRITE_VERSION, rewriteForLogitsToKeep } from './logits-to-keep-rewrite.js';
 
 /** The graph ONNX Runtime loads: a file, or bytes whose external data files lie in `externalDataDir`. */
@@ -31,7 +31,8 @@ export function defaultGraphCacheDir(env: NodeJS.ProcessEnv = process.env): stri
 /**
  * The graph to serve for `onnxPath`: the export itself when it has a num_logits_to_keep / logits_to_keep input;
  * otherwise the export rewritten so the output projection runs on the kept positions only (rewriteForLogitsToKeep),
- * cached in `cacheDir` under a key of the source's real path, its file identity and times (sourceFileKey) and the
+ * cached in `cacheDir` under a key of the source's real path, its file identity and times (sourceFileKey; `sourceKey`, a
+ * content hash with the file's place in its directory, instead for a staged module copy) and the
  * rewrite's version, so later loads skip the rewrite. External data stays where it is: a rewritten graph that refers to external data
  * is handed to ONNX Runtime as bytes with the source's directory as the external-data folder.
  * A graph that cannot be rewritten safely is served unchanged, with a warning saying what that costs; a cache that
@@ -39,7 +40,7 @@ export function defaultGraphCacheDir(env: NodeJS.ProcessEnv = process.env): stri
  * serves every export unchanged (the warning still says what a missing input costs). `fresh` ignores what the cache
  * holds for this source and writes it again (a cached graph that turned out corrupt).
  */
-export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vocabSize: number, rewrite = true, fresh = false): LogitsGraph {
+export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vocabSize: number, rewrite = true, fresh = false, sourceKey?: string): LogitsGraph {
   const unchanged = (note: LogitsGraph['note']): LogitsGraph => ({ path: onnxPath, bytes: null, externalDataDir: null, note, fromCache: false });
   const unsafeNote = (reason: string): LogitsGraph['note'] => ({
     level: 'warn',
@@ -48,7 +49,9 @@ export function prepareLogitsGraph(onnxPath: string, cacheDir: string | null, vo
       `so every prefill computes logits for all prompt positions (prompt length x ${vocabSize} floats): time to first token ` +
       'and memory grow with prompt length x vocabulary. Re-export it with num_logits_to_keep (optimum) to avoid that.',
   });
-  const key = createHash('sha256').update(`${REWRITE_VERSION}\0${sourceFileKey(onnxPath)}`).digest('hex').slice(0, 32);
+  // `sourceKey` (a content hash) stands for the bytes when the path is a fresh copy at every load.
+  const identity = sourceKey ? `content\0${sourceKey}\0${basename(onnxPath)}` : sourceFileKey(onnxPath);
+  const key = createHash('sha256').update(`${REWRITE_VERSION}\0${identity}`).digest('hex').slice(0, 32);
   if (!rewrite) {
     const found = rewriteForLogitsToKeep(readFileSync(onnxPath));
     return unchanged(found.kind === 'has-input' ? null : unsafeNote('the rewrite is turned off by --keep-all-logits'));

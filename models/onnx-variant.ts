@@ -95,14 +95,13 @@ function available(dir: string): string {
 function fileInside(dir: string, file: string, names: ChoiceNames): string {
   if (names.confined && isAbsolute(file)) throw new UnirError('invalid_request', `${names.onnxFile} must be a path inside the model directory, got ${JSON.stringify(file)}`);
   const path = isAbsolute(file) ? file : resolve(dir, file);
-  if (!existsSync(path) || !statSync(path).isFile()) throw new UnirError('invalid_model_dir', `${names.onnxFile} ${file}: ${path} is not a file`);
-  if (names.confined) {
-    // The path as written must stay inside; symbolic links in the directory are followed, as the Hugging Face hub
-    // cache's snapshot folders are links into ../../blobs (checking real paths refused every model downloaded there).
-    const rel = relative(resolve(dir), path);
-    if (rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
-      throw new UnirError('invalid_request', `${names.onnxFile} ${JSON.stringify(file)} leaves the model directory`);
-    }
+  const leaves = (rel: string) => rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel);
+  // Checked on the name: a module is loaded from a private copy, where a path out of it names nothing. Symbolic
+  // links in the directory are followed, as the Hugging Face hub cache's snapshot folders are links into ../../blobs
+  // (checking real paths refused every model downloaded there, while "dtype" followed the same links).
+  if (names.confined && leaves(relative(resolve(dir), path))) {
+    throw new UnirError('invalid_request', `${names.onnxFile} ${JSON.stringify(file)} leaves the model directory`);
   }
+  if (!existsSync(path) || !statSync(path).isFile()) throw new UnirError('invalid_model_dir', `${names.onnxFile} ${file}: ${path} is not a file`);
   return path;
 }

@@ -15,6 +15,12 @@ export class TextTokenizer {
   readonly bosToken: string | null;
   readonly eosToken: string | null;
   readonly vocab: ReadonlyMap<string, number>;
+  /**
+   * An upper bound on the characters of input text one token stands for (Infinity when the normalizer may delete
+   * characters): twice the longest token's UTF-8 bytes (a token string covers at most its own bytes of text; the
+   * factor covers Unicode normalization composing up to three code points into one).
+   */
+  readonly maxCharsPerToken: number;
 
   private readonly byteTable: (Uint8Array | undefined)[] | null;
 
@@ -32,6 +38,9 @@ export class TextTokenizer {
     this.eosToken = tokenString(tokenizerConfig.eos_token);
     const eosFromTokenizer = this.eosToken !== null ? this.vocab.get(this.eosToken) : undefined;
     this.eosTokenIds = [...new Set([...config.eosTokenIds, ...(eosFromTokenizer !== undefined ? [eosFromTokenizer] : [])])];
+    let longest = 0;
+    for (const token of this.vocab.keys()) longest = Math.max(longest, Buffer.byteLength(token, 'utf8'));
+    this.maxCharsPerToken = normalizerMayDelete(tokenizerJson.normalizer) ? Infinity : 2 * Math.max(1, longest);
     const template = tokenizerConfig.chat_template;
     this.chatTemplate = typeof template === 'string' ? template : namedDefaultTemplate(template);
   }
@@ -81,6 +90,18 @@ export class TextTokenizer {
   idOf(token: string): number | undefined {
     return this.vocab.get(token);
   }
+}
+
+/** Normalizers that only map or add characters; any other (Strip, BertNormalizer, Precompiled, ...) may delete some. */
+const NON_DELETING = new Set(['NFC', 'NFD', 'NFKC', 'NFKD', 'Lowercase', 'Prepend']);
+
+function normalizerMayDelete(n: unknown): boolean {
+  if (n === null || n === undefined) return false;
+  if (typeof n !== 'object') return true;
+  const { type, normalizers, content } = n as { type?: string; normalizers?: unknown[]; content?: unknown };
+  if (type === 'Sequence') return !Array.isArray(normalizers) || normalizers.some(normalizerMayDelete);
+  if (type === 'Replace') return typeof content !== 'string' || content.length === 0;
+  return !NON_DELETING.has(type ?? '');
 }
 
 function tokenString(v: unknown): string | null {

@@ -5,7 +5,7 @@ import { UnirError } from '../common/errors.js';
 /**
  * The admin API's guard. With --admin-token, every admin request must carry `Authorization: Bearer TOKEN`
  * (401 otherwise, from any address). Without it, only loopback clients are served (403 for the others).
- * The client address is the socket's peer: X-Forwarded-For is not trusted.
+ * The client address is the socket's peer: X-Forwarded-For is not trusted. Refusals are logged (warn) with it.
  */
 export function adminGuard(adminToken: string | null) {
   const expected = adminToken ? digest(adminToken) : null;
@@ -13,6 +13,7 @@ export function adminGuard(adminToken: string | null) {
     if (expected) {
       const given = bearerToken(req.headers.authorization);
       if (given === null || !timingSafeEqual(digest(given), expected)) {
+        refused(req, given === null ? 'no token' : 'wrong token');
         reply.header('www-authenticate', 'Bearer realm="unir-serve admin"');
         throw new UnirError(
           'unauthorized',
@@ -24,12 +25,18 @@ export function adminGuard(adminToken: string | null) {
       return;
     }
     if (!isLoopback(req.raw.socket.remoteAddress)) {
+      refused(req, 'not a loopback client');
       throw new UnirError(
         'forbidden',
         'the admin API answers loopback clients only when the server runs without --admin-token: call it from the server\'s host, or start the server with --admin-token',
       );
     }
   };
+}
+
+/** Every refused admin request is logged with the client's address (the socket's peer). */
+function refused(req: FastifyRequest, reason: string): void {
+  req.log.warn({ reqId: req.id, remoteAddress: req.raw.socket.remoteAddress, method: req.method, url: req.url.split('?')[0], reason }, 'admin request refused');
 }
 
 /** The token of an `Authorization: Bearer TOKEN` header, or null. */

@@ -8,6 +8,7 @@ import type { TextTokenizer } from '../models/text-tokenizer.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
 import type { ServerOptions } from './options.js';
+import type { TextPool } from './text-pool.js';
 
 /** What exists once the base model is loaded. */
 export interface ModelRuntime {
@@ -15,6 +16,8 @@ export interface ModelRuntime {
   tokenizer: TextTokenizer;
   chatTemplate: ChatTemplate | null;
   registry: ReasonerRegistry;
+  /** Tokenization, chat templating and detokenization, off the event loop for large inputs. */
+  text: TextPool;
   /** Prompt + completion tokens at most. */
   maxContext: number;
   defaultReasoners: readonly ReasonerSelection[];
@@ -65,6 +68,12 @@ export class AppContext {
   }
   get maxContext(): number {
     return this.rt.maxContext;
+  }
+  get maxCharsPerToken(): number {
+    return this.rt.tokenizer.maxCharsPerToken;
+  }
+  get text(): TextPool {
+    return this.rt.text;
   }
   get defaultReasoners(): readonly ReasonerSelection[] {
     return this.rt.defaultReasoners;

@@ -1,7 +1,8 @@
 import { UnirError } from '../common/errors.js';
 import type { ChatMessage, ChatTemplate } from '../models/chat-template.js';
 import { RESERVED_TEMPLATE_VARIABLES } from '../models/chat-template.js';
-import type { AppContext } from './app-context.js';
+import { checkPromptChars } from './prompt-length.js';
+import type { TextEnv } from './text-tasks.js';
 import type { ChatMessageBody } from './schemas/chat-schema.js';
 
 /** The request fields that shape a chat prompt (chat completions and /tokenize share them). */
@@ -37,6 +38,21 @@ export function messageText(m: ChatMessageBody, index: number): string {
     .join('');
 }
 
+/** Just the fields that shape the prompt, for a text worker (server/text-pool.ts). */
+export function promptBody(body: ChatPromptBody): ChatPromptBody {
+  return { messages: body.messages, tools: body.tools, add_generation_prompt: body.add_generation_prompt, chat_template_kwargs: body.chat_template_kwargs };
+}
+
+/** Characters of the messages' contents: how much work rendering and tokenizing them is. */
+export function textSize(body: Pick<ChatPromptBody, 'messages'>): number {
+  let n = 0;
+  for (const m of body.messages) {
+    if (typeof m.content === 'string') n += m.content.length;
+    else if (Array.isArray(m.content)) for (const part of m.content) n += typeof part.text === 'string' ? part.text.length : 0;
+  }
+  return n;
+}
+
 function checkedParts(m: ChatMessageBody, index: number): Record<string, unknown>[] {
   const parts = m.content as Record<string, unknown>[];
   parts.forEach((part, j) => {
@@ -60,14 +76,14 @@ function parseArguments(args: unknown, param: string): unknown {
 }
 
 /** Tools given to a template that never reads `tools` would silently not reach the model: a 400 instead. */
-export function checkTemplateRendersTools(ctx: AppContext): void {
+export function checkTemplateRendersTools(ctx: Pick<TextEnv, 'chatTemplate' | 'modelId'>): void {
   if (ctx.chatTemplate && !ctx.chatTemplate.rendersTools) {
     throw new UnirError('invalid_request', `the chat template of ${ctx.modelId} does not render tools, so the model cannot see them: start the server with --chat-template FILE holding a template that does`, 'tools');
   }
 }
 
 /** Renders a chat request through the model's chat template and tokenizes the result (the template writes any BOS). */
-export function renderChatPrompt(ctx: AppContext, body: ChatPromptBody): { text: string; ids: Int32Array } {
+export function renderChatPrompt(ctx: TextEnv, body: ChatPromptBody): { text: string; ids: Int32Array } {
   const template = ctx.chatTemplate;
   if (!template) {
     throw new UnirError(
@@ -82,5 +98,6 @@ export function renderChatPrompt(ctx: AppContext, body: ChatPromptBody): { text:
   const reserved = RESERVED_TEMPLATE_VARIABLES.find((k) => k in kwargs);
   if (reserved) throw new UnirError('invalid_request', `chat_template_kwargs may not set "${reserved}": use the request field instead`, 'chat_template_kwargs');
   const text = template.render({ messages: templateMessages(body.messages, template), tools, addGenerationPrompt: body.add_generation_prompt ?? true, kwargs });
+  checkPromptChars(ctx, text, 'messages');
   return { text, ids: ctx.tokenizer.encode(text, false) };
 }

@@ -1,34 +1,11 @@
 #!/usr/bin/env node
 /** unir-serve --model DIR [options]: see --help, or README's CLI reference. */
-import pino, { type Logger } from 'pino';
+import pino from 'pino';
 import { UnirError } from '../common/errors.js';
 import { listenFailure } from './listen-failure.js';
 import { helpText, parseServerOptions, unknownEnvironment } from './options.js';
 import { packageVersion } from './package-version.js';
 import { startServer, type RunningServer } from './start.js';
-
-/**
- * SIGKILL runs no exit handler, and pino's default stream writes on libuv's thread pool: its flush(cb) calls back at
- * once (minLength 0) even while a write is still in flight, which the kill would then lose. So: wait for the stream's
- * 'drain' (the in-flight write done; bounded to 1 s, as nothing may be in flight), write what is still buffered
- * synchronously, then kill.
- */
-function flushLogThenKill(log: Logger): void {
-  const stream = (log as unknown as Record<symbol, { once?: (e: string, f: () => void) => void; flushSync?: () => void }>)[pino.symbols.streamSym];
-  let killed = false;
-  const kill = () => {
-    if (killed) return;
-    killed = true;
-    try {
-      stream?.flushSync?.();
-    } catch {
-      // a stream that cannot flush synchronously: what it wrote so far is all there is
-    }
-    process.kill(process.pid, 'SIGKILL');
-  };
-  stream?.once?.('drain', kill);
-  setTimeout(kill, 1000);
-}
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -70,8 +47,11 @@ async function main(): Promise<void> {
       ({ watcherStopped }) => {
         if (!watcherStopped) {
           // process.exit() joins libuv's threads, one of which waits on the unanswering file system: it would hang.
-          log.warn('stopped; a file-system call never returned, so the process ends itself with SIGKILL');
-          flushLogThenKill(log);
+          // pino writes asynchronously, through libuv's threads, and flush() does not wait for a write under way:
+          // with threads held by that file system the line could be lost. This one is written synchronously.
+          pino({ level: log.level, base: { service: 'unir-serve' } }, pino.destination({ fd: 1, sync: true }))
+            .warn('stopped; a file-system call never returned, so the process ends itself with SIGKILL');
+          process.kill(process.pid, 'SIGKILL');
           return;
         }
         log.info('stopped');
@@ -88,7 +68,7 @@ async function main(): Promise<void> {
   try {
     await server.ready;
   } catch (err) {
-    const message = err instanceof UnirError ? err.message : (err as Error).stack;
+    const message = err instanceof UnirError ? `${err.message}${err.detail ? ` (${err.detail})` : ''}` : (err as Error).stack;
     const what = err instanceof UnirError && err.code === 'provider_unavailable' ? 'the execution provider could not start' : 'the model could not be loaded';
     log.fatal({ model: options.model, code: err instanceof UnirError ? err.code : 'internal_error' }, `${what}: ${message}`);
     // Also one plain line on stderr: whatever the log level or destination, the reason is where a shell shows it.

@@ -5,6 +5,9 @@ import type { SamplingParams } from '../kernels/sampling-params.js';
 import type { AppContext } from './app-context.js';
 import type { SamplingBody } from './schemas/sampling-schema.js';
 
+/** vLLM's _SAMPLING_EPS: temperatures below it sample greedily. */
+const GREEDY_BELOW_TEMPERATURE = 1e-5;
+
 /** A validated request, ready to submit: n sequences per prompt (prompt-major) and the modules they hold. */
 export interface GenerationPlan {
   prompts: Int32Array[];
@@ -164,8 +167,10 @@ function samplingOf(body: SamplingBody, ctx: AppContext): SamplingParams {
   // A field the request omits: the model's default (--generation-config), else OpenAI's.
   const d = ctx.samplingDefaults;
   const topK = body.top_k ?? d.top_k ?? -1;
+  const temperature = body.temperature ?? d.temperature ?? 1;
   return {
-    temperature: body.temperature ?? d.temperature ?? 1,
+    // As vLLM: a temperature under 1e-5 is greedy (dividing by it overflows float32 logits to infinities).
+    temperature: temperature < GREEDY_BELOW_TEMPERATURE ? 0 : temperature,
     topK: topK <= 0 ? 0 : topK,
     topP: body.top_p ?? d.top_p ?? 1,
     minP: body.min_p ?? d.min_p ?? 0,

@@ -18,6 +18,7 @@ export interface ChoiceEvent {
 export class GenerationRun implements AsyncIterable<ChoiceEvent> {
   private readonly merged = new EventStream<ChoiceEvent>();
   private readonly controller = new AbortController();
+  private readonly seqIds: number[] = [];
   private timedOut = false;
   /** Cancelled because the server's drain timed out. */
   private cut = false;
@@ -62,8 +63,14 @@ export class GenerationRun implements AsyncIterable<ChoiceEvent> {
     };
     plan.requests.forEach((request, index) => {
       const events = ctx.engine.submit(request, this.controller.signal);
+      this.seqIds.push(events.seqId);
       void this.pump(index, events, started).finally(finishOne);
     });
+  }
+
+  /** Backpressure: the run's sequences leave the batch (caches kept) until resumed. */
+  setPaused(paused: boolean): void {
+    for (const id of this.seqIds) this.ctx.engine.setPaused(id, paused);
   }
 
   /** Every prompt's tokens, each counted once. */

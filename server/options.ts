@@ -37,20 +37,27 @@ export interface ServerOptions {
   /** Seconds between polls of the modules root (implies watching); null: events, or polling where they are not delivered. */
   watchPoll: number | null;
   adminToken: string | null;
+  apiKey: string[];
+  metricsAuth: boolean;
+  allowedOrigins: string[];
   chatTemplate: string | null;
   generationConfig: string;
   toolCallParser: string;
   reasoningParser: string | null;
-  bodyLimit: number;
+  bodyLimit: number | null;
+  bodyTimeout: number;
+  streamWriteTimeout: number;
   requestTimeout: number;
   drainTimeout: number;
+  moduleLoadTimeout: number;
+  textWorkers: number;
   wsMaxGenerations: number;
   wsMaxMessageBytes: number;
   logLevel: string;
   noUi: boolean;
 }
 
-type Kind = 'string' | 'int' | 'number' | 'seconds' | 'bool' | 'list' | 'ep' | 'dtype';
+type Kind = 'string' | 'int' | 'number' | 'seconds' | 'timeout' | 'bool' | 'list' | 'ep' | 'dtype';
 
 interface OptionSpec {
   key: keyof ServerOptions;
@@ -100,7 +107,10 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'reasonerGate', flag: 'reasoner-gate', kind: 'number', default: null, help: 'Entropy gate in nats for requests without reasoner_gate: modules run only where the base\'s entropy reaches it (0 or unset: every step).' },
   { key: 'watch', flag: 'watch', kind: 'bool', default: false, help: 'Watch --reasoners-dir: load new modules, replace changed ones, unload removed ones. File-system events, or polling every 2 s where the root is on a network or FUSE file system (NFS, SMB/CIFS, CephFS, 9p, FUSE); the admin API then refuses loads and unloads (the root decides, for every replica).' },
   { key: 'watchPoll', flag: 'watch-poll', kind: 'seconds', default: null, help: 'Watch --reasoners-dir by polling every N seconds (0.1 to 2147483, fractions allowed) instead of file-system events: for roots shared between hosts. Implies --watch.' },
-  { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only.' },
+  { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only. Pass it as UNIR_ADMIN_TOKEN (a flag shows in ps).' },
+  { key: 'apiKey', flag: 'api-key', kind: 'list', default: [], help: 'API keys: every /v1 route (but the admin ones), /tokenize, /detokenize, /openapi.json and the WebSocket upgrade then need Authorization: Bearer KEY; /health and /ready stay open. Repeatable, or comma-separated in UNIR_API_KEY (a flag shows in ps).' },
+  { key: 'metricsAuth', flag: 'metrics-auth', kind: 'bool', default: false, help: 'With --api-key, /metrics needs a key too (default: open to scrapers).' },
+  { key: 'allowedOrigins', flag: 'allowed-origins', kind: 'list', default: [], help: 'Origins (scheme://host:port, or *) whose browser pages may call the API; any other cross-origin request, WebSocket included, is refused with 403.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
   {
     key: 'generationConfig',
@@ -111,9 +121,13 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   },
   { key: 'toolCallParser', flag: 'tool-call-parser', kind: 'string', default: 'auto', help: 'How tool calls are read from replies: hermes (<tool_call>{...}</tool_call>, Qwen), llama3_json ({"name", "parameters"}), none, or auto (guessed from the chat template).' },
   { key: 'reasoningParser', flag: 'reasoning-parser', kind: 'string', default: null, help: 'Split <think>...</think> into reasoning_content: qwen3 or deepseek_r1; default: none (the text stays in content).' },
-  { key: 'bodyLimit', flag: 'body-limit', kind: 'int', default: 4 * 1024 * 1024, help: 'Largest request body in bytes (413 beyond).' },
+  { key: 'bodyLimit', flag: 'body-limit', kind: 'int', default: null, help: 'Largest request body in bytes (413 beyond); default: 32 bytes per token of context, between 1 MiB and 64 MiB.' },
+  { key: 'bodyTimeout', flag: 'body-timeout', kind: 'timeout', default: 30, help: 'Seconds a client may take to send a whole request (headers and body) before it gets 408 and is disconnected; 0 disables.' },
+  { key: 'streamWriteTimeout', flag: 'stream-write-timeout', kind: 'timeout', default: 30, help: 'Seconds a streaming client may leave its stream unread (its generation is paused meanwhile) before the generation is cancelled; 0 disables.' },
   { key: 'requestTimeout', flag: 'request-timeout', kind: 'int', default: 600, help: 'Seconds a generation may take before it is cancelled (finish_reason "timeout" is reported as an error); 0 disables.' },
   { key: 'drainTimeout', flag: 'drain-timeout', kind: 'int', default: 30, help: 'Seconds to let requests in flight finish on SIGTERM/SIGINT before exiting.' },
+  { key: 'moduleLoadTimeout', flag: 'module-load-timeout', kind: 'timeout', default: 120, help: 'Seconds a module load (copy, checks, session) may take before it is stopped and what it held freed; 0 disables.' },
+  { key: 'textWorkers', flag: 'text-workers', kind: 'int', default: 2, help: 'Threads that tokenize, render chat templates and detokenize long inputs off the event loop; 0 does it on the event loop.' },
   { key: 'wsMaxGenerations', flag: 'ws-max-generations', kind: 'int', default: 8, help: 'Concurrent generations per WebSocket.' },
   { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', kind: 'int', default: 1024 * 1024, help: 'Largest WebSocket message in bytes.' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace, silent.' },
@@ -205,6 +219,11 @@ function convert(o: OptionSpec, raw: unknown): unknown {
       // Node.js timers hold at most 2^31-1 ms and fire after 1 ms beyond it; under 0.1 s a poll is a busy loop.
       const n = Number(raw);
       if (String(raw).trim() === '' || !(n >= MIN_SECONDS && n <= MAX_SECONDS)) throw bad(`expected a number of seconds from ${MIN_SECONDS} to ${MAX_SECONDS}`);
+      return n;
+    }
+    case 'timeout': {
+      const n = Number(raw);
+      if (String(raw).trim() === '' || !Number.isFinite(n) || n < 0) throw bad('expected a non-negative number of seconds (0 disables)');
       return n;
     }
     case 'list':

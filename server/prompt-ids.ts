@@ -1,5 +1,6 @@
 import { UnirError } from '../common/errors.js';
 import type { AppContext } from './app-context.js';
+import { checkPromptChars } from './prompt-length.js';
 
 /** One prompt as a request gives it: text, or token ids. */
 export type PromptInput = string | number[];
@@ -37,12 +38,14 @@ function checkedIds(ids: unknown[], where: string): number[] {
 }
 
 /**
- * One prompt's token ids. Every id must be below the model's logits rows: a tokenizer may know ids the model has
- * no row for (Gemma 3's tokenizer has 262,145 tokens, its model 262,144 rows), and ONNX Runtime's Gather would
- * fail on them.
+ * One prompt's token ids. A text longer than the context can hold is refused before tokenizing; long texts are
+ * tokenized off the event loop (the text pool). Every id must be below the model's logits rows: a tokenizer may
+ * know ids the model has no row for (Gemma 3's tokenizer has 262,145 tokens, its model 262,144 rows), and ONNX
+ * Runtime's Gather would fail on them.
  */
-export function promptTokenIds(ctx: AppContext, input: PromptInput, addSpecialTokens = true): Int32Array {
-  const ids = typeof input === 'string' ? ctx.tokenizer.encode(input, addSpecialTokens) : Int32Array.from(input);
+export async function promptTokenIds(ctx: AppContext, input: PromptInput, addSpecialTokens = true): Promise<Int32Array> {
+  if (typeof input === 'string') checkPromptChars(ctx, input, 'prompt');
+  const ids = typeof input === 'string' ? await ctx.text.run('encode', [input, addSpecialTokens], input.length) : Int32Array.from(input);
   checkTokenRange(ctx, ids, typeof input === 'string', 'prompt');
   return ids;
 }
@@ -60,16 +63,22 @@ export function checkTokenRange(ctx: AppContext, ids: ArrayLike<number>, fromTex
   }
 }
 
-/** Every prompt of a completion request as token ids (none may be empty). */
-export function promptIdList(ctx: AppContext, prompt: string | unknown[]): Int32Array[] {
-  return promptInputs(prompt).inputs.map((input, i, all) => {
-    const ids = promptTokenIds(ctx, input);
-    if (ids.length === 0) throw new UnirError('invalid_request', `${all.length > 1 ? `prompt[${i}]` : 'the prompt'} is empty after tokenization`, 'prompt');
+/**
+ * Every prompt of a completion request as token ids (none may be empty). Every text's length is checked before
+ * any is tokenized, so a list with one oversized prompt costs no tokenizing.
+ */
+export async function promptIdList(ctx: AppContext, prompt: string | unknown[]): Promise<Int32Array[]> {
+  const { inputs } = promptInputs(prompt);
+  for (const input of inputs) if (typeof input === 'string') checkPromptChars(ctx, input, 'prompt');
+  const lists = await Promise.all(inputs.map((input) => (typeof input === 'string' ? ctx.text.run('encode', [input, true], input.length) : Int32Array.from(input))));
+  return lists.map((ids, i) => {
+    if (ids.length === 0) throw new UnirError('invalid_request', `${inputs.length > 1 ? `prompt[${i}]` : 'the prompt'} is empty after tokenization`, 'prompt');
+    checkTokenRange(ctx, ids, typeof inputs[i] === 'string', 'prompt');
     return ids;
   });
 }
 
 /** A single prompt (text or token ids) as token ids, checked as POST /v1/completions checks it. */
-export function promptIds(ctx: AppContext, prompt: PromptInput): Int32Array {
-  return promptIdList(ctx, prompt)[0];
+export async function promptIds(ctx: AppContext, prompt: PromptInput): Promise<Int32Array> {
+  return (await promptIdList(ctx, prompt))[0];
 }

@@ -18,6 +18,7 @@ import { buildApp } from './app.js';
 import { Lifecycle } from './lifecycle.js';
 import { Metrics } from './metrics.js';
 import { watchesModulesRoot, type ServerOptions } from './options.js';
+import { TextPool } from './text-pool.js';
 
 export interface RunningServer {
   ctx: AppContext;
@@ -77,6 +78,8 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
 
   const close = () =>
     (closing ??= (async () => {
+      // Module loads are not drained: they end now (503 shutting_down), or the HTTP server would wait for them.
+      ctx.loaded?.registry.stopLoading();
       // Draining starts at once. Stopping the watcher waits for its poll or load under way, which never ends while
       // a network volume does not answer (an NFS hard mount): it runs beside the drain, and is waited for only so long.
       lifecycle.draining = true;
@@ -91,13 +94,18 @@ export async function startServer(options: ServerOptions, logger?: Logger): Prom
       }
       // Backstop: a connection still open after this (a stuck client, a socket) is cut.
       const force = setTimeout(() => app.server.closeAllConnections(), 5000);
+      // A keep-alive connection whose last response ends after close() began stays open (Node closes idle ones
+      // only when close() is called): close them as they become idle.
+      const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
       await app.close();
+      clearInterval(reaper);
       clearTimeout(force);
       const stopped = await watcherStopped;
       if (!stopped) log.warn({ root: options.reasonersDir, waitedMs: WATCHER_STOP_MS }, 'the modules root watcher did not stop (the file system does not answer): closing without it');
       const rt = ctx.loaded;
       if (rt) {
         await rt.registry.close();
+        await rt.text.close();
         await rt.engine.close();
       }
       return { watcherStopped: stopped };
@@ -121,7 +129,9 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   const files = locateModelFiles(options.model, onnx);
   const config = readModelConfig(files);
   const tokenizer = TextTokenizer.load(files, config);
-  const chatTemplate = await loadChatTemplate(options, tokenizer);
+  // The text workers build their own template from the source.
+  const chatTemplateSource = options.chatTemplate ? await readFile(options.chatTemplate, 'utf8') : tokenizer.chatTemplate;
+  const chatTemplate = chatTemplateSource ? new ChatTemplate(chatTemplateSource, { bos_token: tokenizer.bosToken, eos_token: tokenizer.eosToken }) : null;
   // Before the engine starts: a bad value fails fast.
   const generationDefaults = loadSamplingDefaults(options.generationConfig, files);
   // The adapter is probed once here (a child process) and handed to the threads that create WebGPU sessions.
@@ -154,6 +164,7 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
       onUnload: (name) => metrics.reasonerEvents.inc({ reasoner: name, event: 'unload' }),
       onRequest: (name) => metrics.reasonerRequests.inc({ reasoner: name }),
     },
+    { modulesRoot: options.reasonersDir, loadTimeoutMs: options.moduleLoadTimeout * 1000 },
   );
   const adapter = engine.base.adapter ?? registry.adapter;
   if (adapter?.software) log.warn({ adapter }, softwareAdapterNote(adapter, options.allowSoftwareAdapter));
@@ -162,25 +173,19 @@ async function loadRuntime(options: ServerOptions, log: Logger, metrics: Metrics
   for (const d of defaultReasoners) {
     if (!registry.has(d.name)) log.error({ reasoner: d.name }, '--default-reasoners names a module that is not loaded: requests without "reasoners" will fail until it is');
   }
-  return {
-    engine,
-    tokenizer,
-    chatTemplate,
-    registry,
-    maxContext: Math.min(options.maxModelLen ?? config.maxPositions, config.maxPositions),
-    defaultReasoners,
-    generationDefaults,
-  };
+  const maxContext = Math.min(options.maxModelLen ?? config.maxPositions, config.maxPositions);
+  const modelId = options.servedModelName ?? basename(resolve(options.model));
+  const text = await TextPool.start(
+    { tokenizer, chatTemplate, modelId, maxContext, maxCharsPerToken: tokenizer.maxCharsPerToken },
+    { modelDir: files.dir, chatTemplate: chatTemplateSource, modelId, maxContext },
+    options.textWorkers,
+  );
+  return { engine, tokenizer, chatTemplate, registry, text, maxContext, defaultReasoners, generationDefaults };
 }
 
 /** --graph-cache-dir (unset: the default directory, '': no cache) and --keep-all-logits. */
 function graphSettings(options: ServerOptions): { graphCacheDir: string | null | undefined; rewriteLogitsGraph: boolean } {
   return { graphCacheDir: options.graphCacheDir === null ? undefined : options.graphCacheDir || null, rewriteLogitsGraph: !options.keepAllLogits };
-}
-
-async function loadChatTemplate(options: ServerOptions, tokenizer: TextTokenizer): Promise<ChatTemplate | null> {
-  const source = options.chatTemplate ? await readFile(options.chatTemplate, 'utf8') : tokenizer.chatTemplate;
-  return source ? new ChatTemplate(source, { bos_token: tokenizer.bosToken, eos_token: tokenizer.eosToken }) : null;
 }
 
 /** The ready log's account of the graph served: file, bytes, external data, contrib operators, KV alignment. */

@@ -9,7 +9,8 @@ Models (all share one byte-level BPE tokenizer):
   reasoners/r2   a module for tiny-mha-f32 whose vocabulary is padded by 32 rows
   reasoners-alt/r1   another version of r1 (other weights), for hot replace tests
   incompatible/bad-tokenizer   a module whose tokenizer maps tokens to other ids
-  faulty/r-fails   a module that loads (valid signature) but whose every run fails in ONNX Runtime
+  faulty/r-fails   a module that loads and passes the load-time test run, then fails in ONNX Runtime for any run
+                 over more than 8 positions
 
 references.json holds, per model and prompt, the greedy continuation and the logits of every step, and the
 same for fused combinations (base + w1*r1 + w2*r2). Tests compare the ONNX Runtime engine against them.
@@ -45,12 +46,13 @@ MIN_MARGIN = {"float32": 1e-3, "float16": 5e-2}
 
 
 class FailingDecoder(Decoder):
-    """Reshapes the attention mask to the export's dummy shape [2, 7]: the graph exports and loads, and any real
-    run (another shape) fails inside ONNX Runtime, as a module with a broken graph would at serving time."""
+    """Makes a tensor of 8 - positions zeros: the graph exports, loads and passes the load-time test run (a few
+    positions), and every run over more than 8 positions fails inside ONNX Runtime (a negative dimension), as a
+    module with a broken graph would at serving time."""
 
     def forward(self, input_ids, attention_mask, position_ids, past, num_logits_to_keep=None):
         logits, presents = super().forward(input_ids, attention_mask, position_ids, past, num_logits_to_keep)
-        return logits + 0.0 * attention_mask.reshape(2, 7).sum(), presents
+        return logits + 0.0 * torch.zeros(8 - attention_mask.shape[1]).sum(), presents
 
 
 def make_model(cfg: DecoderConfig, seed: int, logit_scale: float = 4.0) -> Decoder:
@@ -144,7 +146,7 @@ def main() -> None:
     faulty = FailingDecoder(r1_cfg)
     faulty.load_state_dict(r1.state_dict())
     write_model_dir(faulty.eval(), os.path.join(ROOT, "faulty", "r-fails"), tok_json, tok_config, gen_config,
-                    manifest=manifest("r-fails", "1.0.0", "loads, then fails at every run (runtime failure tests)"))
+                    manifest=manifest("r-fails", "1.0.0", "loads, then fails at every run over more than 8 positions (runtime failure tests)"))
 
     refs = {
         "tokenizer": {"vocab_size": vocab, "specials": tok.specials,

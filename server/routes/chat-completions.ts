@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { UnirError } from '../../common/errors.js';
+import { deserializeError, UnirError } from '../../common/errors.js';
 import type { DoneEvent, ReturnedToken } from '../../engine/generation-request.js';
 import type { AppContext } from '../app-context.js';
 import { chatLogprobOf, chatLogprobs, type ChatLogprob } from '../chat-format.js';
-import { messageText, renderChatPrompt } from '../chat-prompt.js';
+import { messageText, promptBody, textSize } from '../chat-prompt.js';
 import { ChoiceOutput, replyMessage, type ChatDelta, type ChatOutputParsers } from '../chat-output/choice-output.js';
 import { planTools } from '../chat-tools.js';
 import { prepareGrammar, requestGrammar } from '../structured-output.js';
 import { warnUnknownFields } from '../unknown-fields.js';
 import { AttributionFormatter, type AttributionEntry } from '../attribution-format.js';
 import { collectChoices, usageOf } from '../choice-collector.js';
-import { errorBody, toUnirError } from '../error-response.js';
 import { checkStreamOptions, planGeneration } from '../generation-plan.js';
 import { GenerationRun } from '../generation-run.js';
 import { checkTokenRange } from '../prompt-ids.js';
@@ -34,7 +33,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, ctx: AppContext
       if (structured && tools.grammar) throw new UnirError('invalid_request', `tool_choice ${JSON.stringify(body.tool_choice)} forces tool calls: it cannot be combined with ${structured.param}`, 'tool_choice');
       const grammar = structured ?? tools.grammar;
       if (grammar) await prepareGrammar(ctx, grammar, body);
-      const { ids } = renderChatPrompt(ctx, body);
+      const { ids } = await ctx.text.run('renderChatPrompt', [promptBody(body)], textSize(body));
       if (ids.length === 0) throw new UnirError('invalid_request', 'the messages render to an empty prompt', 'messages');
       checkTokenRange(ctx, ids, true, 'messages');
       const plan = planGeneration(ctx, { ...body, max_tokens: maxTokens }, [ids], { defaultMaxTokens: 'rest', logprobs, fromMessages: true });
@@ -125,6 +124,7 @@ function deltaOf(d: ChatDelta): object {
  */
 async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationRun, o: StreamOptions): Promise<void> {
   const sse = new SseWriter(reply);
+  sse.pauseWhileUnread(run, ctx.options.streamWriteTimeout);
   const usageField = o.includeUsage ? { usage: null } : {};
   const outputs = Array.from({ length: o.n }, () => new ChoiceOutput(o.parsers));
   const chunk = (index: number, delta: object, extra: { logprobs?: ChatLogprob[]; attribution?: AttributionEntry[]; done?: DoneEvent } = {}) =>
@@ -160,7 +160,7 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
       } else {
         dones[index] = event;
         if (event.error) {
-          sse.send(errorBody(toUnirError(new UnirError(event.error.code, event.error.message, event.error.param))));
+          sse.error(deserializeError(event.error));
           continue;
         }
         hold(index, event.returnedTokens);
@@ -172,7 +172,7 @@ async function streamChat(reply: FastifyReply, ctx: AppContext, run: GenerationR
     }
     if (o.includeUsage) sse.send({ ...o.head, choices: [], usage: usageOf(o.promptTokens, dones.map((done) => ({ done }))) });
   } catch (err) {
-    sse.send(errorBody(toUnirError(err)));
+    sse.error(err);
   }
   sse.done();
 }

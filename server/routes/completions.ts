@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { UnirError } from '../../common/errors.js';
+import { deserializeError, UnirError } from '../../common/errors.js';
 import type { DoneEvent, ReturnedToken, TopLogprob } from '../../engine/generation-request.js';
 import type { TextTokenizer } from '../../models/text-tokenizer.js';
 import type { AppContext } from '../app-context.js';
 import { AttributionFormatter } from '../attribution-format.js';
 import { collectChoices, usageOf } from '../choice-collector.js';
-import { errorBody, toUnirError } from '../error-response.js';
 import { checkStreamOptions, planGeneration } from '../generation-plan.js';
 import { promptIdList, promptInputs } from '../prompt-ids.js';
 import { GenerationRun } from '../generation-run.js';
@@ -34,7 +33,7 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
     warnUnknownFields(ctx, 'completions', body, completionBodySchema.properties);
     const grammar = requestGrammar(body);
     if (grammar) await prepareGrammar(ctx, grammar, body);
-    const prompts = promptIdList(ctx, body.prompt);
+    const prompts = await promptIdList(ctx, body.prompt);
     const logprobs = body.logprobs ?? null;
     const plan = planGeneration(ctx, body, prompts, { defaultMaxTokens: 16, logprobs, fromMessages: false });
     for (const r of plan.requests) r.grammar = grammar?.spec ?? null;
@@ -42,8 +41,10 @@ export async function completionRoutes(app: FastifyInstance, ctx: AppContext): P
     const id = `cmpl-${randomUUID().replace(/-/g, '')}`;
     const created = Math.floor(Date.now() / 1000);
     const n = body.n ?? 1;
-    // Choice k continues prompt floor(k / n); echo repeats that prompt (its text, or its tokens decoded).
-    const echoes = body.echo ? promptInputs(body.prompt).inputs.map((p, i) => (typeof p === 'string' ? p : ctx.tokenizer.decode(prompts[i]))) : [];
+    // Choice k continues prompt floor(k / n); echo repeats that prompt (its text, or its tokens decoded off the event loop).
+    const echoes = body.echo
+      ? await Promise.all(promptInputs(body.prompt).inputs.map((p, i) => (typeof p === 'string' ? p : ctx.text.run('decode', [prompts[i], true], prompts[i].length))))
+      : [];
     const echoOf = (choice: number) => echoes[Math.floor(choice / n)] ?? '';
     const head = { id, object: 'text_completion', created, model: plan.model };
     const attribution = body.return_attribution ? new AttributionFormatter(ctx.tokenizer, plan.lease.uses, plan.lease.names) : null;
@@ -77,6 +78,7 @@ async function streamCompletion(
   const sse = new SseWriter(reply);
   // With include_usage every chunk has usage: null, and the last one (no choices) the usage (OpenAI's promise).
   const usageField = o.includeUsage ? { usage: null } : {};
+  sse.pauseWhileUnread(run, ctx.options.streamWriteTimeout);
   const chunk = (index: number, text: string, extra: { logprobs?: unknown; attribution?: unknown; finish_reason?: string | null; stop_reason?: string | number | null } = {}) =>
     sse.send({
       ...o.head,
@@ -97,7 +99,7 @@ async function streamCompletion(
       } else {
         dones[index] = event;
         if (event.error) {
-          sse.send(errorBody(toUnirError(new UnirError(event.error.code, event.error.message, event.error.param))));
+          sse.error(deserializeError(event.error));
           continue;
         }
         chunk(index, event.text, { logprobs: logprobsOf(index, event.returnedTokens), finish_reason: event.finishReason, stop_reason: event.stopReason });
@@ -105,7 +107,7 @@ async function streamCompletion(
     }
     if (o.includeUsage) sse.send({ ...o.head, choices: [], usage: usageOf(o.promptTokens, dones.map((done) => ({ done }))) });
   } catch (err) {
-    sse.send(errorBody(toUnirError(err)));
+    sse.error(err);
   }
   sse.done();
 }

@@ -24,6 +24,10 @@ export async function streamWsRoutes(app: FastifyInstance, ctx: AppContext): Pro
     url: '/v1/stream',
     // The querystring schema (no parameters are used) also makes fastify build this scope's validator compiler.
     schema: { summary: 'WebSocket token stream: generate, cancel; several generations per socket (see docs/websocket.md).', querystring: { type: 'object' } },
+    // While draining, an upgrade is refused with an HTTP 503 before it becomes a socket.
+    onRequest: async () => {
+      if (ctx.lifecycle.draining) throw new UnirError('shutting_down', 'the server is shutting down and opens no new streams');
+    },
     handler: async (req, reply) =>
       sendError(reply, new UnirError('invalid_request', 'GET /v1/stream is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket), then send {"type":"generate", ...} messages')),
     wsHandler: (socket, req) => {
@@ -31,7 +35,7 @@ export async function streamWsRoutes(app: FastifyInstance, ctx: AppContext): Pro
         socket.close(1011, 'server not ready');
         return;
       }
-      new StreamSession(ctx, socket, validators, req.log);
+      new StreamSession(ctx, socket, validators, req);
     },
   });
 }

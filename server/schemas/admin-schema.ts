@@ -1,4 +1,4 @@
-import { REASONER_NAME } from '../../adapters/manifest.js';
+import { MAX_WEIGHT, REASONER_NAME } from '../../adapters/manifest.js';
 import { ONNX_DTYPES, type OnnxDtype } from '../../models/onnx-variant.js';
 
 /** POST /v1/reasoners: load a module from a directory inside --reasoners-dir, or replace one. */
@@ -20,8 +20,8 @@ export const loadReasonerBodySchema = {
     },
     default_weight: {
       type: 'number',
-      minimum: -10,
-      maximum: 10,
+      minimum: -MAX_WEIGHT,
+      maximum: MAX_WEIGHT,
       description: 'Fusion weight when a request names the module without one. Default: the manifest\'s default_weight.',
     },
     dtype: {

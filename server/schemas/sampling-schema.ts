@@ -1,3 +1,5 @@
+import { MAX_WEIGHT } from '../../adapters/manifest.js';
+
 /**
  * Request fields shared by /v1/completions, /v1/chat/completions and WebSocket generate messages, in
  * OpenAI's and vLLM's names and ranges. The descriptions and defaults are the endpoint reference
@@ -52,7 +54,7 @@ export const samplingProperties = {
       additionalProperties: false,
       properties: {
         name: { type: 'string', minLength: 1 },
-        weight: { type: 'number', minimum: -10, maximum: 10, description: 'Fusion weight; default: the module\'s default_weight.' },
+        weight: { type: 'number', minimum: -MAX_WEIGHT, maximum: MAX_WEIGHT, description: 'Fusion weight; default: the module\'s default_weight.' },
       },
     },
     default: null,

@@ -1,16 +1,21 @@
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import { deserializeError, UnirError } from '../../common/errors.js';
 import type { DoneEvent, ReturnedToken } from '../../engine/generation-request.js';
 import type { AppContext } from '../app-context.js';
 import { AttributionFormatter } from '../attribution-format.js';
 import { usageOf } from '../choice-collector.js';
-import { errorBody, toUnirError } from '../error-response.js';
+import { errorContext, publicError, toUnirError, type ErrorContext } from '../error-response.js';
 import { planGeneration } from '../generation-plan.js';
 import { GenerationRun } from '../generation-run.js';
 import type { GenerationId, WsCancelMessage, WsGenerateMessage } from '../schemas/ws-schema.js';
 import { promptIds } from '../prompt-ids.js';
+import { StreamBackpressure } from '../stream-backpressure.js';
 import { prepareGrammar, requestGrammar } from '../structured-output.js';
+
+/** Backpressure thresholds of a socket's unsent messages, in bytes (characters of JSON). */
+const UNSENT_HIGH = 64 * 1024;
+const UNSENT_LOW = 16 * 1024;
 
 /** A compiled JSON-schema check (fastify's validator compiler: the same ajv settings as HTTP bodies). */
 export type MessageValidator = ((data: unknown) => boolean) & { errors?: unknown[] | null };
@@ -27,15 +32,30 @@ export interface MessageValidators {
  */
 export class StreamSession {
   private readonly running = new Map<string, AbortController>();
+  private readonly errors: ErrorContext;
+  private readonly runs = new Set<GenerationRun>();
+  private readonly backpressure: StreamBackpressure;
+  /** Bytes handed to ws and not yet written to the socket. */
+  private unsent = 0;
 
   constructor(
     private readonly ctx: AppContext,
     private readonly socket: WebSocket,
     private readonly validators: MessageValidators,
-    private readonly log: FastifyBaseLogger,
+    req: FastifyRequest,
   ) {
+    this.errors = errorContext(req);
+    const runs = this.runs;
+    this.backpressure = new StreamBackpressure(
+      { setPaused: (paused) => runs.forEach((r) => r.setPaused(paused)) },
+      ctx.options.streamWriteTimeout * 1000,
+      req.log,
+      { reqId: req.id, remoteAddress: req.ip },
+      () => socket.terminate(),
+    );
     socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     socket.on('close', () => {
+      this.backpressure.close();
       for (const controller of this.running.values()) controller.abort();
     });
   }
@@ -79,7 +99,8 @@ export class StreamSession {
     if (limit > 0 && this.running.size >= limit) {
       return this.sendError(body.id, new UnirError('too_many_generations', `this socket already runs ${limit} generations (--ws-max-generations): wait for one to end, or open another socket`));
     }
-    // The id is taken from now on (a grammar may compile first): a cancel or a socket close aborts it.
+    // The id is taken from now on (a grammar may compile, the prompt be tokenized first): a cancel or a socket close
+    // aborts it.
     const controller = new AbortController();
     this.running.set(key, controller);
     void this.start(body, controller).finally(() => this.running.delete(key));
@@ -94,7 +115,7 @@ export class StreamSession {
       checkUnsupported(body);
       const grammar = requestGrammar(body);
       if (grammar) await prepareGrammar(this.ctx, grammar, body);
-      const ids = promptIds(this.ctx, body.prompt);
+      const ids = await promptIds(this.ctx, body.prompt);
       const logprobs = body.logprobs ?? null;
       const plan = planGeneration(this.ctx, { ...body, model: body.model ?? this.ctx.modelId }, [ids], { defaultMaxTokens: 16, logprobs, fromMessages: false });
       for (const r of plan.requests) r.grammar = grammar?.spec ?? null;
@@ -104,9 +125,15 @@ export class StreamSession {
       // that came while the grammar compiled has aborted the signal: the run ends at once, cancelled.
       run = new GenerationRun(this.ctx, plan, 'websocket', controller.signal);
     } catch (err) {
-      return this.sendError(body.id, toUnirError(err));
+      return this.sendError(body.id, err);
     }
-    await this.stream(body.id, run, n, body.logprobs ?? null, attribution);
+    this.runs.add(run);
+    if (this.backpressure.isPaused) run.setPaused(true);
+    try {
+      await this.stream(body.id, run, n, body.logprobs ?? null, attribution);
+    } finally {
+      this.runs.delete(run);
+    }
   }
 
   private async stream(id: GenerationId, run: GenerationRun, n: number, logprobs: number | null, attribution: AttributionFormatter | null): Promise<void> {
@@ -138,13 +165,13 @@ export class StreamSession {
           });
         } else {
           dones[index] = event;
-          if (event.error) this.send({ type: 'error', id, index, error: errorBody(deserializeError(event.error)).error });
+          if (event.error) this.send({ type: 'error', id, index, error: publicError(deserializeError(event.error), this.errors).error });
         }
       }
     } catch (err) {
-      // The engine failed as a whole: the error, then the done (choices not ended say finish_reason "error").
-      this.log.error({ err: (err as Error).message, id }, 'websocket generation failed');
-      this.sendError(id, toUnirError(err));
+      // The engine failed as a whole: the error (logged with its details), then the done (choices not ended say
+      // finish_reason "error").
+      this.sendError(id, err);
     }
     const choices = dones.map((d, index) => ({
       index,
@@ -175,12 +202,20 @@ export class StreamSession {
     controller.abort();
   }
 
-  private sendError(id: GenerationId | null, err: UnirError): void {
-    this.send({ type: 'error', ...(id === null ? {} : { id }), error: errorBody(err).error });
+  private sendError(id: GenerationId | null, err: unknown): void {
+    this.send({ type: 'error', ...(id === null ? {} : { id }), error: publicError(err, this.errors).error });
   }
 
+  /** Sends a message; past UNSENT_HIGH bytes not yet written out, the socket's generations pause until it drains. */
   private send(msg: object): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(msg));
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    const data = JSON.stringify(msg);
+    this.unsent += data.length;
+    this.socket.send(data, () => {
+      this.unsent -= data.length;
+      if (this.unsent <= UNSENT_LOW) this.backpressure.drained();
+    });
+    if (this.unsent > UNSENT_HIGH) this.backpressure.blocked();
   }
 }
 

@@ -1,4 +1,5 @@
 import type { WebsocketPluginOptions } from '@fastify/websocket';
+import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../app-context.js';
 
 /**
@@ -10,6 +11,11 @@ import type { AppContext } from '../app-context.js';
 export function websocketOptions(ctx: AppContext): WebsocketPluginOptions {
   return {
     options: { maxPayload: ctx.options.wsMaxMessageBytes, perMessageDeflate: false },
+    // At shutdown (after the drain) open sockets are closed with 1001 Going Away, which clients read as "reconnect".
+    preClose(this: FastifyInstance, done: () => void) {
+      for (const client of this.websocketServer.clients) client.close(1001, 'server shutting down');
+      done();
+    },
     errorHandler: (err, socket, req) => {
       const code = (err as NodeJS.ErrnoException).code ?? '';
       if (code.startsWith('WS_ERR_')) {

@@ -86,8 +86,8 @@ describe('deploy/ manifests', () => {
 
     const secret = one('Secret');
     const fromSecret = Object.fromEntries(container.env.filter((e: Json) => e.valueFrom?.secretKeyRef).map((e: Json) => [e.name, e.valueFrom.secretKeyRef]));
-    // UNIR_API_KEY joins once the server has --api-key (issue 12): until then it would be ignored, the API open.
-    expect(Object.keys(fromSecret).sort()).toEqual(['UNIR_ADMIN_TOKEN']);
+    // Both keys from the Secret, never in the manifest: the admin token and the inference API's key (--api-key).
+    expect(Object.keys(fromSecret).sort()).toEqual(['UNIR_ADMIN_TOKEN', 'UNIR_API_KEY']);
     for (const ref of Object.values(fromSecret) as Json[]) {
       expect(ref.name).toBe(secret.metadata.name);
       expect(Object.keys(secret.stringData)).toContain(ref.key);

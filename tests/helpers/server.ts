@@ -44,3 +44,13 @@ export function parseSse(text: string): unknown[] {
     .filter((d) => d.length > 0)
     .map((d) => (d === '[DONE]' ? d : JSON.parse(d)));
 }
+
+/** startTestServer with its log lines kept (pino's JSON, parsed), at info level. */
+export async function startLoggedServer(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ server: RunningServer; logs: Record<string, any>[] }> {
+  const logs: Record<string, any>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
+  const options = parseServerOptions(['--model', MHA, '--port', '0', '--threads', '1', ...args], env);
+  const server = await startServer(options, logger);
+  await server.ready;
+  return { server, logs };
+}

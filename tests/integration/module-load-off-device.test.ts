@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +14,9 @@ import { describeEachProvider } from '../helpers/providers.js';
 /**
  * A module's tokenizer check (both tokenizer.json files parsed: seconds for a 151k-token vocabulary) must not run on
  * the thread that drives a device shared with the base or other modules, or every stream stops while it runs. The
- * module's tokenizer.json here is a FIFO: whoever checks it blocks on it until the test writes it. Meanwhile a
- * stream through the base and an already loaded module must run to its end.
+ * base's tokenizer.json (a copy of the base, after the engine read it) is a FIFO here: whoever checks a module blocks
+ * on it until the test writes it. (The module's own files cannot be: a load stages them first and refuses a FIFO.)
+ * Meanwhile a stream through the base and an already loaded module must run to its end.
  */
 describeEachProvider('a module load never blocks the device\'s thread on its tokenizer check', ({ ep }) => {
   const placements: [ExecutionProvider, ExecutionProvider][] = ep === 'cpu' ? [['cpu', 'cpu']] : [[ep, ep], ['cpu', ep]];
@@ -23,10 +24,13 @@ describeEachProvider('a module load never blocks the device\'s thread on its tok
     let engine: EngineClient;
     let registry: ReasonerRegistry;
     let root: string;
+    let baseDir: string;
     beforeAll(async () => {
       root = mkdtempSync(join(tmpdir(), 'unir-fifo-'));
-      engine = await startEngine(MHA, { ep: baseEp });
-      registry = new ReasonerRegistry(engine, MHA, { ep: moduleEp, deviceId: 0, threads: 1 });
+      baseDir = join(root, 'base');
+      cpSync(MHA, baseDir, { recursive: true });
+      engine = await startEngine(baseDir, { ep: baseEp });
+      registry = new ReasonerRegistry(engine, baseDir, { ep: moduleEp, deviceId: 0, threads: 1 });
       await registry.load(join(REASONERS, 'r1'));
     });
     afterAll(async () => {
@@ -36,15 +40,14 @@ describeEachProvider('a module load never blocks the device\'s thread on its tok
     });
 
     it('a stream through the base and a loaded module ends while the new module\'s tokenizer is being read', async () => {
-      const dir = join(root, 'slow');
-      cpSync(join(REASONERS, 'r1'), dir, { recursive: true });
-      const tokenizer = readFileSync(join(dir, 'tokenizer.json'));
-      rmSync(join(dir, 'tokenizer.json'));
-      execFileSync('mkfifo', [join(dir, 'tokenizer.json')]);
+      const tokenizerPath = join(baseDir, 'tokenizer.json');
+      const tokenizer = readFileSync(tokenizerPath);
+      rmSync(tokenizerPath);
+      execFileSync('mkfifo', [tokenizerPath]);
 
-      const loading = registry.load(dir, { name: 'slow' });
+      const loading = registry.load(join(REASONERS, 'r1'), { name: 'slow' });
       // Opening a FIFO for writing waits for its reader: from here on the check is blocked reading it.
-      const fifo = await open(join(dir, 'tokenizer.json'), 'w');
+      const fifo = await open(tokenizerPath, 'w');
       const r1 = registry.acquire([{ name: 'r1' }]);
       const stream = collect(engine.submit(greedyRequest([5, 17, 42], 16, { reasoners: r1.uses })));
       // A generous bound, not a speed check: a blocked thread never ends the stream at all.
@@ -52,6 +55,8 @@ describeEachProvider('a module load never blocks the device\'s thread on its tok
       await fifo.writeFile(tokenizer);
       await fifo.close();
       await loading;
+      rmSync(tokenizerPath);
+      writeFileSync(tokenizerPath, tokenizer);
       await stream;
       r1.release();
 

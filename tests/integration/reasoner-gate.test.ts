@@ -27,6 +27,9 @@ class RecordingRunner implements ModelRunner {
   release(seqIds: number[]): void {
     this.inner.release(seqIds);
   }
+  isolate(seqIds: number[]): Promise<void> {
+    return this.inner.isolate(seqIds);
+  }
   close(): Promise<void> {
     return this.inner.close();
   }

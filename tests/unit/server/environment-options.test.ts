@@ -9,12 +9,14 @@ describe('UNIR_ environment variables', () => {
       UNIR_REASONERS_DIR: '/modules',
       UNIR_ADMIN_TOKEN: 't',
       UNIR_WATCH_POL: '2', // a typo
-      UNIR_API_KEY: 'k', // no --api-key in this version: the API would be open while the operator thinks it is not
+      UNIR_API_KEY: 'k', // --api-key
+      UNIR_API_KYE: 'k', // a typo: the API would be open while the operator thinks it is not
       UNIR_SERVE_PORT: 'tcp://10.0.0.1:80', // what Kubernetes injects for a Service named unir-serve
       PATH: '/usr/bin',
       unir_port: 'lower case is not ours',
     };
-    expect(unknownEnvironment(env)).toEqual(['UNIR_API_KEY', 'UNIR_SERVE_PORT', 'UNIR_WATCH_POL']);
+    expect(unknownEnvironment(env)).toEqual(['UNIR_API_KYE', 'UNIR_SERVE_PORT', 'UNIR_WATCH_POL']);
+    expect(parseServerOptions(['--model', 'm'], env).apiKey).toEqual(['k']);
     expect(parseServerOptions(['--model', 'm'], env).port).toBe(9000); // still ignored, not an error
     expect(unknownEnvironment({ UNIR_MODEL: 'm', UNIR_NO_UI: '1' })).toEqual([]);
   });
