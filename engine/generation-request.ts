@@ -49,6 +49,12 @@ export interface ReturnedToken {
   offset: number;
   /** Only when a stop string begins inside the token: the part of its text that is returned. */
   text?: string;
+  /**
+   * The characters of the returned text this token accounts for, so that the entries join to the text: its
+   * detokenizer delta ('' for a token that ends inside a character, the whole character for the one that completes
+   * it), cut short where a stop string begins. Completions and WebSocket logprobs show this as the token.
+   */
+  returnedText: string;
   logprob?: number;
   topLogprobs?: TopLogprob[];
 }

@@ -26,7 +26,7 @@ export class ReturnedTokens {
 
   /** A token whose text (`delta`, possibly '' for part of a character) goes into the decoded text. */
   add(tokenId: number, delta: string, logprob?: number, topLogprobs?: TopLogprob[]): void {
-    const token: ReturnedToken = { tokenId, offset: this.decoded };
+    const token: ReturnedToken = { tokenId, offset: this.decoded, returnedText: delta };
     if (logprob !== undefined) token.logprob = logprob;
     if (topLogprobs !== undefined) token.topLogprobs = topLogprobs;
     this.pending.push({ token, delta, start: this.decoded });
@@ -35,12 +35,14 @@ export class ReturnedTokens {
 
   /**
    * `text` was returned: the tokens to send with it, whose text lies within what is returned so far (a token
-   * that ends inside a character goes with the character). Undefined when there are none, or `text` is ''.
+   * that ends inside a character goes with the character). `lastHeld`: the detokenizer still holds the last
+   * token's bytes, so it stays pending (flushed() may add to its text). Undefined when there are none, or `text` is ''.
    */
-  emitted(text: string): ReturnedToken[] | undefined {
+  emitted(text: string, lastHeld = false): ReturnedToken[] | undefined {
     this.returned += text.length;
     let n = 0;
-    while (n < this.pending.length) {
+    const last = lastHeld ? this.pending.length - 1 : this.pending.length;
+    while (n < last) {
       const p = this.pending[n];
       const inside = p.delta.length > 0 ? p.start + p.delta.length <= this.returned : p.start < this.returned;
       if (!inside) break;
@@ -56,10 +58,19 @@ export class ReturnedTokens {
     const out: ReturnedToken[] = [];
     for (const p of this.pending.splice(0)) {
       if (p.start >= cut) break;
-      if (p.start + p.delta.length > cut) p.token.text = p.delta.slice(0, cut - p.start);
+      if (p.start + p.delta.length > cut) p.token.text = p.token.returnedText = p.delta.slice(0, cut - p.start);
       out.push(p.token);
     }
     return this.ride(text, out);
+  }
+
+  /** Generation ended and the detokenizer let go of `text` (an incomplete character, as U+FFFD): the last token's. */
+  flushed(text: string): void {
+    const last = this.pending.at(-1);
+    if (text === '' || !last) return;
+    last.delta += text;
+    last.token.returnedText += text;
+    this.decoded += text.length;
   }
 
   /** Generation ended: the tokens still held, with everything still pending (all of it is returned now). */

@@ -146,7 +146,7 @@ export class Sequence {
     if (this.endIds.has(tokenId) && this.generated.length >= this.request.minTokens) {
       // EOS and stop tokens end the text without appearing in it (nor in the logprobs).
       const stopReason = this.request.stopTokenIds.includes(tokenId) ? tokenId : null;
-      this.tail = this.stopMatcher.flush() + this.detokenizer.flush();
+      this.tail = this.stopMatcher.flush() + this.flushDetokenizer();
       this.tailTokens = this.returned?.end() ?? [];
       return { event, finish: { reason: 'stop', stopReason } };
     }
@@ -155,17 +155,24 @@ export class Sequence {
     if (this.returned && !this.skippedIds.has(tokenId)) this.returned.add(tokenId, delta, extra.logprob, extra.topLogprobs);
     const { emit, matched } = this.stopMatcher.push(delta);
     event.text = emit;
-    event.returnedTokens = matched !== null ? this.returned?.stopped(emit) : this.returned?.emitted(emit);
+    event.returnedTokens = matched !== null ? this.returned?.stopped(emit) : this.returned?.emitted(emit, this.detokenizer.holding());
     if (matched !== null) {
       this.tailTokens = this.returned?.end() ?? [];
       return { event, finish: { reason: 'stop', stopReason: matched } };
     }
     if (this.generated.length >= this.request.maxTokens || this.promptLength + this.generated.length >= this.maxContext) {
-      this.tail = this.stopMatcher.push(this.detokenizer.flush()).emit + this.stopMatcher.flush();
+      this.tail = this.stopMatcher.push(this.flushDetokenizer()).emit + this.stopMatcher.flush();
       this.tailTokens = this.returned?.end() ?? [];
       return { event, finish: { reason: 'length', stopReason: null } };
     }
     return { event, finish: null };
+  }
+
+  /** The detokenizer's held text at the end (an incomplete character), counted as the last returned token's. */
+  private flushDetokenizer(): string {
+    const text = this.detokenizer.flush();
+    this.returned?.flushed(text);
+    return text;
   }
 
   /** Frees what the sequence holds outside the JS heap (the grammar matcher's WebAssembly memory). */

@@ -54,6 +54,14 @@ export function byteLevelTable(
   return table;
 }
 
+/** How many continuation bytes a UTF-8 sequence starting with byte `b` takes (0 for ASCII and stray bytes). */
+function utf8Continuations(b: number): number {
+  if ((b & 0xe0) === 0xc0) return 1;
+  if ((b & 0xf0) === 0xe0) return 2;
+  if ((b & 0xf8) === 0xf0) return 3;
+  return 0;
+}
+
 /**
  * Streaming detokenization for byte-level vocabularies: each token's bytes go through a streaming UTF-8
  * decoder, which emits only complete characters, so a character split across tokens is held until it
@@ -61,6 +69,8 @@ export function byteLevelTable(
  */
 export class ByteLevelDetokenizer implements TokenStreamDecoder {
   private readonly utf8 = new TextDecoder('utf-8');
+  /** Continuation bytes the last lead byte still expects (the decoder holds those bytes meanwhile). */
+  private needed = 0;
 
   constructor(
     private readonly table: readonly (Uint8Array | undefined)[],
@@ -70,10 +80,18 @@ export class ByteLevelDetokenizer implements TokenStreamDecoder {
   push(tokenId: number): string {
     if (this.skip.has(tokenId)) return '';
     const bytes = this.table[tokenId];
-    return bytes ? this.utf8.decode(bytes, { stream: true }) : '';
+    if (!bytes) return '';
+    for (const b of bytes) this.needed = this.needed > 0 && (b & 0xc0) === 0x80 ? this.needed - 1 : utf8Continuations(b);
+    return this.utf8.decode(bytes, { stream: true });
   }
 
   flush(): string {
+    this.needed = 0;
     return this.utf8.decode();
+  }
+
+  /** Errs towards true on malformed sequences the decoder already gave up on; flush() then returns ''. */
+  holding(): boolean {
+    return this.needed > 0;
   }
 }

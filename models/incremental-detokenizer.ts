@@ -43,6 +43,10 @@ export class IncrementalDetokenizer implements TokenStreamDecoder {
     return delta;
   }
 
+  holding(): boolean {
+    return this.readOffset < this.tokens.length;
+  }
+
   /** Text still held back at the end of generation (an incomplete character, emitted as U+FFFD). */
   flush(): string {
     const prefixText = this.tokenizer.decode(this.tokens.slice(this.prefixOffset, this.readOffset));

@@ -4,4 +4,6 @@ export interface TokenStreamDecoder {
   push(tokenId: number): string;
   /** Text still held at the end of generation (an incomplete character, as U+FFFD). */
   flush(): string;
+  /** Whether the last token's text is still held (it ends inside a character): flush() would return it. */
+  holding(): boolean;
 }

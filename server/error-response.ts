@@ -53,7 +53,7 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
 /** Maps Fastify's own errors (schema validation, body parsing, limits, bad URLs) and anything else to a coded error. */
 export function toUnirError(err: unknown): UnirError {
   if (err instanceof UnirError) return err;
-  const f = err as Partial<FastifyError> & { validation?: { instancePath?: string; params?: Record<string, unknown>; message?: string }[] };
+  const f = err as Partial<FastifyError> & { validation?: { keyword?: string; instancePath?: string; params?: Record<string, unknown>; message?: string }[] };
   if (f.validation && f.validation.length > 0) {
     const v = f.validation[0];
     const path = (v.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
@@ -61,8 +61,13 @@ export function toUnirError(err: unknown): UnirError {
     const param = missing ? (path ? `${path}.${missing}` : missing) : path || null;
     const context = f.validationContext ?? 'body';
     const what = param ? `'${param}'` : `the request ${context}`;
+    let message = v.message;
     // Ajv says "must have required property 'x'" of the parent; the client wants the missing field named.
-    return new UnirError('invalid_request', missing ? `${what} is required` : `${what} ${v.message ?? 'is invalid'}`, param);
+    if (missing) message = 'is required';
+    if (v.keyword === 'type' && v.params?.type !== undefined) message = `must be ${typeNames(v.params.type as string | string[])}`;
+    // Ajv's enum message ("must be equal to one of the allowed values") does not say which.
+    if (v.keyword === 'enum' && Array.isArray(v.params?.allowedValues)) message = `must be one of ${v.params.allowedValues.map((a) => JSON.stringify(a)).join(', ')}`;
+    return new UnirError('invalid_request', `${what} ${message ?? 'is invalid'}`, param);
   }
   switch (f.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -87,4 +92,11 @@ export function toUnirError(err: unknown): UnirError {
   // Any other client error fastify raises (a bad Content-Length, an aborted body...): its message is its own.
   if (typeof f.statusCode === 'number' && f.statusCode >= 400 && f.statusCode < 500) return new UnirError('invalid_request', f.message ?? 'bad request');
   return new UnirError('internal_error', 'internal error', null, { detail: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+}
+
+/** JSON Schema types in words: ['integer', 'null'] → "an integer or null" (Ajv's own message reads "must be integer,null"). */
+function typeNames(types: string | string[]): string {
+  const article = (t: string) => (t === 'null' ? 'null' : /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`);
+  const list = (Array.isArray(types) ? types : String(types).split(',')).map(article);
+  return list.length > 1 ? `${list.slice(0, -1).join(', ')} or ${list.at(-1)}` : list[0];
 }

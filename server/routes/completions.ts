@@ -114,11 +114,12 @@ async function streamCompletion(
 
 /**
  * OpenAI's completion logprobs for the returned tokens: per token its text, logprob, top alternatives and character
- * offset in the choice's text (after any echo). A token a stop string begins inside shows the part it returns.
+ * offset in the choice's text (after any echo). A token shows the text it returns (see ReturnedToken.returnedText),
+ * so the tokens join to the choice's text even where a character is split across tokens or a stop string cuts one.
  */
 function completionLogprobs(tokenizer: TextTokenizer, tokens: readonly ReturnedToken[], echoLength: number) {
   return {
-    tokens: tokens.map((t) => t.text ?? tokenizer.tokenText(t.tokenId)),
+    tokens: tokens.map((t) => t.returnedText),
     token_logprobs: tokens.map((t) => t.logprob ?? null),
     top_logprobs: tokens.map((t) => topMap(tokenizer, t.topLogprobs ?? [])),
     text_offset: tokens.map((t) => t.offset + echoLength),

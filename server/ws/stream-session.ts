@@ -85,6 +85,10 @@ export class StreamSession {
 
   private generate(msg: Record<string, unknown>, id: GenerationId | null): void {
     const { generate } = this.validators;
+    if (Array.isArray(msg.prompt) && msg.prompt.some((p) => typeof p !== 'number')) {
+      // A list of prompts, as /v1/completions takes (Ajv alone said "'prompt.0' must be an integer").
+      return this.sendError(id, new UnirError('invalid_request', 'a generate message takes one prompt (a string or an array of token ids): send one message per prompt', 'prompt'));
+    }
     if (!generate(msg)) return this.sendError(id, toUnirError(validationError(generate)));
     const body = msg as unknown as WsGenerateMessage;
     const key = keyOf(body.id);
@@ -140,7 +144,7 @@ export class StreamSession {
         ? {}
         : {
             logprobs: (tokens ?? []).map((t) => ({
-              token: t.text ?? tokenizer.tokenText(t.tokenId),
+              token: t.returnedText,
               token_id: t.tokenId,
               logprob: t.logprob ?? null,
               top_logprobs: (t.topLogprobs ?? []).map((a) => ({ token: tokenizer.tokenText(a.id), token_id: a.id, logprob: a.logprob })),

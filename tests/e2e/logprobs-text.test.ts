@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/start.js';
-import { references, servedText } from '../helpers/fixtures.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { MHA, references, servedText } from '../helpers/fixtures.js';
 import { parseSse, postJson, startTestServer } from '../helpers/server.js';
 
 /**
@@ -77,9 +80,10 @@ function expectSpells(r: { text: string; logprobs: CompletionLogprobs }) {
   expect(r.logprobs.top_logprobs).toHaveLength(r.logprobs.tokens.length);
 }
 
-function expectBytesSpell(r: { content: string; entries: ChatEntry[] }) {
+/** Chat: the entries' bytes decode to the content; their `token` texts join to it too unless a character is split (U+FFFD). */
+function expectBytesSpell(r: { content: string; entries: ChatEntry[] }, tokensJoin = true) {
   expect(spell(r.entries.flatMap((e) => e.bytes))).toBe(r.content);
-  expect(r.entries.map((e) => e.token).join('')).toBe(r.content);
+  if (tokensJoin) expect(r.entries.map((e) => e.token).join('')).toBe(r.content);
 }
 
 /** A stop string starting on the second character of a multi-character token k and running into token k + 1. */
@@ -158,5 +162,37 @@ describe('logprobs cover exactly the returned text', () => {
       expect(r.logprobs.tokens).toHaveLength(8);
       expectSpells(r);
     }
+  });
+
+  it('a character split across tokens: the completion tokens join to the text (also streamed and on the WebSocket), chat bytes spell it', async () => {
+    // Byte-level pieces of "é" (0xC3 0xA9); sampled with a bias, they make both "é" and lone bytes (U+FFFD).
+    const { vocab } = JSON.parse(readFileSync(join(MHA, 'tokenizer.json'), 'utf8')).model as { vocab: Record<string, number> };
+    const bytes = { logit_bias: { [vocab['Ã']]: 100, [vocab['©']]: 100 }, temperature: 1, max_tokens: 4, ignore_eos: true };
+    const texts: string[] = [];
+    for (const seed of [0, 1, 2]) {
+      for (const r of await completion({ ...bytes, seed })) {
+        expectSpells(r);
+        texts.push(r.text);
+      }
+      for (const r of await chat({ ...bytes, seed })) expectBytesSpell(r, false);
+    }
+    expect(texts.some((t) => t.includes('é'))).toBe(true);
+    expect(texts.some((t) => t.includes('\uFFFD'))).toBe(true);
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/stream`);
+    await new Promise((resolve) => ws.once('open', resolve));
+    let text = '';
+    let spelled = '';
+    await new Promise<void>((resolve) => {
+      ws.on('message', (data) => {
+        const m = JSON.parse(String(data));
+        text += m.text ?? '';
+        spelled += (m.logprobs ?? []).map((e: { token: string }) => e.token).join('');
+        if (m.type !== 'token') resolve();
+      });
+      ws.send(JSON.stringify({ type: 'generate', id: 'w', prompt: fox.prompt, logprobs: 1, seed: 0, ...bytes }));
+    });
+    ws.close();
+    expect(text).toMatch(/\uFFFD|é/);
+    expect(spelled).toBe(text);
   });
 });

@@ -85,6 +85,7 @@ describe('a module\'s ONNX variant: "dtype" / "onnx_file" in unir.json or the ad
     expect(escape.status).toBe(400);
     expect(escape.body.error.message).toMatch(/leaves the model directory/);
     expect((await admin({ path: 'r1-file', name: 'r1h', dtype: 'q4' })).body.error.message).toMatch(/"dtype" q4: there is no model_q4\.onnx/);
+    expect((await admin({ path: 'r1-file', name: 'r1i', dtype: 'FP16' })).body.error.message).toMatch(/'dtype' must be one of "fp32", "fp16", "q4"/);
 
     const ref = references.fused.r1[1];
     for (const model of ['tiny-mha-f32+r1', 'tiny-mha-f32+r1f']) {

@@ -105,6 +105,13 @@ describe('OpenAI\'s statuses, codes and rules', () => {
     expect(res.body.error).toMatchObject({ code: 'model_not_found', param: 'model', type: 'invalid_request_error' });
     await expect(client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(client.completions.create({ model: 'gpt-4o', prompt: 'x' })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    // GET /v1/models/{model}, the SDK's models.retrieve: the served id, a 404 model_not_found for any other.
+    expect(await client.models.retrieve(MODEL)).toMatchObject({ id: MODEL, object: 'model', owned_by: 'unir-serve' });
+    for (const id of ['gpt-4o', `${MODEL}+nosuch`]) {
+      const err = await client.models.retrieve(id).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.NotFoundError);
+      expect((err as InstanceType<typeof OpenAI.NotFoundError>).code).toBe('model_not_found');
+    }
   });
 
   it('stream_options without stream: true is a 400 (OpenAI: "Only set this when you set stream: true"); null is fine', async () => {
@@ -149,6 +156,8 @@ describe('OpenAI\'s statuses, codes and rules', () => {
       expect(res.status).toBe(400);
       expect(res.body.error.param).toBe('seed');
     }
+    const fraction = await complete({ prompt: 'x', max_tokens: 1, seed: 1.5 });
+    expect(fraction.body.error.message).toBe("'seed' must be an integer or null");
     const edge = await Promise.all([Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER].map((seed) => complete({ prompt: 'x', max_tokens: 4, seed, ignore_eos: true })));
     for (const res of edge) expect(res.status).toBe(200);
   });

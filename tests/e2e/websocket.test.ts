@@ -197,6 +197,8 @@ describe('WebSocket errors: an error message, and the socket stays open', () => 
     expect((await errorFor('v6')).error).toMatchObject({ code: 'reasoner_not_found', type: 'not_found_error', message: expect.stringMatching(/nope/) });
     client.send({ type: 'generate', id: 'v7', prompt: [5000] });
     expect((await errorFor('v7')).error.message).toMatch(/outside the vocabulary/);
+    client.send({ type: 'generate', id: 'v8', prompt: ['a', 'b'] });
+    expect((await errorFor('v8')).error).toMatchObject({ param: 'prompt', message: expect.stringMatching(/one prompt.*one message per prompt/) });
   });
 
   it('a duplicate id in flight, a cancel of an unknown id', async () => {

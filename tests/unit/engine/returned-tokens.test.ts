@@ -12,7 +12,7 @@ describe('ReturnedTokens', () => {
     expect(t.emitted('a')).toBeUndefined();
     expect(ids(t.emitted('b'))).toEqual([1]);
     expect(ids(t.emitted('\u00e9'))).toEqual([2]);
-    expect(t.emitted('c')).toEqual([{ tokenId: 3, offset: 2, logprob: -0.3 }]);
+    expect(t.emitted('c')).toEqual([{ tokenId: 3, offset: 2, logprob: -0.3, returnedText: '\u00e9c' }]);
     expect(t.end()).toEqual([]);
   });
 
@@ -23,9 +23,9 @@ describe('ReturnedTokens', () => {
     t.add(3, ' bi', -3);
     // The reply is "ws the " (the stop string "bird." begins inside " bi"); the matcher held " bi".
     expect(ids(t.emitted('ws'))).toEqual([1]);
-    expect(t.emitted(' the')).toEqual([{ tokenId: 2, offset: 2, logprob: -2 }]);
+    expect(t.emitted(' the')).toEqual([{ tokenId: 2, offset: 2, logprob: -2, returnedText: ' the' }]);
     t.add(4, 'rd.', -4);
-    expect(t.stopped(' ')).toEqual([{ tokenId: 3, offset: 6, logprob: -3, text: ' ' }]);
+    expect(t.stopped(' ')).toEqual([{ tokenId: 3, offset: 6, logprob: -3, text: ' ', returnedText: ' ' }]);
     expect(t.end()).toEqual([]);
   });
 
@@ -36,7 +36,7 @@ describe('ReturnedTokens', () => {
     // " the" sent "ab" and "c" already; the stop string "d.." begins inside token 2, at an event with no text.
     expect(ids(t.emitted('abc'))).toEqual([1]);
     expect(t.stopped('')).toBeUndefined();
-    expect(t.end()).toEqual([{ tokenId: 2, offset: 2, logprob: 0, text: 'c' }]);
+    expect(t.end()).toEqual([{ tokenId: 2, offset: 2, logprob: 0, text: 'c', returnedText: 'c' }]);
   });
 
   it('a token wholly inside the stop string, or ending inside a character the cut excludes, is dropped', () => {
@@ -46,5 +46,14 @@ describe('ReturnedTokens', () => {
     t.add(3, '\u00e9', 0);
     expect(ids(t.stopped('ab'))).toEqual([1]);
     expect(t.end()).toEqual([]);
+  });
+
+  it('a token whose bytes the detokenizer still holds stays pending; the text flushed at the end is its own', () => {
+    const t = new ReturnedTokens();
+    t.add(1, '', 0); // 0xC3
+    t.add(2, '\uFFFD', 0); // 0xC3 again: the first one is given up as U+FFFD, this one is held
+    expect(ids(t.emitted('\uFFFD', true))).toEqual([1]);
+    t.flushed('\uFFFD');
+    expect(t.end().map((x) => [x.tokenId, x.offset, x.returnedText])).toEqual([[2, 0, '\uFFFD\uFFFD']]);
   });
 });

@@ -52,15 +52,17 @@ describe('ONNX variants (transformers.js dtype names)', () => {
     expect(missing.message).toMatch(/--dtype q4: there is no model_q4\.onnx.*it has fp16 .*q4f16/);
   });
 
-  it('--onnx-file is relative to the model directory; a module\'s onnx_file may not leave it', () => {
+  it('--onnx-file is relative to the model directory; a module\'s onnx_file may not leave it, but links in it are followed', () => {
     const dir = variantsDir();
     expect(locateOnnx(dir, { onnxFile: 'onnx/model_fp16.onnx' })).toBe(join(dir, 'onnx', 'model_fp16.onnx'));
     expect(thrown(() => locateOnnx(dir, { dtype: 'fp16', onnxFile: 'x.onnx' })).message).toMatch(/either --dtype or --onnx-file/);
     const module = { dtype: '"dtype"', onnxFile: '"onnx_file"', confined: true };
     expect(thrown(() => locateOnnx(dir, { onnxFile: join(MHA, 'model.onnx') }, { names: module })).message).toMatch(/"onnx_file" must be a path inside/);
     expect(thrown(() => locateOnnx(dir, { onnxFile: relative(dir, join(MHA, 'model.onnx')) }, { names: module })).message).toMatch(/leaves the model directory/);
+    // A link inside the directory is followed wherever it points (the hub cache's snapshots link into ../../blobs).
     symlinkSync(join(MHA, 'model.onnx'), join(dir, 'linked.onnx'));
-    expect(thrown(() => locateOnnx(dir, { onnxFile: 'linked.onnx' }, { names: module })).message).toMatch(/leaves the model directory/);
+    expect(locateOnnx(dir, { onnxFile: 'linked.onnx' }, { names: module })).toBe(join(dir, 'linked.onnx'));
+    expect(locateOnnx(dir, {}, { genaiFile: 'linked.onnx' })).toBe(join(dir, 'linked.onnx'));
   });
 
   it('the file info names the graph\'s external data and operators; a missing data file is named', () => {
