@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { UnirError } from '../common/errors.js';
+import { jsonSyntaxReason } from '../models/json-file.js';
 import { readFileUnder } from './module-files.js';
 
 /** unir.json: what makes a model directory a reasoning module. */
@@ -42,7 +43,7 @@ export async function readManifest(dir: string, opts: { root?: string; shown?: s
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new UnirError('invalid_model_dir', `${shown} is not valid JSON: ${(err as Error).message}`);
+    throw new UnirError('invalid_model_dir', `${shown} is not valid JSON (${jsonSyntaxReason(err)})`);
   }
   return validateManifest(raw, shown);
 }
