@@ -40,7 +40,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
       // Reads the manifest, then loads and checks the module in its own worker thread: the event loop is free.
       const info = await registry.load(dir, { name: body.name, defaultWeight: body.default_weight, replace: body.replace ?? false });
       const replaced = before.has(info.name);
-      req.log.info({ reqId: req.id, remoteAddress: req.ip, reasoner: info.name, version: info.version, path: body.path, replaced, loadMs: info.load_ms }, 'reasoning module loaded (admin)');
+      req.log.info({ remoteAddress: req.ip, reasoner: info.name, version: info.version, path: body.path, replaced, loadMs: info.load_ms }, 'reasoning module loaded (admin)');
       return reply.code(replaced ? 200 : 201).send({ object: 'reasoner', ...publicInfo(registry, info), replaced });
     },
   );
@@ -60,7 +60,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
       }
       const info = registry.unload(name);
       registry.forgetFailure(name);
-      req.log.info({ reqId: req.id, remoteAddress: req.ip, reasoner: name, version: info.version, inFlight: info.in_flight }, 'reasoning module unloaded (admin); draining');
+      req.log.info({ remoteAddress: req.ip, reasoner: name, version: info.version, inFlight: info.in_flight }, 'reasoning module unloaded (admin); draining');
       return { object: 'reasoner', ...publicInfo(registry, info), deleted: true };
     },
   );
