@@ -191,8 +191,14 @@ function convert(o: OptionSpec, raw: unknown): unknown {
       if (String(raw).trim() === '' || !Number.isFinite(n) || n < 0) throw bad('expected a non-negative number of seconds (0 disables)');
       return n;
     }
-    case 'list':
-      return Array.isArray(raw) ? raw : String(raw).split(',').filter(Boolean);
+    case 'list': {
+      // Items are trimmed: "UNIR_API_KEY=k1, k2" must give the key "k2", not " k2" that no client can send.
+      if (!Array.isArray(raw)) return String(raw).split(',').map((item) => item.trim()).filter(Boolean);
+      const items = raw.map((item) => String(item).trim());
+      // An explicitly empty flag (--api-key "$UNSET_VARIABLE") is a mistake, not "no keys": refused.
+      if (items.some((item) => item === '')) throw bad('expected a non-empty value');
+      return items;
+    }
     case 'ep':
       if (!EXECUTION_PROVIDERS.includes(raw as ExecutionProviderChoice)) throw bad(`expected one of ${EXECUTION_PROVIDERS.join(', ')}`);
       return raw;

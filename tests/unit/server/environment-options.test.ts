@@ -20,4 +20,11 @@ describe('UNIR_ environment variables', () => {
     expect(parseServerOptions(['--model', 'm'], env).port).toBe(9000); // still ignored, not an error
     expect(unknownEnvironment({ UNIR_MODEL: 'm', UNIR_NO_UI: '1' })).toEqual([]);
   });
+
+  it('list items are trimmed ("k1, k2" gives the key k2); an explicitly empty flag is refused, not read as "no keys"', () => {
+    expect(parseServerOptions(['--model', 'm'], { UNIR_API_KEY: 'k1, k2 ,' }).apiKey).toEqual(['k1', 'k2']);
+    expect(parseServerOptions(['--model', 'm'], { UNIR_ALLOWED_ORIGINS: 'https://a.example, https://b.example' }).allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(parseServerOptions(['--model', 'm', '--api-key', ' k3 '], {}).apiKey).toEqual(['k3']);
+    expect(() => parseServerOptions(['--model', 'm', '--api-key', ''], {})).toThrow(/--api-key: expected a non-empty value/);
+  });
 });
