@@ -60,6 +60,8 @@ interface OptionSpec {
   kind: Kind;
   default: ServerOptions[keyof ServerOptions];
   help: string;
+  /** A list whose flag also takes comma-separated items (the environment variable always does). */
+  commas?: boolean;
 }
 
 const cores = availableParallelism();
@@ -95,7 +97,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only. Pass it as UNIR_ADMIN_TOKEN (a flag shows in ps).' },
   { key: 'apiKey', flag: 'api-key', kind: 'list', default: [], help: 'API keys: every /v1 route (but the admin ones), /tokenize, /detokenize, /openapi.json and the WebSocket upgrade then need Authorization: Bearer KEY; /health and /ready stay open. Repeatable, or comma-separated in UNIR_API_KEY (a flag shows in ps).' },
   { key: 'metricsAuth', flag: 'metrics-auth', kind: 'bool', default: false, help: 'With --api-key, /metrics needs a key too (default: open to scrapers).' },
-  { key: 'allowedOrigins', flag: 'allowed-origins', kind: 'list', default: [], help: 'Origins (scheme://host:port, or *) whose browser pages may call the API; any other cross-origin request, WebSocket included, is refused with 403.' },
+  { key: 'allowedOrigins', flag: 'allowed-origins', kind: 'list', commas: true, default: [], help: 'Origins (scheme://host:port, or *) whose browser pages may call the API; any other cross-origin request, WebSocket included, is refused with 403.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
   { key: 'toolCallParser', flag: 'tool-call-parser', kind: 'string', default: 'auto', help: 'How tool calls are read from replies: hermes (<tool_call>{...}</tool_call>, Qwen), llama3_json ({"name", "parameters"}), none, or auto (guessed from the chat template).' },
   { key: 'reasoningParser', flag: 'reasoning-parser', kind: 'string', default: null, help: 'Split <think>...</think> into reasoning_content: qwen3 or deepseek_r1; default: none (the text stays in content).' },
@@ -194,7 +196,7 @@ function convert(o: OptionSpec, raw: unknown): unknown {
     case 'list': {
       // Items are trimmed: "UNIR_API_KEY=k1, k2" must give the key "k2", not " k2" that no client can send.
       if (!Array.isArray(raw)) return String(raw).split(',').map((item) => item.trim()).filter(Boolean);
-      const items = raw.map((item) => String(item).trim());
+      const items = raw.flatMap((item) => (o.commas ? String(item).split(',') : [String(item)])).map((item) => item.trim());
       // An explicitly empty flag (--api-key "$UNSET_VARIABLE") is a mistake, not "no keys": refused.
       if (items.some((item) => item === '')) throw bad('expected a non-empty value');
       return items;

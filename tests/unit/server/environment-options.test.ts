@@ -25,6 +25,8 @@ describe('UNIR_ environment variables', () => {
     expect(parseServerOptions(['--model', 'm'], { UNIR_API_KEY: 'k1, k2 ,' }).apiKey).toEqual(['k1', 'k2']);
     expect(parseServerOptions(['--model', 'm'], { UNIR_ALLOWED_ORIGINS: 'https://a.example, https://b.example' }).allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
     expect(parseServerOptions(['--model', 'm', '--api-key', ' k3 '], {}).apiKey).toEqual(['k3']);
+    // As the README writes it: --allowed-origins URL,...
+    expect(parseServerOptions(['--model', 'm', '--allowed-origins', 'https://app.example,http://localhost:5173'], {}).allowedOrigins).toEqual(['https://app.example', 'http://localhost:5173']);
     expect(() => parseServerOptions(['--model', 'm', '--api-key', ''], {})).toThrow(/--api-key: expected a non-empty value/);
   });
 });
