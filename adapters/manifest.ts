@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { UnirError } from '../common/errors.js';
 import { isOnnxDtype, ONNX_DTYPES, type OnnxDtype } from '../models/onnx-variant.js';
+import { jsonSyntaxReason } from '../models/json-file.js';
 import { readFileUnder } from './module-files.js';
 
 /** unir.json: what makes a model directory a reasoning module. */
@@ -47,7 +48,7 @@ export async function readManifest(dir: string, opts: { root?: string; shown?: s
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new UnirError('invalid_model_dir', `${shown} is not valid JSON: ${(err as Error).message}`);
+    throw new UnirError('invalid_model_dir', `${shown} is not valid JSON (${jsonSyntaxReason(err)})`);
   }
   return validateManifest(raw, shown);
 }

@@ -47,11 +47,11 @@ export async function resolveModulePath(root: string | null, path: string): Prom
   if (real === rootReal) {
     throw new UnirError('invalid_request', 'path names the modules root itself: give the module\'s subdirectory', 'path');
   }
-  // The directory may be renamed or replaced since realpath (the staged copy is what is trusted): gone is a 400 too.
-  const kind = await stat(real).catch((err: NodeJS.ErrnoException) => {
-    throw new UnirError('invalid_model_dir', `${JSON.stringify(path)} ${err.code === 'ENOENT' ? 'does not exist' : `cannot be read (${err.code ?? err.message})`} under the modules root`, 'path');
+  // The directory may be renamed or removed since realpath (a swap under way): that is the client's 400, not a 500.
+  const info = await stat(real).catch((err: NodeJS.ErrnoException) => {
+    throw new UnirError('invalid_model_dir', `${JSON.stringify(path)} ${err.code === 'ENOENT' ? 'does not exist' : `cannot be read (${err.code ?? 'error'})`} under the modules root`, 'path');
   });
-  if (!kind.isDirectory()) {
+  if (!info.isDirectory()) {
     throw new UnirError('invalid_model_dir', `${JSON.stringify(path)} is not a directory: give the module's directory`, 'path');
   }
   await checkLinksInside(real, rootReal, path, 0);
@@ -71,7 +71,7 @@ async function checkLinksInside(dir: string, rootReal: string, shown: string, de
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
-    throw new UnirError('invalid_model_dir', `${JSON.stringify(shown)} cannot be listed: ${(err as Error).message}`, 'path');
+    throw new UnirError('invalid_model_dir', `${JSON.stringify(shown)} cannot be listed (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'path');
   }
   for (const e of entries) {
     const full = join(dir, e.name);

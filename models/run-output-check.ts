@@ -4,9 +4,10 @@ import type { DecoderSignature } from './decoder-signature.js';
 
 /**
  * Checks the shapes a run returned against what the runner will do with them: logits [rows, positions, vocab]
- * and every present key and value [rows, kv_heads, past + new, head_dim]. An export whose cache is laid out
- * otherwise (heads and positions swapped, another head count behind symbolic dimensions) would be re-laid out
- * and fed back wrongly. On a mismatch the outputs are disposed and model_failed says which tensor is wrong.
+ * (float32 or float16, at least one position) and every present key and value [rows, kv_heads, past + new,
+ * head_dim]. An export whose cache is laid out otherwise (heads and positions swapped, another head count behind
+ * symbolic dimensions) would be re-laid out and fed back wrongly; logits of another type (int64, bool, string)
+ * would be read as numbers by JavaScript's coercions, or not at all, and give wrong tokens without an error. On a mismatch the outputs are disposed and model_failed says which tensor is wrong.
  */
 export function checkRunOutputs(out: InferenceSession.ReturnType, sig: DecoderSignature, rows: number, total: number): void {
   const problem = outputProblem(out, sig, rows, total);
@@ -18,8 +19,9 @@ export function checkRunOutputs(out: InferenceSession.ReturnType, sig: DecoderSi
 function outputProblem(out: InferenceSession.ReturnType, sig: DecoderSignature, rows: number, total: number): string | null {
   const logits = out.logits;
   if (!logits) return 'no logits output';
-  const [r, , v] = logits.dims;
-  if (logits.dims.length !== 3 || r !== rows || v !== sig.vocabSize) {
+  if (logits.type !== 'float32' && logits.type !== 'float16') return `logits are ${logits.type}, expected float32 or float16`;
+  const [r, positions, v] = logits.dims;
+  if (logits.dims.length !== 3 || r !== rows || positions < 1 || v !== sig.vocabSize) {
     return `logits have shape [${logits.dims.join(', ')}], expected [${rows}, positions, ${sig.vocabSize}]`;
   }
   const expected = [rows, sig.numKvHeads, total, sig.headDim];

@@ -36,7 +36,7 @@ export function adminGuard(adminToken: string | null) {
 
 /** Every refused admin request is logged with the client's address (the socket's peer). */
 function refused(req: FastifyRequest, reason: string): void {
-  req.log.warn({ reqId: req.id, remoteAddress: req.raw.socket.remoteAddress, method: req.method, url: req.url.split('?')[0], reason }, 'admin request refused');
+  req.log.warn({ remoteAddress: req.raw.socket.remoteAddress, method: req.method, url: req.url.split('?')[0], reason }, 'admin request refused');
 }
 
 /** The token of an `Authorization: Bearer TOKEN` header, or null. */

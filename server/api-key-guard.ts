@@ -27,7 +27,7 @@ export function apiKeyGuard(keys: readonly string[]) {
       for (const k of digests) valid = timingSafeEqual(d, k) || valid;
     }
     if (valid) return;
-    req.log.warn({ reqId: req.id, remoteAddress: req.ip, method: req.method, url: req.url.split('?')[0], reason: given === null ? 'no key' : 'wrong key' }, 'API key refused');
+    req.log.warn({ remoteAddress: req.ip, method: req.method, url: req.url.split('?')[0], reason: given === null ? 'no key' : 'wrong key' }, 'API key refused');
     reply.header('www-authenticate', 'Bearer realm="unir-serve"');
     throw new UnirError(
       'unauthorized',

@@ -43,12 +43,25 @@ export function promptBody(body: ChatPromptBody): ChatPromptBody {
   return { messages: body.messages, tools: body.tools, add_generation_prompt: body.add_generation_prompt, chat_template_kwargs: body.chat_template_kwargs };
 }
 
-/** Characters of the messages' contents: how much work rendering and tokenizing them is. */
-export function textSize(body: Pick<ChatPromptBody, 'messages'>): number {
+/**
+ * How much work rendering and tokenizing a chat prompt is, in characters: every string the template can see
+ * (contents, names, tool calls, tool definitions, chat_template_kwargs) plus one per value, so that many empty
+ * messages or a large tools list count too, not only the messages' contents. An explicit stack, not recursion: a
+ * body may nest deeply.
+ */
+export function textSize(body: Pick<ChatPromptBody, 'messages' | 'tools' | 'chat_template_kwargs'>): number {
   let n = 0;
-  for (const m of body.messages) {
-    if (typeof m.content === 'string') n += m.content.length;
-    else if (Array.isArray(m.content)) for (const part of m.content) n += typeof part.text === 'string' ? part.text.length : 0;
+  const stack: unknown[] = [body.messages, body.tools, body.chat_template_kwargs];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    n += typeof v === 'string' ? v.length : 1;
+    if (Array.isArray(v)) for (const item of v) stack.push(item);
+    else if (v !== null && typeof v === 'object') {
+      for (const [key, value] of Object.entries(v)) {
+        n += key.length;
+        stack.push(value);
+      }
+    }
   }
   return n;
 }

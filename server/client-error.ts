@@ -18,9 +18,10 @@ export function clientErrorHandler(log: FastifyBaseLogger) {
           ? new UnirError('header_too_large', 'the request headers are larger than the server accepts')
           : new UnirError('invalid_request', `the request is not valid HTTP (${err.code ?? 'parse error'})`);
     const id = `conn-${socket.remoteAddress ?? 'unknown'}-${Date.now().toString(36)}`;
-    log.info({ reqId: id, code: e.code, remoteAddress: socket.remoteAddress, err: err.message }, 'client error');
+    const connLog = log.child({ reqId: id });
+    connLog.info({ code: e.code, remoteAddress: socket.remoteAddress, err: err.message }, 'client error');
     const status = statusOf(e);
-    const body = JSON.stringify(publicError(e, { id, log }));
+    const body = JSON.stringify(publicError(e, { id, log: connLog }));
     if (socket.writable) {
       socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     }

@@ -10,6 +10,7 @@ export interface ErrorBody {
 /** Who an error is reported for: the request id clients quote, and the log that keeps the details. */
 export interface ErrorContext {
   id: string;
+  /** A logger whose lines already carry `reqId` (a request's req.log, or a child with it). */
   log: FastifyBaseLogger;
   /** The client's address, for the log. */
   ip?: string;
@@ -29,7 +30,7 @@ export function publicError(err: unknown, ctx: ErrorContext): ErrorBody {
   let message = redactPaths(e.message);
   if (status >= 500) {
     message = e.code === 'internal_error' ? `internal error, request id ${ctx.id}` : `${message} (request id ${ctx.id})`;
-    const fields = { reqId: ctx.id, code: e.code, err: e.message, detail: e.detail ?? undefined, remoteAddress: ctx.ip };
+    const fields = { code: e.code, err: e.message, detail: e.detail ?? undefined, remoteAddress: ctx.ip };
     if (ROUTINE_5XX.has(e.code)) ctx.log.info(fields, 'request refused');
     else ctx.log.error(err instanceof UnirError ? fields : { ...fields, stack: (err as Error)?.stack }, 'request failed');
   }

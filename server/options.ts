@@ -65,6 +65,8 @@ interface OptionSpec {
   kind: Kind;
   default: ServerOptions[keyof ServerOptions];
   help: string;
+  /** A list whose flag also takes comma-separated items (the environment variable always does). */
+  commas?: boolean;
 }
 
 const cores = availableParallelism();
@@ -110,7 +112,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'adminToken', flag: 'admin-token', kind: 'string', default: null, help: 'Bearer token for the admin API; without it the admin API answers loopback clients only. Pass it as UNIR_ADMIN_TOKEN (a flag shows in ps).' },
   { key: 'apiKey', flag: 'api-key', kind: 'list', default: [], help: 'API keys: every /v1 route (but the admin ones), /tokenize, /detokenize, /openapi.json and the WebSocket upgrade then need Authorization: Bearer KEY; /health and /ready stay open. Repeatable, or comma-separated in UNIR_API_KEY (a flag shows in ps).' },
   { key: 'metricsAuth', flag: 'metrics-auth', kind: 'bool', default: false, help: 'With --api-key, /metrics needs a key too (default: open to scrapers).' },
-  { key: 'allowedOrigins', flag: 'allowed-origins', kind: 'list', default: [], help: 'Origins (scheme://host:port, or *) whose browser pages may call the API; any other cross-origin request, WebSocket included, is refused with 403.' },
+  { key: 'allowedOrigins', flag: 'allowed-origins', kind: 'list', commas: true, default: [], help: 'Origins (scheme://host:port, or *) whose browser pages may call the API; any other cross-origin request, WebSocket included, is refused with 403.' },
   { key: 'chatTemplate', flag: 'chat-template', kind: 'string', default: null, help: 'Jinja chat template file, for models whose tokenizer_config.json has none.' },
   {
     key: 'generationConfig',
@@ -226,8 +228,14 @@ function convert(o: OptionSpec, raw: unknown): unknown {
       if (String(raw).trim() === '' || !Number.isFinite(n) || n < 0) throw bad('expected a non-negative number of seconds (0 disables)');
       return n;
     }
-    case 'list':
-      return Array.isArray(raw) ? raw : String(raw).split(',').filter(Boolean);
+    case 'list': {
+      // Items are trimmed: "UNIR_API_KEY=k1, k2" must give the key "k2", not " k2" that no client can send.
+      if (!Array.isArray(raw)) return String(raw).split(',').map((item) => item.trim()).filter(Boolean);
+      const items = raw.flatMap((item) => (o.commas ? String(item).split(',') : [String(item)])).map((item) => item.trim());
+      // An explicitly empty flag (--api-key "$UNSET_VARIABLE") is a mistake, not "no keys": refused.
+      if (items.some((item) => item === '')) throw bad('expected a non-empty value');
+      return items;
+    }
     case 'dtype':
       if (!isOnnxDtype(raw)) throw bad(`expected one of ${ONNX_DTYPES.join(', ')}`);
       return raw;

@@ -29,7 +29,7 @@ export function corsOptions(allowed: readonly string[]): FastifyCorsOptions {
       const own = `${r.protocol}://${r.headers.host ?? ''}`.toLowerCase();
       const o = origin.toLowerCase();
       if (o === own || any || listed.has(o)) return cb(null, { origin, ...ALLOWED });
-      r.log.warn({ reqId: r.id, remoteAddress: r.ip, origin }, 'cross-origin request refused');
+      r.log.warn({ remoteAddress: r.ip, origin }, 'cross-origin request refused');
       cb(new UnirError('forbidden', `cross-origin requests from ${origin} are not allowed: start the server with --allowed-origins ${origin}`), {});
     },
   };

@@ -27,7 +27,7 @@ export class SseWriter {
   pauseWhileUnread(run: Pausable, timeoutS: number): void {
     const req = this.reply.request;
     const raw = this.reply.raw;
-    this.backpressure = new StreamBackpressure(run, timeoutS * 1000, req.log, { reqId: req.id, remoteAddress: req.ip }, () => raw.destroy());
+    this.backpressure = new StreamBackpressure(run, timeoutS * 1000, req.log, { remoteAddress: req.ip }, () => raw.destroy());
     raw.on('drain', () => this.backpressure?.drained());
     raw.on('close', () => this.backpressure?.close());
   }

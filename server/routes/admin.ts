@@ -41,7 +41,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
       const onnx = body.dtype || body.onnx_file ? { dtype: body.dtype ?? null, onnxFile: body.onnx_file ?? null } : undefined;
       const info = await registry.load(dir, { name: body.name, defaultWeight: body.default_weight, replace: body.replace ?? false, onnx });
       const replaced = before.has(info.name);
-      req.log.info({ reqId: req.id, remoteAddress: req.ip, reasoner: info.name, version: info.version, path: body.path, replaced, loadMs: info.load_ms, onnx: info.onnx }, 'reasoning module loaded (admin)');
+      req.log.info({ remoteAddress: req.ip, reasoner: info.name, version: info.version, path: body.path, replaced, loadMs: info.load_ms, onnx: info.onnx }, 'reasoning module loaded (admin)');
       return reply.code(replaced ? 200 : 201).send({ object: 'reasoner', ...publicInfo(registry, info), replaced });
     },
   );
@@ -61,7 +61,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
       }
       const info = registry.unload(name);
       registry.forgetFailure(name);
-      req.log.info({ reqId: req.id, remoteAddress: req.ip, reasoner: name, version: info.version, inFlight: info.in_flight }, 'reasoning module unloaded (admin); draining');
+      req.log.info({ remoteAddress: req.ip, reasoner: name, version: info.version, inFlight: info.in_flight }, 'reasoning module unloaded (admin); draining');
       return { object: 'reasoner', ...publicInfo(registry, info), deleted: true };
     },
   );

@@ -50,7 +50,7 @@ export class StreamSession {
       { setPaused: (paused) => runs.forEach((r) => r.setPaused(paused)) },
       ctx.options.streamWriteTimeout * 1000,
       req.log,
-      { reqId: req.id, remoteAddress: req.ip },
+      { remoteAddress: req.ip },
       () => socket.terminate(),
     );
     socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));

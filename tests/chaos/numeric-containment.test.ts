@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/start.js';
 import { REASONERS } from '../helpers/fixtures.js';
-import { editManifest, INF_MODULE, modulesRoot, NAN_BASE, NAN_MODULE, POISON_TEXT } from '../helpers/hostile.js';
+import { castLogits, editManifest, INF_MODULE, modulesRoot, NAN_BASE, NAN_MODULE, POISON_TEXT } from '../helpers/hostile.js';
 import { parseSse, postJson, startTestServer } from '../helpers/server.js';
 
 /**
@@ -18,10 +18,14 @@ describe('a poisoned module fails only its own requests', () => {
   let server: RunningServer;
   let root: ReturnType<typeof modulesRoot>;
   beforeAll(async () => {
-    root = modulesRoot({ poison: NAN_MODULE, infinite: INF_MODULE, r1: R1_DIR, huge: R1_DIR });
+    root = modulesRoot({ poison: NAN_MODULE, infinite: INF_MODULE, r1: R1_DIR, huge: R1_DIR, int64: R1_DIR, text: R1_DIR, bool: R1_DIR });
     editManifest(join(root.root, 'poison'), { name: 'poison' });
     editManifest(join(root.root, 'infinite'), { name: 'infinite' });
     editManifest(join(root.root, 'huge'), { name: 'huge', default_weight: 1e308 });
+    for (const [name, type] of [['int64', 7], ['text', 8], ['bool', 9]] as const) {
+      castLogits(join(root.root, name), type);
+      editManifest(join(root.root, name), { name });
+    }
     server = await startTestServer(['--reasoners-dir', root.root]);
   });
   afterAll(async () => {
@@ -95,6 +99,16 @@ describe('a poisoned module fails only its own requests', () => {
     expect(huge.state).toBe('failed');
     expect(huge.error).toMatch(/default_weight/);
     expect((await complete({ model: `${MODEL}+huge` })).body.error.code).toBe('reasoner_not_found');
+  });
+
+  it('a module whose logits are not floats (int64, string, bool) is refused at load, not read as numbers', async () => {
+    const list = (await fetch(`${server.url}/v1/reasoners`).then((r) => r.json())) as { data: { name: string; state: string; error: string }[] };
+    for (const [name, type] of [['int64', 'int64'], ['text', 'string'], ['bool', 'bool']]) {
+      const entry = list.data.find((m) => m.name === name)!;
+      expect(entry.state).toBe('failed');
+      expect(entry.error).toContain(`logits are ${type}, expected float32 or float16`);
+      expect((await complete({ model: `${MODEL}+${name}` })).body.error.code).toBe('reasoner_not_found');
+    }
   });
 
   it('a temperature too small to divide by (1e-38) samples greedily, as temperature 0', async () => {

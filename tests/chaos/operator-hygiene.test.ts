@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { parseServerOptions } from '../../server/options.js';
 import type { RunningServer } from '../../server/start.js';
 import { FIXTURES, MHA, REASONERS } from '../helpers/fixtures.js';
-import { postJson, startLoggedServer } from '../helpers/server.js';
+import { postJson, RAW_LINE, startLoggedServer } from '../helpers/server.js';
 
 /**
  * What an operator and an attacker see: no file system paths or native text in public bodies, a request id that
@@ -194,6 +194,12 @@ describe('authentication, origins and shutdown of sockets', () => {
     const preflight = await fetch(`${server.url}/v1/completions`, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-headers')).toMatch(/authorization/);
+  });
+
+  it('each log line names its request id once (log stores such as Elasticsearch refuse duplicate keys)', () => {
+    const refusals = logs.filter((l) => l.msg === 'API key refused' || l.msg === 'admin request refused');
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(logs.filter((l) => (String((l as Record<symbol, unknown>)[RAW_LINE]).match(/"reqId":/g) ?? []).length > 1).map((l) => l.msg)).toEqual([]);
   });
 
   it('at shutdown an open WebSocket is closed with 1001 Going Away', async () => {

@@ -1,4 +1,5 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import onnxProto from 'onnx-proto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES, MHA } from './fixtures.js';
@@ -32,4 +33,19 @@ export function longContextBase(positions: number): { dir: string; remove(): voi
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, max_position_embeddings: positions }));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Rewrites a module copy's model.onnx so that its `logits` output is cast to another ONNX element type (7: int64,
+ * 8: string, 9: bool): a graph that still runs and still has the right shape, but whose logits are not floats.
+ */
+export function castLogits(dir: string, elemType: number): void {
+  const { onnx } = onnxProto;
+  const path = join(dir, 'model.onnx');
+  const model = onnx.ModelProto.decode(readFileSync(path));
+  const graph = model.graph!;
+  for (const node of graph.node!) node.output = node.output!.map((o) => (o === 'logits' ? 'logits_float' : o));
+  graph.node!.push(onnx.NodeProto.create({ opType: 'Cast', input: ['logits_float'], output: ['logits'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: elemType }] }));
+  graph.output!.find((o) => o.name === 'logits')!.type!.tensorType!.elemType = elemType;
+  writeFileSync(path, onnx.ModelProto.encode(model).finish());
 }

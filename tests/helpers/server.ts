@@ -45,10 +45,13 @@ export function parseSse(text: string): unknown[] {
     .map((d) => (d === '[DONE]' ? d : JSON.parse(d)));
 }
 
-/** startTestServer with its log lines kept (pino's JSON, parsed), at info level. */
+/** The line a parsed log entry of startLoggedServer was parsed from (JSON.parse keeps the last of duplicate keys). */
+export const RAW_LINE = Symbol('raw log line');
+
+/** startTestServer with its log lines kept (pino's JSON, parsed; the text under RAW_LINE), at info level. */
 export async function startLoggedServer(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ server: RunningServer; logs: Record<string, any>[] }> {
   const logs: Record<string, any>[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push({ ...JSON.parse(line), [RAW_LINE]: line }) });
   const options = parseServerOptions(['--model', MHA, '--port', '0', '--threads', '1', ...args], env);
   const server = await startServer(options, logger);
   await server.ready;

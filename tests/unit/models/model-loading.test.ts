@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readManifest } from '../../../adapters/manifest.js';
 import { UnirError } from '../../../common/errors.js';
 import { readDecoderSignature } from '../../../models/decoder-signature.js';
 import { loadDecoder } from '../../../models/load-decoder.js';
@@ -99,6 +100,18 @@ describe('model directory loading', () => {
     const dir = copyOf(MHA);
     writeFileSync(join(dir, 'config.json'), '{');
     expect((await loadError(dir)).message).toMatch(/config\.json is not valid JSON/);
+  });
+
+  it('a file that is not JSON is not quoted in the error (a module error is shown to every API client)', async () => {
+    const dir = copyOf(REASONERS + '/r1');
+    writeFileSync(join(dir, 'config.json'), 'root:x:0:0:SECRET:/root');
+    writeFileSync(join(dir, 'unir.json'), '{"name": SECRET}');
+    const message = (await loadError(dir)).message;
+    expect(message).toMatch(/config\.json is not valid JSON/);
+    expect(message).not.toMatch(/root|SECRET/);
+    const manifest = await readManifest(dir).catch((e: Error) => e);
+    expect((manifest as Error).message).toMatch(/unir\.json is not valid JSON \(a syntax error/);
+    expect((manifest as Error).message).not.toMatch(/SECRET/);
   });
 });
 

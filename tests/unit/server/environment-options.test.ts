@@ -25,4 +25,13 @@ describe('UNIR_ environment variables', () => {
     expect(parseServerOptions(['--model', 'm', '--sampler-threads', '64'], {}).samplerThreads).toBe(64);
     expect(() => parseServerOptions(['--model', 'm'], { UNIR_SAMPLER_THREADS: '1000' })).toThrow(/--sampler-threads: at most 64, got 1000/);
   });
+
+  it('list items are trimmed ("k1, k2" gives the key k2); an explicitly empty flag is refused, not read as "no keys"', () => {
+    expect(parseServerOptions(['--model', 'm'], { UNIR_API_KEY: 'k1, k2 ,' }).apiKey).toEqual(['k1', 'k2']);
+    expect(parseServerOptions(['--model', 'm'], { UNIR_ALLOWED_ORIGINS: 'https://a.example, https://b.example' }).allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(parseServerOptions(['--model', 'm', '--api-key', ' k3 '], {}).apiKey).toEqual(['k3']);
+    // As the README writes it: --allowed-origins URL,...
+    expect(parseServerOptions(['--model', 'm', '--allowed-origins', 'https://app.example,http://localhost:5173'], {}).allowedOrigins).toEqual(['https://app.example', 'http://localhost:5173']);
+    expect(() => parseServerOptions(['--model', 'm', '--api-key', ''], {})).toThrow(/--api-key: expected a non-empty value/);
+  });
 });
