@@ -42,9 +42,11 @@ describe('the grammar worker beside the engine (Qwen3 vocabulary: 151,936 ids)',
     controller.abort();
     expect((await plain).done.finishReason).toBe('cancelled');
     // The compile happened while the stream ran (a cache miss), and the stream made tokens all the while: with
-    // the compile on the engine's step loop it made none between the request and the grammar's first token.
+    // the compile on the engine's step loop it made at most the one step already under way between the request
+    // and the grammar's first token. How many more it makes depends on the machine's load (11 to 40 seen), so
+    // the bound is the one that tells the two designs apart, not a speed.
     expect((await engine.grammarStats()).misses).toBe(misses + 1);
-    expect(atFirst - before).toBeGreaterThanOrEqual(20);
+    expect(atFirst - before).toBeGreaterThanOrEqual(3);
     expect(constrained.done.finishReason).toBe('length');
     expect(constrained.text.startsWith('[')).toBe(true);
   });
