@@ -35,8 +35,8 @@ describe('the grammar worker beside the engine (Qwen3 vocabulary: 151,936 ids)',
     const started = new Promise<void>((resolve) => (running = resolve));
     const plain = collect(engine.submit(greedyRequest([11, 12, 13], 4000), controller.signal), () => ++made === 5 && running());
     await started;
-    const before = made;
     const misses = (await engine.grammarStats()).misses;
+    const before = made;
     let atFirst = -1;
     const constrained = await collect(engine.submit(greedyRequest([21, 22], 12, { ignoreEos: false, grammar: slowSchema('a') })), () => atFirst < 0 && (atFirst = made));
     controller.abort();
