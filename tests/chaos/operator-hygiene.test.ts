@@ -182,6 +182,34 @@ describe('authentication, origins and shutdown of sockets', () => {
     expect(await status({ ...withKey('key-one'), origin: 'https://evil.example' })).toBe(403);
   });
 
+  it('a browser\'s WebSocket may carry the key as the subprotocol openai-insecure-api-key.<KEY> with unir-serve; the server selects unir-serve', async () => {
+    const handshake = (protocols: string[]) =>
+      new Promise<{ status: number; protocol?: string; body?: any }>((resolve) => {
+        const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/stream`, protocols);
+        ws.on('unexpected-response', (_req, r) => {
+          let text = '';
+          r.on('data', (c) => (text += c));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+        });
+        ws.on('open', () => (resolve({ status: 101, protocol: ws.protocol }), ws.close()));
+        ws.on('error', () => undefined);
+      });
+    const ok = await handshake(['unir-serve', 'openai-insecure-api-key.key-one']);
+    expect(ok).toEqual({ status: 101, protocol: 'unir-serve' });
+    // The order of the offer does not matter: the key is never the selected protocol.
+    expect(await handshake(['openai-insecure-api-key.key-one', 'unir-serve'])).toEqual({ status: 101, protocol: 'unir-serve' });
+    const wrong = await handshake(['unir-serve', 'openai-insecure-api-key.key-two']);
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error).toMatchObject({ code: 'unauthorized', message: 'the API key is not valid' });
+    expect((await handshake(['unir-serve'])).status).toBe(401);
+    const alone = await handshake(['openai-insecure-api-key.key-one']);
+    expect(alone.status).toBe(400);
+    expect(alone.body.error.message).toMatch(/unir-serve/);
+    // Only an upgrade reads the key from Sec-WebSocket-Protocol: a plain request with that header is still refused.
+    expect((await fetch(`${server.url}/v1/models`, { headers: { 'sec-websocket-protocol': 'unir-serve, openai-insecure-api-key.key-one' } })).status).toBe(401);
+    expect(JSON.stringify(logs)).not.toContain('key-one');
+  });
+
   it('cross-origin calls are refused unless listed; the server\'s own origin and listed ones are served', async () => {
     const call = (origin: string) => fetch(`${server.url}/v1/models`, { headers: { ...withKey('key-one'), origin } });
     const evil = await call('https://evil.example');
