@@ -286,13 +286,49 @@ describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models'
       await eventually(() => state.textContent()).toBe('closed: reconnects on the next run');
       await p.page.click('#run-all');
       expect(await waitFinished(p.page)).toEqual(['error']);
-      expect(await column(p.page, 1).error.textContent()).toMatch(/^connection_failed: could not connect to ws:\/\/127\.0\.0\.1:\d+\/v1\/stream \(is the server running\?\)$/);
+      expect(await column(p.page, 1).error.textContent()).toMatch(/^connection_failed: could not connect to ws:\/\/127\.0\.0\.1:\d+\/v1\/stream \(is the server running\? A server with --api-key needs the API key above\)$/);
 
       own = await startTestServer(['--port', port]);
       await p.page.click('#run-all');
       await eventually(() => column(p.page, 1).stat('finish').textContent()).toBe('length');
       expect(await column(p.page, 1).error.isVisible()).toBe(false);
       expect(await state.textContent()).toBe('open');
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('with --api-key: without a key the page says one is needed; with the key entered both columns stream', async () => {
+    const key = 'playground-api-key';
+    const own = await startTestServer(['--model', 'demo-models/base', '--served-model-name', 'unir-demo', '--reasoners-dir', 'demo-models/reasoners', '--api-key', key]);
+    try {
+      const p = await open(undefined, own.url, false);
+      const needed = p.page.locator('#api-key-needed');
+      await eventually(() => needed.textContent()).toMatch(/^This server needs an API key .*\(this server needs an API key: send Authorization: Bearer <key>\)$/);
+      expect(await p.page.locator('#model').textContent()).toBe('needs an API key');
+      expect(await p.page.locator('section.column').count()).toBe(0);
+
+      const field = p.page.getByLabel('API key');
+      expect(await field.getAttribute('type')).toBe('password');
+      await field.focus();
+      await p.page.keyboard.type(key);
+      await p.page.keyboard.press('Enter');
+      await p.page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+      expect(await needed.isVisible()).toBe(false);
+      expect(await p.page.locator('#model').textContent()).toBe('unir-demo');
+      // Kept for this tab only.
+      expect(await p.page.evaluate(() => [window.sessionStorage.getItem('unir-serve.api-key'), window.localStorage.length])).toEqual([key, 0]);
+
+      await p.page.click('#run-all');
+      expect(await waitFinished(p.page)).toEqual(['stop', 'stop']);
+      for (const [n, reasoners] of [[1, []], [2, BOTH]] as const) {
+        const res = await postJson(`${own.url}/v1/completions`, { model: 'unir-demo', prompt: PROMPT, max_tokens: 64, temperature: 0, reasoners }, { authorization: `Bearer ${key}` });
+        expect(res.status).toBe(200);
+        expect(await column(p.page, n).output.textContent()).toBe(res.body.choices[0].text);
+      }
+      expect(sentGenerates(p)).toHaveLength(2);
+      // The one error is the browser's own note of the first 401 (the page read it and asked for the key).
+      expect([...p.errors]).toEqual(['Failed to load resource: the server responded with a status of 401 (Unauthorized)']);
     } finally {
       await own.close();
     }

@@ -44,8 +44,8 @@ export interface PlaygroundSuite {
   start(): Promise<void>;
   /** afterAll: closes the pages, the browser and the server. */
   stop(): Promise<void>;
-  /** A new page on the playground (of the suite's server, or of the server at `url`), ready. */
-  open(viewport?: { width: number; height: number }, url?: string): Promise<PlaygroundPage>;
+  /** A new page on the playground (of the suite's server, or of the server at `url`), ready unless `waitReady` is false. */
+  open(viewport?: { width: number; height: number }, url?: string, waitReady?: boolean): Promise<PlaygroundPage>;
 }
 
 /** A browser test file's Chromium and demo server. Call at the top of the file (it launches Chromium). */
@@ -64,8 +64,8 @@ export async function playgroundSuite(what: string, serverArgs: string[] = []): 
       await browser?.close();
       await suite.server?.close();
     },
-    async open(viewport, url = suite.server.url) {
-      const p = await openPlayground(browser!.context, url, viewport);
+    async open(viewport, url = suite.server.url, waitReady = true) {
+      const p = await openPlayground(browser!.context, url, viewport, waitReady);
       pages.push(p);
       return p;
     },
@@ -73,7 +73,7 @@ export async function playgroundSuite(what: string, serverArgs: string[] = []): 
   return suite;
 }
 
-export async function openPlayground(context: BrowserContext, url: string, viewport = { width: 1280, height: 800 }): Promise<PlaygroundPage> {
+export async function openPlayground(context: BrowserContext, url: string, viewport = { width: 1280, height: 800 }, waitReady = true): Promise<PlaygroundPage> {
   const page = await context.newPage();
   await page.setViewportSize(viewport);
   const out: PlaygroundPage = { page, frames: [], requests: [], errors: [], close: () => page.close() };
@@ -87,7 +87,7 @@ export async function openPlayground(context: BrowserContext, url: string, viewp
     ws.on('framereceived', record('received'));
   });
   await page.goto(`${url}/`);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+  if (waitReady) await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
   return out;
 }
 

@@ -1,3 +1,4 @@
+import { apiKey, showKeyNeeded } from './api-key.js';
 import type { ApiErrorBody } from './protocol.js';
 
 /** An error the server answered with (OpenAI's shape), or a network failure shaped alike. */
@@ -17,11 +18,15 @@ export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** A JSON request to this server; resolves with the parsed body, rejects with ApiError. */
+/**
+ * A JSON request to this server; resolves with the parsed body, rejects with ApiError. `token` is the bearer
+ * (the admin token, on admin routes); without one the page's API key is sent, and a 401 says the key is needed.
+ */
 export async function apiJson<T>(path: string, opts: { method?: string; body?: unknown; token?: string } = {}): Promise<T> {
   const headers: Record<string, string> = {};
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  const token = opts.token ?? apiKey();
+  if (token) headers.authorization = `Bearer ${token}`;
   let res: Response;
   try {
     res = await fetch(path, { method: opts.method ?? 'GET', headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
@@ -37,6 +42,7 @@ export async function apiJson<T>(path: string, opts: { method?: string; body?: u
   }
   if (!res.ok) {
     const error = (body as { error?: ApiErrorBody } | null)?.error;
+    if (res.status === 401 && opts.token === undefined) showKeyNeeded(error?.message ?? `${res.status} ${res.statusText}`);
     throw new ApiError(res.status, error ?? { message: `${res.status} ${res.statusText}: ${text.slice(0, 200)}`, type: 'http_error', param: null, code: `http_${res.status}` });
   }
   return body as T;

@@ -1,5 +1,6 @@
 import { AdminView } from './admin-view.js';
-import { apiJson, errorText, type ReasonerInfo } from './api.js';
+import { ApiError, apiJson, errorText, type ReasonerInfo } from './api.js';
+import { initApiKeyField, keyEntered, streamProtocols } from './api-key.js';
 import { AttributionTooltip } from './attribution-tooltip.js';
 import { Column, type ColumnHost } from './column.js';
 import { defaultConfig, type ModuleSetting } from './column-config.js';
@@ -22,7 +23,7 @@ const wsUrl = new URL('/v1/stream', location.href);
 wsUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
 
 const host: ColumnHost = {
-  client: new StreamClient(wsUrl.href, (state) => (byId('connection').textContent = CONNECTION_TEXT[state])),
+  client: new StreamClient(wsUrl.href, connectionChanged, streamProtocols),
   tooltip: new AttributionTooltip(byId('attribution-tip')),
   wantAttribution: true,
   attributionRefused() {
@@ -44,6 +45,12 @@ const host: ColumnHost = {
     columns[0].focus();
   },
 };
+
+function connectionChanged(state: ConnectionState): void {
+  byId('connection').textContent = CONNECTION_TEXT[state];
+  // A browser does not see why an upgrade failed: a request of ours shows the API key note if it was a 401.
+  if (state === 'closed') void apiJson('/v1/models').catch(() => {});
+}
 
 function moduleSettings(withModules: boolean): ModuleSetting[] {
   return defaultConfig(readyModules, withModules).modules;
@@ -86,13 +93,18 @@ function readyOf(modules: readonly ReasonerInfo[]): ReasonerInfo[] {
   return modules.filter((m) => m.state === 'ready').sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** Waits for the model (GET /v1/models answers 503 while it loads). */
+/** Waits for the model (GET /v1/models answers 503 while it loads, 401 until the API key is entered). */
 async function modelId(): Promise<string> {
   for (;;) {
     try {
       const models = await apiJson<{ data: { id: string }[] }>('/v1/models');
       return models.data[0].id;
     } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        byId('model').textContent = 'needs an API key';
+        await keyEntered();
+        continue;
+      }
       byId('model').textContent = `not ready (${errorText(err)}); retrying`;
       await new Promise((r) => setTimeout(r, 1000));
     }
@@ -100,6 +112,7 @@ async function modelId(): Promise<string> {
 }
 
 async function start(): Promise<void> {
+  initApiKeyField();
   initPromptForm();
   byId('prompt-form').addEventListener('submit', (e) => {
     e.preventDefault();

@@ -39,6 +39,8 @@ export class StreamClient {
   constructor(
     private readonly url: string,
     private readonly onState: (state: ConnectionState) => void = () => {},
+    /** The subprotocols to offer (read at each open: the API key may have been entered since). */
+    private readonly protocols: () => string[] = () => [],
   ) {}
 
   /** Sends a generate message (or queues it while the socket is at the server's limit); its frames go to `handlers` until its done. */
@@ -113,7 +115,8 @@ export class StreamClient {
   private open(): Promise<WebSocket> {
     if (this.opened && this.socket && this.socket.readyState <= WebSocket.OPEN) return this.opened;
     this.onState('connecting');
-    const socket = new WebSocket(this.url);
+    // Throws a SyntaxError for a protocol that is not a token (a key with a space or a comma): generate reports it.
+    const socket = new WebSocket(this.url, this.protocols());
     this.socket = socket;
     let wasOpen = false;
     this.opened = new Promise((resolve, reject) => {
@@ -164,7 +167,7 @@ export class StreamClient {
     // The browser says no more than code 1006 when nothing answered: the likely cause, in words.
     const error: ApiErrorBody = wasOpen
       ? { message: `the connection to the server closed (code ${e.code}${e.reason ? `: ${e.reason}` : ''})`, type: 'network_error', param: null, code: 'connection_closed' }
-      : { message: `could not connect to ${this.url} (is the server running?)`, type: 'network_error', param: null, code: 'connection_failed' };
+      : { message: `could not connect to ${this.url} (is the server running? A server with --api-key needs the API key above)`, type: 'network_error', param: null, code: 'connection_failed' };
     const all = [...this.handlers.values()];
     for (const id of [...this.handlers.keys()]) this.drop(id);
     for (const handlers of all) handlers.error(error);
