@@ -311,6 +311,11 @@ describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models'
       const field = p.page.getByLabel('API key');
       expect(await field.getAttribute('type')).toBe('password');
       await field.focus();
+      await p.page.keyboard.type('not-the-key');
+      await p.page.keyboard.press('Enter');
+      await eventually(() => needed.textContent()).toMatch(/\(the API key is not valid\)$/);
+      expect(await needed.isVisible()).toBe(true);
+      await p.page.keyboard.press('Control+A');
       await p.page.keyboard.type(key);
       await p.page.keyboard.press('Enter');
       await p.page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
@@ -327,8 +332,8 @@ describe.skipIf(suite.skipReason !== null)('playground in Chromium, demo models'
         expect(await column(p.page, n).output.textContent()).toBe(res.body.choices[0].text);
       }
       expect(sentGenerates(p)).toHaveLength(2);
-      // The one error is the browser's own note of the first 401 (the page read it and asked for the key).
-      expect([...p.errors]).toEqual(['Failed to load resource: the server responded with a status of 401 (Unauthorized)']);
+      // The only errors are the browser's own notes of the two 401s (the page read them and asked for the key).
+      expect([...p.errors]).toEqual(Array(2).fill('Failed to load resource: the server responded with a status of 401 (Unauthorized)'));
     } finally {
       await own.close();
     }
