@@ -64,6 +64,8 @@ class WorkerHost implements ModuleHost {
   private readonly workers = new Map<number, Worker>();
   private readonly exits = new Map<number, (reason: string) => void>();
   private readonly idle = new Set<Worker>();
+  /** Releases pending in each worker: it is ended only after them (bounded). */
+  private readonly releasing = new Map<Worker, Promise<void>[]>();
 
   constructor(
     readonly placement: Exclude<ModulePlacement, 'engine-thread'>,
@@ -84,7 +86,7 @@ class WorkerHost implements ModuleHost {
     try {
       summary = await new Promise<ModelSummary>((resolve, reject) => {
         const onMessage = (msg: FromModuleHost) => {
-          if (msg.versionId !== versionId) return;
+          if (msg.versionId !== versionId || msg.type === 'unloaded') return;
           off();
           if (msg.type === 'loaded') resolve(msg.summary);
           else reject(deserializeError(msg.error));
@@ -121,19 +123,53 @@ class WorkerHost implements ModuleHost {
     this.workers.delete(versionId);
     this.exits.delete(versionId);
     if (!worker) return;
-    if (worker === this.shared || reuse) worker.postMessage({ type: 'unload', versionId } satisfies ToModuleHost);
+    const released = this.release(worker, versionId);
     if (worker === this.shared) return;
     if (reuse && this.idle.size < MAX_IDLE_WORKERS) this.idle.add(worker);
-    else await stopWorker(worker);
+    else await released.then(() => stopWorker(worker));
   }
 
   async close(): Promise<void> {
     const all = new Set([...this.workers.values(), ...this.idle]);
+    for (const [versionId, worker] of this.workers) void this.release(worker, versionId);
     this.workers.clear();
     this.exits.clear();
     this.idle.clear();
     this.shared = null;
-    await Promise.all([...all].map(stopWorker));
+    await Promise.all([...all].map(async (w) => (await Promise.all(this.releasing.get(w) ?? []), stopWorker(w))));
+  }
+
+  /**
+   * Tells the worker to release the version's session and resolves when it says it has (or TERMINATE_WAIT_MS
+   * later, or when it exits). Ending a worker while ONNX Runtime still runs or releases a session in it lets the
+   * binding's callback throw into a torn-down environment, and that aborts the whole process ("terminate called
+   * after throwing an instance of 'Napi::Error'", seen once in the fuzz replay).
+   */
+  private release(worker: Worker, versionId: number): Promise<void> {
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, TERMINATE_WAIT_MS).unref();
+      function onMessage(msg: FromModuleHost): void {
+        if (msg.type === 'unloaded' && msg.versionId === versionId) finish();
+      }
+      function finish(): void {
+        clearTimeout(timer);
+        worker.off('message', onMessage);
+        worker.off('exit', finish);
+        resolve();
+      }
+      worker.on('message', onMessage);
+      worker.once('exit', finish);
+    });
+    const pending = this.releasing.get(worker) ?? [];
+    pending.push(done);
+    this.releasing.set(worker, pending);
+    void done.then(() => {
+      const left = (this.releasing.get(worker) ?? []).filter((p) => p !== done);
+      if (left.length > 0) this.releasing.set(worker, left);
+      else this.releasing.delete(worker);
+    });
+    worker.postMessage({ type: 'unload', versionId } satisfies ToModuleHost);
+    return done;
   }
 
   private sharedWorker(): Worker {

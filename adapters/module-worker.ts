@@ -16,7 +16,9 @@ export type ToModuleHost = { type: 'load'; load: ModuleLoad; port: MessagePort }
 
 export type FromModuleHost =
   | { type: 'loaded'; versionId: number; summary: ModelSummary }
-  | { type: 'load-failed'; versionId: number; error: SerializedError };
+  | { type: 'load-failed'; versionId: number; error: SerializedError }
+  /** Its session is released: the worker may now be ended without a native call left in flight. */
+  | { type: 'unloaded'; versionId: number };
 
 interface Hosted {
   model: LoadedDecoder;
@@ -61,16 +63,19 @@ function serve(versionId: number, model: LoadedDecoder, port: MessagePort): void
 /** After the runs already queued for it: its caches, graphs and session are released, its port closed. */
 function unload(versionId: number): void {
   const h = hosted.get(versionId);
-  if (!h) return;
+  if (!h) return post({ type: 'unloaded', versionId });
   hosted.delete(versionId);
   h.queue = h.queue.then(async () => {
     h.port.close();
     await h.model.runner.dispose();
     await h.model.runner.session.release().catch(() => undefined);
+    post({ type: 'unloaded', versionId });
   });
 }
 
-const post = (msg: FromModuleHost) => parentPort!.postMessage(msg);
+function post(msg: FromModuleHost): void {
+  parentPort!.postMessage(msg);
+}
 
 parentPort!.on('message', (msg: ToModuleHost) => {
   if (msg.type === 'unload') return unload(msg.versionId);
