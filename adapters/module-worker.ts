@@ -60,8 +60,20 @@ function serve(versionId: number, model: LoadedDecoder, port: MessagePort): void
   });
 }
 
-/** After the runs already queued for it: its caches, graphs and session are released, its port closed. */
+/** Versions whose load is under way, and those of them the host has since given up on (unloaded once loaded). */
+const loading = new Set<number>();
+const unloadWhenLoaded = new Set<number>();
+
+/**
+ * After the runs already queued for it: its caches, graphs and session are released, its port closed. A version
+ * still loading is released when its load ends: ONNX Runtime must not be building a session here when the host
+ * ends this worker (its callback would throw into a torn-down environment and abort the process).
+ */
 function unload(versionId: number): void {
+  if (loading.has(versionId)) {
+    unloadWhenLoaded.add(versionId);
+    return;
+  }
   const h = hosted.get(versionId);
   if (!h) return post({ type: 'unloaded', versionId });
   hosted.delete(versionId);
@@ -80,14 +92,19 @@ function post(msg: FromModuleHost): void {
 parentPort!.on('message', (msg: ToModuleHost) => {
   if (msg.type === 'unload') return unload(msg.versionId);
   const { versionId } = msg.load;
+  loading.add(versionId);
   loadModule(msg.load).then(
     (model) => {
+      loading.delete(versionId);
       serve(versionId, model, msg.port);
       post({ type: 'loaded', versionId, summary: summarize(model) });
+      if (unloadWhenLoaded.delete(versionId)) unload(versionId);
     },
     (err) => {
+      loading.delete(versionId);
       msg.port.close();
       post({ type: 'load-failed', versionId, error: serializeError(err) });
+      if (unloadWhenLoaded.delete(versionId)) post({ type: 'unloaded', versionId });
     },
   );
 });
