@@ -64,8 +64,8 @@ class WorkerHost implements ModuleHost {
   private readonly workers = new Map<number, Worker>();
   private readonly exits = new Map<number, (reason: string) => void>();
   private readonly idle = new Set<Worker>();
-  /** Releases pending in each worker: it is ended only after them (bounded). */
-  private readonly releasing = new Map<Worker, Promise<void>[]>();
+  /** Each worker's releases asked for so far: it is ended only after they are done (each bounded). */
+  private readonly releasing = new Map<Worker, Promise<void>>();
 
   constructor(
     readonly placement: Exclude<ModulePlacement, 'engine-thread'>,
@@ -126,7 +126,11 @@ class WorkerHost implements ModuleHost {
     const released = this.release(worker, versionId);
     if (worker === this.shared) return;
     if (reuse && this.idle.size < MAX_IDLE_WORKERS) this.idle.add(worker);
-    else await released.then(() => stopWorker(worker));
+    else {
+      await released;
+      this.releasing.delete(worker);
+      await stopWorker(worker);
+    }
   }
 
   async close(): Promise<void> {
@@ -136,14 +140,14 @@ class WorkerHost implements ModuleHost {
     this.exits.clear();
     this.idle.clear();
     this.shared = null;
-    await Promise.all([...all].map(async (w) => (await Promise.all(this.releasing.get(w) ?? []), stopWorker(w))));
+    await Promise.all([...all].map(async (w) => (await this.releasing.get(w), this.releasing.delete(w), stopWorker(w))));
   }
 
   /**
    * Tells the worker to release the version's session and resolves when it says it has (or TERMINATE_WAIT_MS
    * later, or when it exits). Ending a worker while ONNX Runtime still runs or releases a session in it lets the
    * binding's callback throw into a torn-down environment, and that aborts the whole process ("terminate called
-   * after throwing an instance of 'Napi::Error'", seen once in the fuzz replay).
+   * after throwing an instance of 'Napi::Error'": SIGTERM during a load on Node 24).
    */
   private release(worker: Worker, versionId: number): Promise<void> {
     const done = new Promise<void>((resolve) => {
@@ -160,14 +164,8 @@ class WorkerHost implements ModuleHost {
       worker.on('message', onMessage);
       worker.once('exit', finish);
     });
-    const pending = this.releasing.get(worker) ?? [];
-    pending.push(done);
-    this.releasing.set(worker, pending);
-    void done.then(() => {
-      const left = (this.releasing.get(worker) ?? []).filter((p) => p !== done);
-      if (left.length > 0) this.releasing.set(worker, left);
-      else this.releasing.delete(worker);
-    });
+    const earlier = this.releasing.get(worker);
+    this.releasing.set(worker, earlier ? Promise.all([earlier, done]).then(() => undefined) : done);
     worker.postMessage({ type: 'unload', versionId } satisfies ToModuleHost);
     return done;
   }
@@ -194,6 +192,7 @@ class WorkerHost implements ModuleHost {
     worker.on('error', (err) => (crash = err.message));
     worker.once('exit', (code) => {
       if (this.shared === worker) this.shared = null;
+      this.releasing.delete(worker);
       this.idle.delete(worker);
       for (const [id, w] of [...this.workers]) {
         if (w !== worker) continue;

@@ -60,9 +60,8 @@ function serve(versionId: number, model: LoadedDecoder, port: MessagePort): void
   });
 }
 
-/** Versions whose load is under way, and those of them the host has since given up on (unloaded once loaded). */
-const loading = new Set<number>();
-const unloadWhenLoaded = new Set<number>();
+/** Versions whose load is under way: true once the host has given up on one (it is unloaded when loaded). */
+const loading = new Map<number, boolean>();
 
 /**
  * After the runs already queued for it: its caches, graphs and session are released, its port closed. A version
@@ -71,7 +70,7 @@ const unloadWhenLoaded = new Set<number>();
  */
 function unload(versionId: number): void {
   if (loading.has(versionId)) {
-    unloadWhenLoaded.add(versionId);
+    loading.set(versionId, true);
     return;
   }
   const h = hosted.get(versionId);
@@ -92,19 +91,24 @@ function post(msg: FromModuleHost): void {
 parentPort!.on('message', (msg: ToModuleHost) => {
   if (msg.type === 'unload') return unload(msg.versionId);
   const { versionId } = msg.load;
-  loading.add(versionId);
+  loading.set(versionId, false);
+  const givenUp = () => {
+    const wanted = loading.get(versionId) === true;
+    loading.delete(versionId);
+    return wanted;
+  };
   loadModule(msg.load).then(
     (model) => {
-      loading.delete(versionId);
+      const unloadNow = givenUp();
       serve(versionId, model, msg.port);
       post({ type: 'loaded', versionId, summary: summarize(model) });
-      if (unloadWhenLoaded.delete(versionId)) unload(versionId);
+      if (unloadNow) unload(versionId);
     },
     (err) => {
-      loading.delete(versionId);
+      const unloadNow = givenUp();
       msg.port.close();
       post({ type: 'load-failed', versionId, error: serializeError(err) });
-      if (unloadWhenLoaded.delete(versionId)) post({ type: 'unloaded', versionId });
+      if (unloadNow) post({ type: 'unloaded', versionId });
     },
   );
 });
