@@ -1,21 +1,34 @@
+import { float32AtLeast } from './float32-bounds.js';
 import { NonFiniteLogitsError } from './non-finite-logits.js';
+import { RowKernels } from './row-kernels.js';
 
 /**
- * Ids of a row that can matter, in id order, with their values: a reusable buffer. Only the first `count`
- * entries are meaningful; `weights` is filled by whoever exponentiates them.
+ * Ids of a row that can matter, in id order, with their values: views into `kernels`' memory (see RowKernels),
+ * reused from call to call. Only the first `count` entries are meaningful; `weights` is filled by whoever
+ * exponentiates them (RowKernels.weigh).
  */
 export interface LogitCandidates {
+  kernels: RowKernels;
   ids: Int32Array;
   values: Float32Array;
-  weights: Float64Array;
+  weights: Float32Array;
   count: number;
   /** The largest value of the row, and the smallest among the candidates. */
   max: number;
   min: number;
 }
 
-export function createLogitCandidates(capacity = 0): LogitCandidates {
-  return { ids: new Int32Array(capacity), values: new Float32Array(capacity), weights: new Float64Array(capacity), count: 0, max: -Infinity, min: -Infinity };
+export function createLogitCandidates(): LogitCandidates {
+  const kernels = new RowKernels();
+  return { kernels, ids: kernels.ids, values: kernels.values, weights: kernels.weights, count: 0, max: -Infinity, min: -Infinity };
+}
+
+/** Makes room for `entries` candidates (the arrays may be new views afterwards). */
+export function reserveCandidates(c: LogitCandidates, entries: number): void {
+  c.kernels.ensure(entries);
+  c.ids = c.kernels.ids;
+  c.values = c.kernels.values;
+  c.weights = c.kernels.weights;
 }
 
 /**
@@ -29,81 +42,49 @@ export function negligibleCut(vocabSize: number): number {
 }
 
 /**
- * One pass over `row`: its max, and every id whose value is >= max - cut, in id order, into `into`.
- *
- * A running-max threshold filter: an entry is kept when it is not below the largest value seen so far minus
- * `cut` (one compare for most entries of a peaked row), and a second pass over the kept ones drops those that
- * came before the final max and are below its threshold. NaN fails every compare, so it is kept by the first
- * pass and found by the second at no cost to the common path; -Infinity is dropped there too.
+ * The row's max and every id whose value is >= max - cut, in id order, into `into`: two WebAssembly SIMD passes
+ * over a copy of the row (RowKernels: the max, whose float32x4 max also carries any NaN through, then a
+ * compare-and-compact that stores whole 4-lane blocks when all of them pass, as on a flat row).
  *
  * Throws NonFiniteLogitsError for NaN or +Infinity anywhere, or a row with no finite entry (-Infinity alone is
  * a mask, not an error).
  */
 export function scanLogits(row: Float32Array, cut: number, into: LogitCandidates): LogitCandidates {
-  const size = row.length;
-  if (into.ids.length < size) {
-    into.ids = new Int32Array(size);
-    into.values = new Float32Array(size);
-    into.weights = new Float64Array(size);
-  }
-  const ids = into.ids;
-  const values = into.values;
-  let max = -Infinity;
-  let threshold = -Infinity;
-  let count = 0;
-  for (let i = 0; i < size; i++) {
-    const value = row[i];
-    if (value < threshold) continue;
-    if (value > max) {
-      max = value;
-      threshold = max - cut;
-    }
-    ids[count] = i;
-    values[count++] = value;
-  }
-  const floor = max - cut;
-  let kept = 0;
-  let min = max;
-  let nan = false;
-  for (let j = 0; j < count; j++) {
-    const value = values[j];
-    if (value >= floor) {
-      if (value < min) min = value;
-      ids[kept] = ids[j];
-      values[kept++] = value;
-    } else if (value !== value) {
-      nan = true;
-    }
-  }
-  if (nan) throw new NonFiniteLogitsError('nan');
-  if (max === Infinity) throw new NonFiniteLogitsError('infinity');
-  if (max === -Infinity) throw new NonFiniteLogitsError('no-finite');
-  into.count = kept;
+  const kernels = into.kernels;
+  kernels.loadRow(row);
+  reserveCandidates(into, row.length);
+  const max = finiteRowMax(kernels);
+  const { count, min } = kernels.compact(float32AtLeast(max - cut));
+  into.count = count;
   into.max = max;
   into.min = min;
   return into;
 }
 
+/** The row loaded into `kernels`: its max; throws NonFiniteLogitsError as scanLogits does. */
+export function finiteRowMax(kernels: RowKernels): number {
+  const max = kernels.rowMax();
+  if (max !== max) throw new NonFiniteLogitsError('nan');
+  if (max === Infinity) throw new NonFiniteLogitsError('infinity');
+  if (max === -Infinity) throw new NonFiniteLogitsError('no-finite');
+  return max;
+}
+
+const argmaxKernels = lazy(() => new RowKernels());
+
 /**
  * Index of the largest entry, the first one on ties, with the same non-finite checks as scanLogits
- * (NaN or +Infinity anywhere, or no finite entry, throw NonFiniteLogitsError). One compare per entry.
+ * (NaN or +Infinity anywhere, or no finite entry, throw NonFiniteLogitsError): the SIMD max, then a SIMD search
+ * for its first index (RowKernels).
  */
 export function argmaxFinite(row: Float32Array): number {
-  let best = -Infinity;
-  let bestId = -1;
-  let nan = false;
-  for (let i = 0; i < row.length; i++) {
-    const value = row[i];
-    if (value <= best) continue;
-    if (value !== value) {
-      nan = true;
-      continue;
-    }
-    best = value;
-    bestId = i;
-  }
-  if (nan) throw new NonFiniteLogitsError('nan');
-  if (best === Infinity) throw new NonFiniteLogitsError('infinity');
-  if (bestId < 0) throw new NonFiniteLogitsError('no-finite');
-  return bestId;
+  const kernels = argmaxKernels();
+  kernels.loadRow(row);
+  return kernels.firstIndexOf(finiteRowMax(kernels));
+}
+
+/** A value made on first use (one per thread). */
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
 }

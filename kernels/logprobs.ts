@@ -1,5 +1,5 @@
-import { expNonPositive } from './fast-exp.js';
-import { createLogitCandidates, negligibleCut, scanLogits, type LogitCandidates } from './logit-scan.js';
+import { finiteRowMax } from './logit-scan.js';
+import { RowKernels } from './row-kernels.js';
 import { createTopCandidates, selectTopCandidates, type TopCandidates } from './top-candidates.js';
 
 /**
@@ -19,21 +19,21 @@ export interface TokenLogprob {
 
 /** Buffers reused across calls; one per thread. */
 export interface LogprobScratch {
-  candidates: LogitCandidates;
+  kernels: RowKernels;
   top: TopCandidates;
 }
 
 export function createLogprobScratch(): LogprobScratch {
-  return { candidates: createLogitCandidates(), top: createTopCandidates(20) };
+  return { kernels: new RowKernels(), top: createTopCandidates(20) };
 }
 
-const sharedScratch = createLogprobScratch();
+let sharedScratch: LogprobScratch | null = null;
 
 /**
  * The row's log-softmax normalizer and its n most likely tokens (n up to 20 at the API; most likely first,
- * ties to the lower id), from one scan of the row (scanLogits): logSumExp = max + ln Σ exp(row[i] - max) in
- * float64 over the ids within negligibleCut(V) of the max (the rest are below float32's resolution of the sum),
- * and the top n picked among those same ids, or from the whole row when fewer than n are that close.
+ * ties to the lower id): logSumExp = max + ln Σ exp(row[i] - max), the sum in float64 of float32 weights from
+ * one WebAssembly SIMD pass over a copy of the row (RowKernels.expSum; terms below e^-80 are 0), and the top n by
+ * a heap whose scan skips, 4 lanes at a time, everything not above the heap's worst (RowKernels.firstAbove).
  * -Infinity entries have logprob -Infinity and are never listed.
  *
  * Throws NonFiniteLogitsError for NaN or +Infinity anywhere, or no finite entry.
@@ -41,21 +41,16 @@ const sharedScratch = createLogprobScratch();
 export function rowLogprobs(
   row: Float32Array,
   n: number,
-  scratch: LogprobScratch = sharedScratch,
+  scratch: LogprobScratch = (sharedScratch ??= createLogprobScratch()),
 ): { stats: LogSoftmaxStats; top: TokenLogprob[] } {
-  const c = scanLogits(row, negligibleCut(row.length), scratch.candidates);
-  const max = c.max;
-  let sum = 0;
-  for (let j = 0; j < c.count; j++) sum += expNonPositive(c.values[j] - max);
-  const stats = { max, logSumExp: max + Math.log(sum) };
+  const kernels = scratch.kernels;
+  kernels.loadRow(row);
+  const max = finiteRowMax(kernels);
+  const stats = { max, logSumExp: max + Math.log(kernels.expSum(max, 1)) };
   if (n <= 0) return { stats, top: [] };
-  let top: TokenLogprob[];
-  if (c.count >= n) {
-    const picked = selectTopCandidates(c.values.subarray(0, c.count), n, scratch.top);
-    top = Array.from({ length: picked.count }, (_, j) => ({ id: c.ids[picked.ids[j]], logprob: picked.values[j] - stats.logSumExp }));
-  } else {
-    top = topLogprobs(row, stats, n, scratch.top);
-  }
+  const picked = selectTopCandidates(kernels.row.subarray(0, row.length), n, scratch.top, (from, floor) => kernels.firstAbove(from, floor));
+  const top: TokenLogprob[] = new Array(picked.count);
+  for (let j = 0; j < picked.count; j++) top[j] = { id: picked.ids[j], logprob: picked.values[j] - stats.logSumExp };
   return { stats, top };
 }
 

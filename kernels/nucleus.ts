@@ -1,7 +1,7 @@
-import { EXP_BUCKETS, expNonPositive, weighWithBuckets } from './fast-exp.js';
-import { createLogitCandidates, negligibleCut, scanLogits, type LogitCandidates } from './logit-scan.js';
+import { createLogitCandidates, negligibleCut, reserveCandidates, scanLogits, type LogitCandidates } from './logit-scan.js';
 import { NonFiniteLogitsError } from './non-finite-logits.js';
-import { createRankCutScratch, keepRankedAtLeast, keepTopCount, rankedAtLeast, topMassBoundary, type RankCutScratch } from './rank-cut.js';
+import { smallestFloat32Where } from './float32-bounds.js';
+import { createRankCutScratch, keepRankedAtLeast, keepTopCount, topMassBoundary, type RankCutScratch } from './rank-cut.js';
 import { createTopCandidates, selectTopCandidates, type TopCandidates } from './top-candidates.js';
 
 /**
@@ -19,9 +19,6 @@ export interface NucleusScratch {
   candidates: LogitCandidates;
   rank: RankCutScratch;
   top: TopCandidates;
-  /** Each candidate's exponent bucket and each bucket's mass, for top-p (weighWithBuckets). */
-  bucketOf: Uint16Array;
-  bucketMass: Float64Array;
 }
 
 export function createNucleusScratch(): NucleusScratch {
@@ -29,8 +26,6 @@ export function createNucleusScratch(): NucleusScratch {
     candidates: createLogitCandidates(),
     rank: createRankCutScratch(),
     top: createTopCandidates(64),
-    bucketOf: new Uint16Array(0),
-    bucketMass: new Float64Array(EXP_BUCKETS),
   };
 }
 
@@ -74,10 +69,11 @@ export interface NucleusFilters {
  * 2,048), id order otherwise. The sampled distribution does not depend on it.
  *
  * Cost, one thread: top-k up to 2,048 is one heap pass over the row (selectTopCandidates) and work on k
- * entries. Otherwise one scan (scanLogits) keeps only ids within negligibleCut(V) * temperature of the max (the
- * ids below carry less than 2^-24 of the mass together, so leaving them out is the same distribution to float32
- * rounding); top-k and top-p are then threshold searches by bucketing (rank-cut.ts), without sorting: top-p's
- * buckets are the exponent table's, filled while the weights are computed (fast-exp.ts).
+ * entries. Otherwise one SIMD scan (scanLogits) keeps only ids within negligibleCut(V) * temperature of the max
+ * (the ids below carry less than 2^-24 of the mass together, so leaving them out is the same distribution to
+ * float32 rounding) and one SIMD pass weighs them (RowKernels.weigh); top-k and top-p are then threshold searches
+ * by bucketing (rank-cut.ts), without sorting: top-p's buckets are the weights' exponent buckets, filled in the
+ * same pass.
  *
  * Throws NonFiniteLogitsError for a row with NaN or +Infinity, or without a finite entry.
  */
@@ -97,45 +93,37 @@ export function selectWeighted(logits: Float32Array, filters: NucleusFilters, sc
     if (topK > 0 && topK < logits.length) keepTopCount(c, topK, scratch.rank);
   }
   const max = c.max;
-  const selection: WeightedSelection = { candidates: c, total: 0, boundaryValue: -Infinity, boundaryId: 0 };
+  const selection: WeightedSelection = { candidates: c, total: -1, boundaryValue: -Infinity, boundaryId: ALL_IDS };
 
   if (topP < 1 && !heapTopK) {
-    if (scratch.bucketOf.length < c.count) scratch.bucketOf = new Uint16Array(c.ids.length);
-    const all = weighWithBuckets(c.values, c.count, max, 1 / temperature, c.weights, scratch.bucketOf, scratch.bucketMass);
-    const cut = topMassBoundary(c, scratch.bucketOf, scratch.bucketMass, topP * all, scratch.rank);
+    const all = c.kernels.weigh(c.count, max, 1 / temperature, true);
+    const cut = topMassBoundary(c, topP * all, scratch.rank);
     selection.boundaryValue = cut.value;
     selection.boundaryId = cut.id;
     selection.total = cut.total;
   } else {
-    selection.total = weigh(c, max, temperature);
+    selection.total = c.kernels.weigh(c.count, max, 1 / temperature, false);
     if (topP < 1) {
       c.count = massPrefixLength(c.weights, c.count, topP * selection.total);
       selection.total = -1;
     }
   }
   if (minP > 0) {
-    keepRankedAtLeast(c, selection.boundaryValue, selection.boundaryId);
-    selection.boundaryValue = -Infinity;
-    const { ids, values, weights } = c;
-    const count = c.count;
-    let kept = 0;
-    for (let j = 0; j < count; j++) {
-      if ((values[j] - max) / temperature >= logMinP) {
-        ids[kept] = ids[j];
-        values[kept] = values[j];
-        weights[kept++] = weights[j];
-      }
+    // min-p keeps (value - max) / T >= ln(minP): a value floor, so a rank prefix too. Both cuts keep the members of
+    // the shorter prefix: the floor replaces top-p's boundary when it is above it.
+    const floor = smallestFloat32Where((v) => (v - max) / temperature >= logMinP, max + temperature * logMinP);
+    if (floor > selection.boundaryValue) {
+      selection.boundaryValue = floor;
+      selection.boundaryId = ALL_IDS;
+      selection.total = -1;
     }
-    if (kept < count) selection.total = -1;
-    c.count = kept;
   }
-  if (selection.total < 0) {
-    let total = 0;
-    for (let j = 0; j < c.count; j++) total += c.weights[j];
-    selection.total = total;
-  }
+  if (selection.total < 0) selection.total = c.kernels.sumRanked(c.count, selection.boundaryValue, selection.boundaryId);
   return selection;
 }
+
+/** A boundary id above every id: with it, (value, ALL_IDS) keeps every candidate whose value is >= value. */
+const ALL_IDS = 0x7fffffff;
 
 /** The k best of the row by heap, in rank order, as candidates; the row's non-finite checks included. */
 function topKCandidates(logits: Float32Array, k: number, scratch: NucleusScratch): LogitCandidates {
@@ -144,11 +132,7 @@ function topKCandidates(logits: Float32Array, k: number, scratch: NucleusScratch
   if (top.count === 0) throw new NonFiniteLogitsError('no-finite');
   if (top.values[0] === Infinity) throw new NonFiniteLogitsError('infinity');
   const c = scratch.candidates;
-  if (c.ids.length < top.count) {
-    c.ids = new Int32Array(top.count);
-    c.values = new Float32Array(top.count);
-    c.weights = new Float64Array(top.count);
-  }
+  reserveCandidates(c, top.count);
   c.ids.set(top.ids.subarray(0, top.count));
   c.values.set(top.values.subarray(0, top.count));
   c.count = top.count;
@@ -158,7 +142,7 @@ function topKCandidates(logits: Float32Array, k: number, scratch: NucleusScratch
 }
 
 /** Length of the shortest prefix of rank-ordered weights whose sum reaches `mass` (all when none does). */
-function massPrefixLength(weights: Float64Array, count: number, mass: number): number {
+function massPrefixLength(weights: Float32Array, count: number, mass: number): number {
   let sum = 0;
   for (let j = 0; j < count; j++) {
     sum += weights[j];
@@ -175,21 +159,6 @@ export function selectNucleus(
 ): CandidateSet {
   const { candidates, total, boundaryValue, boundaryId } = selectWeighted(logits, filters, scratch);
   keepRankedAtLeast(candidates, boundaryValue, boundaryId);
-  const probs = candidates.weights;
-  for (let j = 0; j < candidates.count; j++) probs[j] /= total;
+  const probs = Float64Array.from(candidates.weights.subarray(0, candidates.count), (w) => w / total);
   return { ids: candidates.ids, probs, count: candidates.count };
-}
-
-/** weights[j] = exp((values[j] - max) / temperature); returns their sum (float64). */
-function weigh(c: LogitCandidates, max: number, temperature: number): number {
-  const { values, weights } = c;
-  const count = c.count;
-  let total = 0;
-  if (temperature === 1) {
-    for (let j = 0; j < count; j++) total += weights[j] = expNonPositive(values[j] - max);
-  } else {
-    const inverse = 1 / temperature;
-    for (let j = 0; j < count; j++) total += weights[j] = expNonPositive((values[j] - max) * inverse);
-  }
-  return total;
 }

@@ -54,19 +54,14 @@ export interface RankBoundary {
 /**
  * Top-p's cut: the smallest rank prefix of `c` whose summed weights reach `target` (at least one candidate; all
  * of them when float rounding keeps the total below `target`), as its last candidate and its total weight; `c`
- * is not changed (a candidate j is in the prefix when rankedAtLeast(value_j, id_j, boundary)). `bucketOf` and
- * `bucketMass` are the exponent-bucket histogram of the weights (weighWithBuckets in fast-exp.ts, whose bucket
- * order is rank order): the running sum over buckets finds the one holding the boundary, and only its members
- * are searched.
+ * is not changed (a candidate j is in the prefix when rankedAtLeast(value_j, id_j, boundary)). The weights'
+ * exponent buckets and their masses must be in c.kernels (RowKernels.weigh with buckets: bucket order is rank
+ * order): the running sum over buckets finds the one holding the boundary, and only its members (found by a SIMD
+ * search, RowKernels.nextInBucket) are searched.
  */
-export function topMassBoundary(
-  c: LogitCandidates,
-  bucketOf: Uint16Array,
-  bucketMass: Float64Array,
-  target: number,
-  scratch: RankCutScratch,
-): RankBoundary {
+export function topMassBoundary(c: LogitCandidates, target: number, scratch: RankCutScratch): RankBoundary {
   const count = c.count;
+  const bucketMass = c.kernels.mass;
   let before = 0;
   let bucket = 0;
   while (bucket < bucketMass.length && before + bucketMass[bucket] < target) before += bucketMass[bucket++];
@@ -84,8 +79,7 @@ export function topMassBoundary(
   let hi = -Infinity;
   let lo = Infinity;
   let size = 0;
-  for (let j = 0; j < count; j++) {
-    if (bucketOf[j] !== bucket) continue;
+  for (let j = c.kernels.nextInBucket(0, count, bucket); j < count; j = c.kernels.nextInBucket(j + 1, count, bucket)) {
     const v = values[j];
     if (v > hi) hi = v;
     if (v < lo) lo = v;
@@ -128,7 +122,7 @@ export function keepRankedAtLeast(c: LogitCandidates, value: number, id: number)
 function boundary(
   ids: Int32Array,
   values: Float32Array,
-  weights: Float64Array | null,
+  weights: Float32Array | Float64Array | null,
   count: number,
   target: number,
   hi: number,
@@ -197,7 +191,7 @@ function worstRanked(ids: Int32Array, values: Float32Array, count: number): [num
 function sortedBoundary(
   ids: Int32Array,
   values: Float32Array,
-  weights: Float64Array | null,
+  weights: Float32Array | Float64Array | null,
   count: number,
   target: number,
 ): [number, number] {

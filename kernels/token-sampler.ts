@@ -21,7 +21,7 @@ export function createSamplerScratch(): SamplerScratch {
  *   (seeded runs stay aligned); the candidates come from selectWeighted (temperature, top-k, top-p, min-p),
  *   and u times their total weight is walked over their cumulative weights in the order selectWeighted lists
  *   them (id order; rank order after a heap top-k): the first candidate whose cumulative weight exceeds it wins
- *   (inverse transform sampling).
+ *   (inverse transform sampling; a SIMD walk, RowKernels.pickCumulative).
  *
  * Throws NonFiniteLogitsError (kernels/non-finite-logits.ts) for a row with NaN or +Infinity, or without a
  * finite entry: never a token from a broken row.
@@ -40,20 +40,7 @@ export function sampleToken(
   if (isGreedy(params)) return argmaxFinite(logits);
   const draw = rng.next();
   const { candidates, total, boundaryValue, boundaryId } = selectWeighted(logits, params, scratch);
-  const { ids, values, weights, count } = candidates;
-  const target = draw * total;
-  let cumulative = 0;
-  let lastPossible = ids[0];
-  for (let j = 0; j < count; j++) {
-    const weight = weights[j];
-    if (weight <= 0) continue;
-    // Members of top-p's prefix only (rankedAtLeast, inlined).
-    const value = values[j];
-    if (value < boundaryValue || (value === boundaryValue && ids[j] > boundaryId)) continue;
-    cumulative += weight;
-    lastPossible = ids[j];
-    if (target < cumulative) return ids[j];
-  }
-  // The draw landed in the float rounding gap at the very end.
-  return lastPossible;
+  // The max always has weight 1 and is always kept, so a member with a positive weight exists.
+  const j = candidates.kernels.pickCumulative(candidates.count, boundaryValue, boundaryId, draw * total);
+  return candidates.ids[Math.max(0, j)];
 }

@@ -21,12 +21,16 @@ export function createTopCandidates(capacity = 64): TopCandidates {
  * candidates (they have zero probability), so `count` may be below k.
  *
  * A size-k min-heap over one pass: O(V) compares plus O(log k) per heap replacement, which
- * is rare once the heap floor is high, so the vocabulary is never sorted.
+ * is rare once the heap floor is high, so the vocabulary is never sorted. `nextAbove(from, floor)`, when given,
+ * returns the first index >= from whose value is above floor (or row.length), so the scan can skip what cannot
+ * enter the heap (a SIMD search: RowKernels.firstAbove); it must see NaN as not above, so `sawNaN` then only
+ * reports NaN met while the heap fills.
  */
 export function selectTopCandidates(
   row: Float32Array,
   k: number,
   into: TopCandidates = createTopCandidates(Math.max(0, Math.min(k, row.length))),
+  nextAbove: ((from: number, floor: number) => number) | null = null,
 ): TopCandidates {
   const limit = Math.max(0, Math.min(Math.floor(k), row.length));
   if (into.ids.length < limit) {
@@ -64,16 +68,24 @@ export function selectTopCandidates(
   // equal value loses the tie because its id is higher.
   if (size === limit && limit > 0) {
     let floor = values[0];
-    for (; i < row.length; i++) {
-      const value = row[i];
-      // Written so NaN takes the rare branch: the common path stays one compare.
-      if (!(value <= floor)) {
-        if (value !== value) {
-          nan = true;
-          continue;
-        }
-        siftDown(values, ids, value, i, size);
+    if (nextAbove !== null) {
+      // Every index it returns holds a value above the floor (never NaN).
+      for (i = nextAbove(i, floor); i < row.length; i = nextAbove(i + 1, floor)) {
+        siftDown(values, ids, row[i], i, size);
         floor = values[0];
+      }
+    } else {
+      for (; i < row.length; i++) {
+        const value = row[i];
+        // Written so NaN takes the rare branch: the common path stays one compare.
+        if (!(value <= floor)) {
+          if (value !== value) {
+            nan = true;
+            continue;
+          }
+          siftDown(values, ids, value, i, size);
+          floor = values[0];
+        }
       }
     }
   }

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { EXP_BUCKETS, EXP_TABLE_FLOOR, expNonPositive, weighWithBuckets } from '../../../kernels/fast-exp.js';
 import { argmaxFinite, createLogitCandidates, negligibleCut, scanLogits } from '../../../kernels/logit-scan.js';
 import { NonFiniteLogitsError } from '../../../kernels/non-finite-logits.js';
 import { SeededRandom } from '../../../kernels/seeded-random.js';
@@ -48,30 +47,5 @@ describe('scanLogits', () => {
 
   it('the cut leaves out less than 2^-24 of the softmax mass at any vocabulary', () => {
     for (const vocab of [32_000, 151_936, 262_144, 4_000_000]) expect(vocab * Math.exp(-negligibleCut(vocab))).toBeLessThanOrEqual(2 ** -24 * 1.000001);
-  });
-});
-
-describe('expNonPositive and weighWithBuckets', () => {
-  it('are within 3e-13 of Math.exp down to the floor, and 0 below it', () => {
-    let worst = 0;
-    for (let x = 0; x > EXP_TABLE_FLOOR; x -= 0.000731) worst = Math.max(worst, Math.abs(expNonPositive(x) / Math.exp(x) - 1));
-    expect(worst).toBeLessThan(3e-13);
-    expect(expNonPositive(EXP_TABLE_FLOOR - 1)).toBe(0);
-  });
-
-  it('give the same weights, buckets in rank order, and bucket masses that add up', () => {
-    const rng = new SeededRandom(9);
-    const values = Float32Array.from({ length: 5000 }, () => -20 + 20 * rng.next());
-    const max = Math.max(...values);
-    const weights = new Float64Array(values.length);
-    const buckets = new Uint16Array(values.length);
-    const mass = new Float64Array(EXP_BUCKETS);
-    const total = weighWithBuckets(values, values.length, max, 1 / 0.7, weights, buckets, mass);
-    values.forEach((v, j) => expect(weights[j]).toBe(expNonPositive((v - max) * (1 / 0.7))));
-    for (let j = 1; j < values.length; j++) {
-      if (values[j] > values[j - 1]) expect(buckets[j]).toBeLessThanOrEqual(buckets[j - 1]);
-      if (values[j] === values[j - 1]) expect(buckets[j]).toBe(buckets[j - 1]);
-    }
-    expect(mass.reduce((a, b) => a + b, 0)).toBeCloseTo(total, 9);
   });
 });

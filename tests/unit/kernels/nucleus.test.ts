@@ -160,15 +160,19 @@ describe('selectNucleus: exact probabilities against the full-sort reference', (
     masked: (rng: SeededRandom, v: number) => Float32Array.from({ length: v }, () => (rng.next() < 0.5 ? -Infinity : 3 * rng.next())),
   };
 
-  /** Every id's probability within 1e-9; ids the kernel leaves out (below max - cut) must have less than that. */
+  /**
+   * Every id's probability to float32 rounding (the weights are float32 e^x of float32 (logit - max) / T, summed
+   * in float64: within 1e-6 relative), plus 1e-9 absolute: ids the kernel leaves out (below max - cut) must have
+   * less than that.
+   */
   function expectSameDistribution(set: CandidateSet, expected: { id: number; p: number }[]) {
     const got = new Map(byId(set).map((e) => [e.id, e.p]));
     const want = new Map(expected.map((e) => [e.id, e.p]));
     for (const id of got.keys()) expect(want.has(id)).toBe(true);
-    for (const [id, p] of want) expect(Math.abs((got.get(id) ?? 0) - p)).toBeLessThan(1e-9);
+    for (const [id, p] of want) expect(Math.abs((got.get(id) ?? 0) - p)).toBeLessThan(1e-6 * p + 1e-9);
   }
 
-  it('matches in set and probability (1e-9) on small vocabularies, every filter, every row kind', () => {
+  it('matches in set and probability (float32 rounding) on small vocabularies, every filter, every row kind', () => {
     const rng = new SeededRandom(11);
     const scratch = createNucleusScratch();
     let compared = 0;
