@@ -21,6 +21,7 @@ interface RowKernelExports {
   sumRanked(values: number, ids: number, weights: number, count: number, boundaryValue: number, boundaryId: number): number;
   pickCumulative(values: number, ids: number, weights: number, count: number, boundaryValue: number, boundaryId: number, target: number): number;
   nextInBucket(buckets: number, from: number, count: number, bucket: number): number;
+  fuseInto(out: number, term: number, n: number, weight: number): void;
 }
 
 /** The WebAssembly JS API (a Node global; this project's lib settings leave its types out). */
@@ -177,5 +178,16 @@ export class RowKernels {
   /** First j in [from, count) whose bucket (weigh with buckets) is `bucket`, or count. */
   nextInBucket(from: number, count: number, bucket: number): number {
     return this.wasm.nextInBucket(this.bucketsPtr, from, count, bucket);
+  }
+
+  /**
+   * The loaded row plus weight x term, in place (RowKernels.row): row[i] = float32(row[i] + weight * term[i]) for
+   * i < min(length, term.length), in float64 as `row[i] += weight * term[i]` in JavaScript, so bit for bit the same.
+   * The term is copied into the candidate buffers first (they are scratch until the next compact).
+   */
+  addWeighted(term: Float32Array, weight: number): void {
+    const n = Math.min(this.length, term.length);
+    this.values.set(term.subarray(0, n));
+    this.wasm.fuseInto(this.rowPtr, this.valuesPtr, n, weight);
   }
 }

@@ -279,3 +279,28 @@ export function nextInBucket(buckets: usize, from: i32, count: i32, bucket: i32)
   }
   return count;
 }
+
+/**
+ * out[i] = float32(out[i] + weight * term[i]) for i < n, the sum and product in float64 (as a JavaScript
+ * `out[i] += weight * term[i]` over Float32Arrays computes it): one rounding per term. n: any.
+ */
+export function fuseInto(out: usize, term: usize, n: i32, weight: f64): void {
+  const w = f64x2.splat(weight);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = v128.load(out + (<usize>i << 2));
+    const t = v128.load(term + (<usize>i << 2));
+    const low = f64x2.add(f64x2.promote_low_f32x4(o), f64x2.mul(w, f64x2.promote_low_f32x4(t)));
+    const high = f64x2.add(
+      f64x2.promote_low_f32x4(v128.shuffle<f32>(o, o, 2, 3, 0, 1)),
+      f64x2.mul(w, f64x2.promote_low_f32x4(v128.shuffle<f32>(t, t, 2, 3, 0, 1))),
+    );
+    const a = f32x4.demote_f64x2_zero(low);
+    const b = f32x4.demote_f64x2_zero(high);
+    v128.store(out + (<usize>i << 2), v128.shuffle<f32>(a, b, 0, 1, 4, 5));
+  }
+  for (; i < n; i++) {
+    const at = out + (<usize>i << 2);
+    store<f32>(at, <f32>(<f64>load<f32>(at) + weight * <f64>load<f32>(term + (<usize>i << 2))));
+  }
+}

@@ -52,3 +52,21 @@ describe('fuseLogits', () => {
     expect(() => fuseLogits(new Float32Array(3), new Float32Array(4), [])).toThrow(RangeError);
   });
 });
+
+describe('fuseLogits (SIMD) against the plain loop', () => {
+  it('is bit for bit out[i] += weight * row[i] in float64, for every length, weight and term length', () => {
+    let seed = 7;
+    const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (const vocab of [1, 3, 4, 5, 7, 8, 9, 1001, 151_936]) {
+      const base = Float32Array.from({ length: vocab }, () => (next() < 0.01 ? -Infinity : (next() - 0.5) * 60));
+      const terms = [vocab, vocab + 3, Math.max(1, vocab - 2)].map((length, t) => ({
+        row: Float32Array.from({ length }, () => (next() - 0.5) * 40),
+        weight: [0.7, -1.3, 1 / 3][t],
+      }));
+      const expected = base.slice();
+      for (const { row, weight } of terms) for (let i = 0; i < Math.min(vocab, row.length); i++) expected[i] += weight * row[i];
+      const got = fuseLogits(new Float32Array(vocab), base, terms);
+      expect(Buffer.from(got.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+    }
+  });
+});
