@@ -1,4 +1,4 @@
-import { finiteRowMax } from './logit-scan.js';
+import { finiteRowMax, negligibleCut } from './logit-scan.js';
 import { RowKernels } from './row-kernels.js';
 import { createTopCandidates, selectTopCandidates, type TopCandidates } from './top-candidates.js';
 
@@ -32,7 +32,8 @@ let sharedScratch: LogprobScratch | null = null;
 /**
  * The row's log-softmax normalizer and its n most likely tokens (n up to 20 at the API; most likely first,
  * ties to the lower id): logSumExp = max + ln Σ exp(row[i] - max), the sum in float64 of float32 weights from
- * one WebAssembly SIMD pass over a copy of the row (RowKernels.expSum; terms below e^-80 are 0), and the top n by
+ * one WebAssembly SIMD pass over a copy of the row (RowKernels.expSum) over the ids within negligibleCut(V) of the
+ * max (the rest are below float32's resolution of the sum), and the top n by
  * a heap whose scan skips, 4 lanes at a time, everything not above the heap's worst (RowKernels.firstAbove).
  * -Infinity entries have logprob -Infinity and are never listed.
  *
@@ -46,7 +47,8 @@ export function rowLogprobs(
   const kernels = scratch.kernels;
   kernels.loadRow(row);
   const max = finiteRowMax(kernels);
-  const stats = { max, logSumExp: max + Math.log(kernels.expSum(max, 1)) };
+  // Ids below max - negligibleCut(V) carry less than 2^-24 of the sum together: the same sum to float32 rounding.
+  const stats = { max, logSumExp: max + Math.log(kernels.expSum(max, 1, -negligibleCut(row.length))) };
   if (n <= 0) return { stats, top: [] };
   const picked = selectTopCandidates(kernels.row.subarray(0, row.length), n, scratch.top, (from, floor) => kernels.firstAbove(from, floor));
   const top: TokenLogprob[] = new Array(picked.count);

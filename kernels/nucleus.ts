@@ -1,5 +1,4 @@
-import { createLogitCandidates, negligibleCut, reserveCandidates, scanLogits, type LogitCandidates } from './logit-scan.js';
-import { NonFiniteLogitsError } from './non-finite-logits.js';
+import { createLogitCandidates, finiteRowMax, negligibleCut, reserveCandidates, scanLogits, type LogitCandidates } from './logit-scan.js';
 import { smallestFloat32Where } from './float32-bounds.js';
 import { createRankCutScratch, keepRankedAtLeast, keepTopCount, topMassBoundary, type RankCutScratch } from './rank-cut.js';
 import { createTopCandidates, selectTopCandidates, type TopCandidates } from './top-candidates.js';
@@ -127,16 +126,17 @@ const ALL_IDS = 0x7fffffff;
 
 /** The k best of the row by heap, in rank order, as candidates; the row's non-finite checks included. */
 function topKCandidates(logits: Float32Array, k: number, scratch: NucleusScratch): LogitCandidates {
-  const top = selectTopCandidates(logits, k, scratch.top);
-  if (top.sawNaN) throw new NonFiniteLogitsError('nan');
-  if (top.count === 0) throw new NonFiniteLogitsError('no-finite');
-  if (top.values[0] === Infinity) throw new NonFiniteLogitsError('infinity');
   const c = scratch.candidates;
+  const kernels = c.kernels;
+  kernels.loadRow(logits);
+  const max = finiteRowMax(kernels);
+  // The heap's scan skips, 4 lanes at a time, whatever is not above its worst entry.
+  const top = selectTopCandidates(kernels.row.subarray(0, logits.length), k, scratch.top, (from, floor) => kernels.firstAbove(from, floor));
   reserveCandidates(c, top.count);
   c.ids.set(top.ids.subarray(0, top.count));
   c.values.set(top.values.subarray(0, top.count));
   c.count = top.count;
-  c.max = top.values[0];
+  c.max = max;
   c.min = top.values[top.count - 1];
   return c;
 }

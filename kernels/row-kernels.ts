@@ -16,7 +16,7 @@ interface RowKernelExports {
   firstAbove(row: number, from: number, n: number, threshold: number): number;
   compactAtLeast(row: number, n: number, floor: number, ids: number, values: number): number;
   lastCompactedMin(): number;
-  expSum(row: number, n: number, max: number, scale: number): number;
+  expSum(row: number, n: number, max: number, scale: number, skipBelow: number): number;
   expWeights(values: number, count: number, max: number, scale: number, weights: number, buckets: number, mass: number): number;
   sumRanked(values: number, ids: number, weights: number, count: number, boundaryValue: number, boundaryId: number): number;
   pickCumulative(values: number, ids: number, weights: number, count: number, boundaryValue: number, boundaryId: number, target: number): number;
@@ -136,9 +136,12 @@ export class RowKernels {
     return { count, min: this.wasm.lastCompactedMin() };
   }
 
-  /** Σ e^((row[i] - max) * scale) over the loaded row (float64; terms at or below EXP_FLOOR are 0). */
-  expSum(max: number, scale: number): number {
-    return this.wasm.expSum(this.rowPtr, paddedLength(this.length), max, scale);
+  /**
+   * Σ e^x over the loaded row, x = (row[i] - max) * scale (float64; terms with x at or below max(skipBelow,
+   * EXP_FLOOR) are left out, and a block of 4 of them costs one compare).
+   */
+  expSum(max: number, scale: number, skipBelow = EXP_FLOOR): number {
+    return this.wasm.expSum(this.rowPtr, paddedLength(this.length), max, scale, skipBelow);
   }
 
   /**

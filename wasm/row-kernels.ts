@@ -138,13 +138,13 @@ export function compactAtLeast(row: usize, n: i32, floor: f32, ids: usize, value
 }
 
 /**
- * Σ e^x over i < n with x = (row[i] - max) * scale > EXP_FLOOR, in float64 (the weights e^x in float32). n: a
- * multiple of 4.
+ * Σ e^x over i < n with x = (row[i] - max) * scale > floor (at least EXP_FLOOR), in float64 (the weights e^x in
+ * float32). A block of 4 with no entry above the floor costs a compare. n: a multiple of 4.
  */
-export function expSum(row: usize, n: i32, max: f32, scale: f32): f64 {
-  const m = f32x4.splat(max);
+export function expSum(row: usize, n: i32, rowMax: f32, scale: f32, skipBelow: f32): f64 {
+  const m = f32x4.splat(rowMax);
   const s = f32x4.splat(scale);
-  const floor = f32x4.splat(EXP_FLOOR);
+  const floor = f32x4.splat(max<f32>(skipBelow, EXP_FLOOR));
   let total = f64x2.splat(0);
   for (let i = 0; i < n; i += 4) {
     const x = f32x4.mul(f32x4.sub(v128.load(row + (<usize>i << 2)), m), s);

@@ -83,6 +83,10 @@ describe('RowKernels (WebAssembly SIMD)', () => {
     expect(worst).toBeLessThan(2 * 2 ** -23);
     expect(Math.abs(total / sum - 1)).toBeLessThan(1e-14);
     expect(Math.abs(k.expSum(0, 1) / sum - 1)).toBeLessThan(1e-14);
+    let above = 0;
+    for (let j = 0; j < count; j++) if (xs[j] > -30) above += k.weights[j];
+    expect(Math.abs(k.expSum(0, 1, -30) / above - 1)).toBeLessThan(1e-14);
+    expect(above).toBeLessThan(sum);
   });
 
   it('buckets are round(-64 x) in rank order, and each bucket mass is the sum of its weights', () => {
