@@ -23,8 +23,8 @@ export function createTopCandidates(capacity = 64): TopCandidates {
  * A size-k min-heap over one pass: O(V) compares plus O(log k) per heap replacement, which
  * is rare once the heap floor is high, so the vocabulary is never sorted. `nextAbove(from, floor)`, when given,
  * returns the first index >= from whose value is above floor (or row.length), so the scan can skip what cannot
- * enter the heap (a SIMD search: RowKernels.firstAbove); it must see NaN as not above, so `sawNaN` then only
- * reports NaN met while the heap fills.
+ * enter the heap, and runs of -Infinity while it fills (a SIMD search: RowKernels.firstAbove); it must see NaN as
+ * not above, so `sawNaN` then only reports a NaN the scan happened to read (the caller checks the row for NaN).
  */
 export function selectTopCandidates(
   row: Float32Array,
@@ -48,6 +48,8 @@ export function selectTopCandidates(
     const value = row[i];
     if (!(value > -Infinity)) {
       if (value !== value) nan = true;
+      // A masked run (grammar mask, suppressed ids) is skipped by the search, not walked.
+      else if (nextAbove !== null) i = nextAbove(i, -Infinity) - 1;
       continue;
     }
     let child = size++;

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { createTopCandidates, selectTopCandidates } from '../../../kernels/top-candidates.js';
+import { RowKernels } from '../../../kernels/row-kernels.js';
 import { SeededRandom } from '../../../kernels/seeded-random.js';
 
 const row = (...values: number[]) => new Float32Array(values);
@@ -56,6 +57,37 @@ describe('selectTopCandidates', () => {
       }
       for (const k of [1, 7, 64, 999, 1000]) {
         expect(ids(selectTopCandidates(values, k, scratch))).toEqual(naiveTop(values, k));
+      }
+    }
+  });
+
+  it('with a skip search, reads only what it points at: a row masked to fewer ids than k costs no scan in JavaScript', () => {
+    // A grammar mask or suppressed ids leave most of the row -Infinity; top_k 50 over 3 allowed ids must not walk
+    // the 10,000 masked ones one by one while the heap fills.
+    const masked = new Float32Array(10_001).fill(-Infinity);
+    masked[17] = 1;
+    masked[5_000] = 3;
+    masked[10_000] = 2;
+    const kernels = new RowKernels();
+    kernels.loadRow(masked);
+    let reads = 0;
+    const counted = new Proxy(masked, {
+      get(target, key) {
+        if (typeof key === 'string' && /^[0-9]+$/.test(key)) reads++;
+        return Reflect.get(target, key);
+      },
+    });
+    const top = selectTopCandidates(counted, 50, createTopCandidates(), (from, floor) => kernels.firstAbove(from, floor));
+    expect(ids(top)).toEqual([5_000, 10_000, 17]);
+    // Each allowed id and the masked entry after it (where the next search starts), not 10,001.
+    expect(reads).toBeLessThanOrEqual(2 * 3 + 1);
+    // The same with more allowed ids than k, and with none masked: the heap still agrees with a full sort.
+    for (const fill of [-Infinity, 0]) {
+      const row = new Float32Array(1_003).fill(fill);
+      for (let i = 5; i < row.length; i += 97) row[i] = (i * 7) % 13;
+      kernels.loadRow(row);
+      for (const k of [1, 4, 11, 50]) {
+        expect(ids(selectTopCandidates(row, k, createTopCandidates(), (from, floor) => kernels.firstAbove(from, floor)))).toEqual(naiveTop(row, k));
       }
     }
   });
