@@ -10,7 +10,8 @@ import type { LogitCandidates } from './logit-scan.js';
  * FlashInfer's and PyTorch's radix select): one pass puts every candidate in one of 1,024 buckets of equal
  * value width from the max down (equal values share a bucket, so ties stay together) and sums each bucket's
  * count or weight; the running sum over buckets from the top finds the bucket holding the boundary; only that
- * bucket's members are searched further (again by bucketing, or sorted once there are at most 64).
+ * bucket's members are searched further (again by bucketing; sorted once there are at most 64; walked in id
+ * order, without sorting, when they all share one value).
  */
 export interface RankCutScratch {
   counts: Int32Array;
@@ -140,7 +141,9 @@ function boundary(
         if (v < lo) lo = v;
       }
     }
-    if (count <= SORT_BELOW || hi === lo) return sortedBoundary(ids, values, weights, count, target);
+    // Equal values rank by id, which is the list's own order: walked, not sorted, however many share the value.
+    if (hi === lo) return listOrderBoundary(ids, values, weights, count, target);
+    if (count <= SORT_BELOW) return sortedBoundary(ids, values, weights, count, target);
 
     if (scratch.buckets.length < count) scratch.buckets = new Uint16Array(count);
     const buckets = scratch.buckets;
@@ -185,6 +188,22 @@ function worstRanked(ids: Int32Array, values: Float32Array, count: number): [num
   let worst = count - 1;
   for (let j = count - 2; j >= 0; j--) if (values[j] < values[worst]) worst = j;
   return [values[worst], ids[worst]];
+}
+
+/** Walks a group already in rank order (equal values in id order) to the target; its last member if none. */
+function listOrderBoundary(
+  ids: Int32Array,
+  values: Float32Array,
+  weights: Float32Array | Float64Array | null,
+  count: number,
+  target: number,
+): [number, number] {
+  let sum = 0;
+  for (let j = 0; j < count; j++) {
+    sum += weights === null ? 1 : weights[j];
+    if (sum >= target) return [values[j], ids[j]];
+  }
+  return [values[count - 1], ids[count - 1]];
 }
 
 /** Sorts a small group in rank order and walks it to the target. */

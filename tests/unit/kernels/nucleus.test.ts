@@ -84,6 +84,40 @@ describe('selectNucleus: top-p', () => {
     probs(hundred).forEach((p) => expect(p).toBeCloseTo(0.01, 12));
     expect(nucleus(flat, 0, 0.5, 0).count).toBe(512);
   });
+
+  it('a tie as wide as the vocabulary is cut by id without sorting it (rank-cut sorts 64 candidates at most)', () => {
+    // 151,936 equal logits, or two levels: the boundary's bucket holds every tied id. Rank order among equal values
+    // is id order, the list's own; sorting them cost 10-25 ms a token.
+    const equal = new Float32Array(151_936);
+    const twoLevels = Float32Array.from({ length: 151_936 }, (_, i) => i % 2);
+    const scratch = createNucleusScratch();
+    const cut = (logits: Float32Array, topK: number, topP: number) => {
+      const set = nucleus(logits, topK, topP, 0, scratch);
+      return Array.from(set.ids.subarray(0, set.count)); // id order: these paths keep the list's
+    };
+    const sort = Array.prototype.sort;
+    let largest = 0;
+    Array.prototype.sort = function <T>(this: T[], compare?: (a: T, b: T) => number) {
+      largest = Math.max(largest, this.length);
+      return sort.call(this, compare) as T[];
+    };
+    let results: number[][];
+    try {
+      results = [cut(equal, 0, 0.1), cut(equal, 5_000, 1), cut(twoLevels, 0, 0.9), cut(twoLevels, 100_000, 1)];
+    } finally {
+      Array.prototype.sort = sort;
+    }
+    expect(largest).toBeLessThanOrEqual(64);
+    const [tenth, top5000, nucleus90, top100000] = results;
+    expect(tenth).toEqual(Array.from({ length: 15_194 }, (_, i) => i));
+    expect(top5000).toEqual(Array.from({ length: 5_000 }, (_, i) => i));
+    // The ones (weight 1) first, then the zeros (weight 1/e) by id until 0.9 of the mass: 47,720.96 of them.
+    const half = twoLevels.length / 2;
+    const zeros = Math.ceil((0.9 * half * (1 + Math.exp(-1)) - half) / Math.exp(-1));
+    expect(nucleus90.length).toBe(half + zeros);
+    expect(nucleus90.filter((id) => id % 2 === 0)).toEqual(Array.from({ length: zeros }, (_, j) => 2 * j));
+    expect(top100000.filter((id) => id % 2 === 0)).toEqual(Array.from({ length: 100_000 - half }, (_, j) => 2 * j));
+  });
 });
 
 describe('selectNucleus: min-p', () => {
