@@ -13,6 +13,11 @@ export function createSamplerScratch(): SamplerScratch {
   return createNucleusScratch();
 }
 
+/** Whether sampleToken takes the argmax (and no draw) for these settings. */
+export function isGreedy(params: Pick<SamplingParams, 'temperature' | 'topK'>): boolean {
+  return params.temperature < GREEDY_BELOW_TEMPERATURE || params.topK === 1;
+}
+
 /**
  * Picks the next token from processed logits (bias and penalties already applied); the row is not modified.
  *
@@ -26,11 +31,6 @@ export function createSamplerScratch(): SamplerScratch {
  * Throws NonFiniteLogitsError (kernels/non-finite-logits.ts) for a row with NaN or +Infinity, or without a
  * finite entry: never a token from a broken row.
  */
-/** Whether sampleToken takes the argmax (and no draw) for these settings. */
-export function isGreedy(params: Pick<SamplingParams, 'temperature' | 'topK'>): boolean {
-  return params.temperature < GREEDY_BELOW_TEMPERATURE || params.topK === 1;
-}
-
 export function sampleToken(
   logits: Float32Array,
   params: NucleusFilters,

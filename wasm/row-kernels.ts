@@ -5,11 +5,11 @@
 // -Infinity after the last row value (a padded lane has weight 0 and is never selected), and sizes every output
 // array to that padded length. Pointers are byte offsets into this instance's memory, which the caller lays out.
 
-/** Below this scaled logit a weight is 0 (e^-80 < 2e-35); the same floor as kernels/fast-exp.ts's table. */
+/** At or below this scaled logit a weight is 0 (e^-80 < 2e-35); kernels/row-kernels.ts's EXP_FLOOR. */
 const EXP_FLOOR: f32 = -80.0;
-/** Buckets per unit of the scaled logit, as kernels/fast-exp.ts: bucket k holds x in (-(k + 0.5)/64, -(k - 0.5)/64]. */
+/** Buckets per unit of the scaled logit: bucket k holds x with round(-64 x) = k (ties to even), about (-(k + 0.5)/64, -(k - 0.5)/64]. */
 const STEPS_PER_UNIT: f32 = 64.0;
-/** The bucket of weight-0 entries (kernels/fast-exp.ts's EXP_BUCKETS - 1). */
+/** The bucket of weight-0 entries (kernels/row-kernels.ts's EXP_BUCKETS - 1). */
 const ZERO_BUCKET: i32 = 5121;
 
 const LOG2E: f32 = 1.44269504088896341;
