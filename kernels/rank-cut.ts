@@ -142,7 +142,7 @@ function boundary(
       }
     }
     // Equal values rank by id, which is the list's own order: walked, not sorted, however many share the value.
-    if (hi === lo) return listOrderBoundary(ids, values, weights, count, target);
+    if (hi === lo) return walkedBoundary(ids, values, weights, null, count, target);
     if (count <= SORT_BELOW) return sortedBoundary(ids, values, weights, count, target);
 
     if (scratch.buckets.length < count) scratch.buckets = new Uint16Array(count);
@@ -190,20 +190,26 @@ function worstRanked(ids: Int32Array, values: Float32Array, count: number): [num
   return [values[worst], ids[worst]];
 }
 
-/** Walks a group already in rank order (equal values in id order) to the target; its last member if none. */
-function listOrderBoundary(
+/**
+ * Walks a group in rank order to the target: `order` lists its indices best first, or is null when the group is
+ * in rank order already (all values equal: id order). The last one when no prefix reaches the target.
+ */
+function walkedBoundary(
   ids: Int32Array,
   values: Float32Array,
   weights: Float32Array | Float64Array | null,
+  order: number[] | null,
   count: number,
   target: number,
 ): [number, number] {
   let sum = 0;
-  for (let j = 0; j < count; j++) {
+  for (let r = 0; r < count; r++) {
+    const j = order === null ? r : order[r];
     sum += weights === null ? 1 : weights[j];
     if (sum >= target) return [values[j], ids[j]];
   }
-  return [values[count - 1], ids[count - 1]];
+  const last = order === null ? count - 1 : order[count - 1];
+  return [values[last], ids[last]];
 }
 
 /** Sorts a small group in rank order and walks it to the target. */
@@ -216,11 +222,5 @@ function sortedBoundary(
 ): [number, number] {
   const order = Array.from({ length: count }, (_, j) => j);
   order.sort((a, b) => values[b] - values[a] || ids[a] - ids[b]);
-  let sum = 0;
-  for (const j of order) {
-    sum += weights === null ? 1 : weights[j];
-    if (sum >= target) return [values[j], ids[j]];
-  }
-  const last = order[count - 1];
-  return [values[last], ids[last]];
+  return walkedBoundary(ids, values, weights, order, count, target);
 }
