@@ -69,4 +69,25 @@ describe('fuseLogits (SIMD) against the plain loop', () => {
       expect(Buffer.from(got.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
     }
   });
+
+  it('is bit for bit the plain loop on -0, NaN, ±Infinity, subnormals and extreme weights (1e-30, 1e30, NaN, Infinity)', () => {
+    const specials = [0, -0, NaN, Infinity, -Infinity, 1e-45, -1e-45, 3.4e38, -3.4e38, 1.1754942e-38, 1.5, -2.25, 7e-3];
+    const weights = [1e-30, 1e30, -1e30, -0, 0.5, NaN, Infinity, -Infinity, 1e-300, 3.7e38, 1 / 3];
+    const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length), (b, i) => (Number.isNaN(a[i]) ? 'NaN' : b));
+    for (let vocab = 1; vocab <= 13; vocab++) {
+      for (let w = 0; w < weights.length; w++) {
+        const base = Float32Array.from({ length: vocab }, (_, i) => specials[(i * 5 + w) % specials.length]);
+        const terms = [
+          { row: Float32Array.from({ length: vocab + 1 }, (_, i) => specials[(i * 3 + w + 1) % specials.length]), weight: weights[w] },
+          { row: Float32Array.from({ length: Math.max(1, vocab - 1) }, (_, i) => specials[(i * 7 + 2) % specials.length]), weight: weights[(w + 3) % weights.length] },
+        ];
+        const expected = base.slice();
+        for (const { row, weight } of terms) {
+          if (weight === 0) continue;
+          for (let i = 0; i < Math.min(vocab, row.length); i++) expected[i] += weight * row[i];
+        }
+        expect(bits(fuseLogits(new Float32Array(vocab), base, terms))).toEqual(bits(expected));
+      }
+    }
+  });
 });
