@@ -9,6 +9,8 @@
  *   models          base, modules alone, base + modules
  *   gating          base + add + sort with the entropy gate at several thresholds (scripts/eval-gating.ts)
  *   weak-to-strong  base-L alone and with the modules, plus a sweep of the modules' weight
+ * Each table's rows are then checked against the PyTorch figures of the training scripts (demo-models/eval/
+ * python-eval*.json; scripts/pytorch-agreement.ts): one line per row, `matches PyTorch` or `DIFFERS from PyTorch`.
  *
  *   npm run eval [-- --limit 200] [--concurrency 16] [--tables models,gating,weak-to-strong]
  *                [--thresholds 0.001,0.003,0.01,0.03,0.1] [--rounds 5] [--weights 0.5,1.5,2,3] [--json results.json]
