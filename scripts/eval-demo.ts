@@ -9,9 +9,11 @@
  *   models          base, modules alone, base + modules
  *   gating          base + add + sort with the entropy gate at several thresholds (scripts/eval-gating.ts)
  *   weak-to-strong  base-L alone and with the modules, plus a sweep of the modules' weight
+ * Each table's rows are then checked against the PyTorch figures of the training scripts (demo-models/eval/
+ * python-eval*.json; scripts/pytorch-agreement.ts): one line per row, `matches PyTorch` or `DIFFERS from PyTorch`.
  *
  *   npm run eval [-- --limit 200] [--concurrency 16] [--tables models,gating,weak-to-strong]
- *                [--thresholds 0.001,0.003,0.01,0.03,0.1] [--rounds 5] [--weights 0.5,1.5,2] [--json results.json]
+ *                [--thresholds 0.001,0.003,0.01,0.03,0.1] [--rounds 5] [--weights 0.5,1.5,2,3] [--json results.json]
  *   --tables defaults to all three; weak-to-strong is then left out, saying so, when demo-models/base-large is absent.
  */
 import { existsSync, writeFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ import type { RunningServer } from '../server/start.js';
 import { table } from '../bench/bench-args.js';
 import { readSet, runSet, serve, SETS, type Problem, type SetName } from './demo-eval-client.js';
 import { formatGating, formatInterventions, gatingGoal, gatingTable } from './eval-gating.js';
+import { comparePyTorch } from './pytorch-agreement.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,7 +34,7 @@ const { values: args } = parseArgs({
     tables: { type: 'string' },
     thresholds: { type: 'string', default: '0.001,0.003,0.01,0.03,0.1' },
     rounds: { type: 'string', default: '5' },
-    weights: { type: 'string', default: '0.5,1.5,2' },
+    weights: { type: 'string', default: '0.5,1.5,2,3' },
   },
 });
 const ROOT = args.root!;
@@ -64,6 +67,12 @@ async function row(into: Row[], label: string, server: RunningServer, model: str
 }
 const accuracyTable = (rs: Row[]) => table(['models', 'add %', 'sort %', 'mixed %'], rs.map((r) => [r.label, ...SETS.map((set) => r.scores[set].toFixed(1))]));
 const out: Record<string, unknown> = {};
+/** The rows' accuracies against the training script's PyTorch figures (scripts/pytorch-agreement.ts), printed. */
+function checkPyTorch(rs: Row[], file: string, names: Record<string, string>) {
+  const { lines, matches } = comparePyTorch(rs, join(ROOT, 'eval', file), names, Number(args.limit));
+  console.log(`\nagainst PyTorch (${join(ROOT, 'eval', file)}):\n${lines.join('\n')}`);
+  return matches;
+}
 
 console.log(`held-out problems: ${SETS.map((s) => `${s} ${sets[s].length}`).join(', ')}; greedy, through /v1/completions`);
 if (tables.has('models')) {
@@ -86,6 +95,14 @@ if (tables.has('models')) {
   for (const [what, points, target] of gains) console.log(`${what}: ${points >= 0 ? '+' : ''}${points.toFixed(1)} points (target ${target}): ${points >= target ? 'met' : 'NOT met'}`);
   out.rows = rows;
   out.gains = gains;
+  out.rowsMatchPyTorch = checkPyTorch(rows, 'python-eval.json', {
+    'base alone': 'base',
+    'add module alone (its own logits)': 'add module alone',
+    'sort module alone (its own logits)': 'sort module alone',
+    'base + add': 'base + add',
+    'base + sort': 'base + sort',
+    'base + add + sort': 'base + add + sort',
+  });
 }
 
 if (tables.has('gating')) {
@@ -119,6 +136,11 @@ if (tables.has('weak-to-strong')) {
   console.log('\nweak-to-strong: base-L (demo-models/base-large) with the modules trained against the small base');
   console.log(accuracyTable(w2s));
   out.weakToStrong = w2s;
+  // base-L alone against train_base_large.py's own figure, and every row against training/eval_weak_to_strong.py's
+  // (base-L and the modules read back from their ONNX files into PyTorch; the same labels).
+  const alone = checkPyTorch(w2s, 'python-eval-base-large.json', { 'base-L alone': 'base-L' });
+  const fusedRows = checkPyTorch(w2s, 'python-eval-weak-to-strong.json', Object.fromEntries(w2s.map((r) => [r.label, r.label])));
+  out.weakToStrongMatchesPyTorch = alone && fusedRows;
 }
 if (largeMissing) console.log(`\nweak-to-strong: not run: ${largeMissing}`);
 console.log(`${((performance.now() - t0) / 1000).toFixed(0)} s`);
