@@ -41,7 +41,7 @@ async function run(batch: number, sampling: SamplingParams, reasoners: ReasonerU
   }));
   const after = await engine.stats();
   const delta = { ...after };
-  for (const k of ['steps', 'baseOrtMs', 'baseLayoutMs', 'moduleWaitMs', 'sampleMs', 'stepMs'] as const) delta[k] = after[k] - before[k];
+  for (const k of ['steps', 'baseOrtMs', 'baseLayoutMs', 'moduleWaitMs', 'sampleMs', 'stepMs', 'sampledOffThread', 'generatedTokens'] as const) delta[k] = after[k] - before[k];
   return delta;
 }
 
@@ -63,11 +63,11 @@ for (const [label, batch, sampling, reasoners] of scenarios) {
   const sampleMs = s.sampleMs / s.steps;
   const share = s.sampleMs / s.stepMs;
   if (batch === 8) worstAtEight = Math.max(worstAtEight, share);
-  rows.push([label, modelMs, sampleMs, `${(100 * share).toFixed(1)}%`]);
+  rows.push([label, modelMs, sampleMs, `${(100 * share).toFixed(1)}%`, `${s.sampledOffThread} of ${s.generatedTokens}`]);
 }
 await registry.close();
 await engine.close();
 
 console.log(`base ${baseDir} (130 M parameters, vocabulary 151,936), module ${module.name} (39 M); ${tokens} tokens per stream; ${threads} intra-op thread(s); load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-console.log(table(['batch, models, sampling', 'model run ms/step', 'fusion + sampling + text ms/step', 'share of the step'], rows));
+console.log(table(['batch, models, sampling', 'model run ms/step', 'fusion + sampling + text ms/step', 'share of the step', 'tokens sampled on a sampler worker'], rows));
 console.log(`step-share: worst share of the step at batch 8: ${(100 * worstAtEight).toFixed(1)}%`);
