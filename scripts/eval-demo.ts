@@ -40,7 +40,7 @@ const { values: args } = parseArgs({
 const ROOT = args.root!;
 const tables = new Set((args.tables ?? 'models,gating,weak-to-strong').split(','));
 const LARGE = join(ROOT, 'base-large');
-// base-L is trained apart (training/train_base_large.py, hours on 2 cores): by default its table is left out,
+// base-L is trained apart (training/train_base_large.py, about 17 min on 2 shared cores): by default its table is left out,
 // saying so, when it is not there; asked for by name, its absence is an error before anything runs.
 let largeMissing: string | null = null;
 if (tables.has('weak-to-strong') && !existsSync(join(LARGE, 'model.onnx'))) {
