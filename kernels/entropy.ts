@@ -13,7 +13,8 @@ const NEGLIGIBLE_SHIFT = -40;
 
 /**
  * The entropy (nats) and logSumExp = max + ln Z of softmax(row), from one pass of exp (as above).
- * A row with no finite maximum gives entropy NaN and logSumExp = max (±Infinity), as logSoftmaxStats does.
+ * A row with no finite maximum gives entropy NaN and logSumExp = max (±Infinity); logSoftmaxStats throws
+ * NonFiniteLogitsError for such a row instead.
  * Entries more than 40 below the maximum are skipped without calling exp: each would add under e^-40 = 4.2e-18
  * to Z (which is at least 1) and under 40·e^-40 = 1.7e-16 to the entropy, so even 262,144 of them change the
  * results by under 5e-11, and a peaked row (a trained model's: most ids tens of units below the top) costs a

@@ -9,6 +9,9 @@ export const GREEDY_BELOW_TEMPERATURE = 1e-5;
 /** Buffers reused across sampleToken calls; keep one per thread to avoid per-token allocations. */
 export type SamplerScratch = NucleusScratch;
 
+/** The scratch of calls that pass none (one per thread: a WebAssembly instance is not made per call). */
+let defaultScratch: SamplerScratch | null = null;
+
 export function createSamplerScratch(): SamplerScratch {
   return createNucleusScratch();
 }
@@ -35,7 +38,7 @@ export function sampleToken(
   logits: Float32Array,
   params: NucleusFilters,
   rng: RandomSource,
-  scratch: SamplerScratch = createSamplerScratch(),
+  scratch: SamplerScratch = (defaultScratch ??= createSamplerScratch()),
 ): number {
   if (isGreedy(params)) return argmaxFinite(logits);
   const draw = rng.next();
