@@ -54,7 +54,7 @@ def main() -> None:
     write_model_dir(base, out_dir, D.TOK.tokenizer_json(), tok_config, {"eos_token_id": D.EOS})
     onnx_bytes = os.path.getsize(os.path.join(out_dir, "model.onnx"))
     dump_json(os.path.join(D.OUT, "eval", "python-eval-base-large.json"), {
-        "command": "nice -n 19 /usr/bin/python3 training/train_base_large.py",
+        "command": f"nice -n {os.nice(0)} /usr/bin/python3 training/train_base_large.py",
         "decoding": "greedy, float32, base-L alone, at most 96 new tokens, stop at EOS",
         "accuracy": {"base-L": {k: round(v, 4) for k, v in hard.items()}},
         "base_on_easy_training_level": round(easy_acc, 4),
@@ -62,7 +62,8 @@ def main() -> None:
         "steps": D.BASE_STEPS,
         "train_seconds": round(train_seconds, 1),
         "seconds": round(time.time() - t0, 1),
-        "note": "trained with nice -n 19 on a 2-core machine shared with other jobs: the time is wall-clock",
+        # The niceness this run had (os.nice(0) reads it), not a fixed text.
+        "note": f"trained with nice -n {os.nice(0)} on a 2-core machine shared with other jobs: the time is wall-clock",
     })
     D.log(f"base-L: {D.n_params(base):,} params, {onnx_bytes / 1e6:.1f} MB; done in {(time.time() - t0) / 60:.1f} min")
 
