@@ -70,7 +70,8 @@ export function finiteRowMax(kernels: RowKernels): number {
   return max;
 }
 
-const argmaxKernels = lazy(() => new RowKernels());
+/** The argmax's copy of the row (one per thread, made on first use). */
+let argmaxKernels: RowKernels | null = null;
 
 /**
  * Index of the largest entry, the first one on ties, with the same non-finite checks as scanLogits
@@ -78,13 +79,7 @@ const argmaxKernels = lazy(() => new RowKernels());
  * for its first index (RowKernels).
  */
 export function argmaxFinite(row: Float32Array): number {
-  const kernels = argmaxKernels();
+  const kernels = (argmaxKernels ??= new RowKernels());
   kernels.loadRow(row);
   return kernels.firstIndexOf(finiteRowMax(kernels));
-}
-
-/** A value made on first use (one per thread). */
-function lazy<T>(make: () => T): () => T {
-  let value: T | undefined;
-  return () => (value ??= make());
 }

@@ -151,7 +151,7 @@ export function expSum(row: usize, n: i32, rowMax: f32, scale: f32, skipBelow: f
     const live = f32x4.gt(x, floor);
     if (!v128.any_true(live)) continue;
     const w = weights4(x, live);
-    total = f64x2.add(total, f64x2.add(f64x2.promote_low_f32x4(w), f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 0, 1))));
+    total = f64x2.add(total, lanePairs(w));
   }
   return f64x2.extract_lane(total, 0) + f64x2.extract_lane(total, 1);
 }
@@ -207,10 +207,16 @@ export function expWeights(values: usize, count: i32, max: f32, scale: f32, weig
   return v128.or(f32x4.gt(v, boundaryValue), v128.and(f32x4.eq(v, boundaryValue), i32x4.le_s(id, boundaryId)));
 }
 
-/** Σ of the 4 float32 lanes of w, in float64, as (w0 + w1) + (w2 + w3). */
+/** The 4 float32 lanes of w summed in pairs in float64: (w0 + w2, w1 + w3). */
+// @ts-ignore: decorator
+@inline function lanePairs(w: v128): v128 {
+  return f64x2.add(f64x2.promote_low_f32x4(w), f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 0, 1)));
+}
+
+/** Σ of the 4 float32 lanes of w, in float64, as (w0 + w2) + (w1 + w3). */
 // @ts-ignore: decorator
 @inline function laneSum(w: v128): f64 {
-  const pairs = f64x2.add(f64x2.promote_low_f32x4(w), f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 0, 1)));
+  const pairs = lanePairs(w);
   return f64x2.extract_lane(pairs, 0) + f64x2.extract_lane(pairs, 1);
 }
 
@@ -225,7 +231,7 @@ export function sumRanked(values: usize, ids: usize, weights: usize, count: i32,
   for (let j = 0; j < count; j += 4) {
     const member = rankedAtLeast4(v128.load(values + (<usize>j << 2)), v128.load(ids + (<usize>j << 2)), bv, bid);
     const w = v128.and(v128.load(weights + (<usize>j << 2)), member);
-    total = f64x2.add(total, f64x2.add(f64x2.promote_low_f32x4(w), f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 0, 1))));
+    total = f64x2.add(total, lanePairs(w));
   }
   return f64x2.extract_lane(total, 0) + f64x2.extract_lane(total, 1);
 }
@@ -234,7 +240,7 @@ export function sumRanked(values: usize, ids: usize, weights: usize, count: i32,
  * Inverse transform sampling over the candidates j < count ranked at or above (boundaryValue, boundaryId), in
  * list order: the first j at which their running float64 sum of weights exceeds target. When rounding keeps the
  * sum at or below target to the end, -2 - (the last member with a positive weight), or -1 when there is none.
- * The running sum advances a block of 4 at a time ((w0 + w1) + (w2 + w3)) and one weight at a time inside the
+ * The running sum advances a block of 4 at a time (laneSum) and one weight at a time inside the
  * block that crosses the target.
  */
 export function pickCumulative(values: usize, ids: usize, weights: usize, count: i32, boundaryValue: f32, boundaryId: i32, target: f64): i32 {
